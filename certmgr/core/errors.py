@@ -1,0 +1,26 @@
+"""The one error type the parser raises: a code a program can branch on, a sentence a person can act on."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Input that is not a usable certificate. ``str()`` is safe to show: it never holds secrets."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    WRONG_PASSWORD = "wrong_password"
+    PASSWORD_REQUIRED = "password_required"
+    LEGACY_PKCS12 = "legacy_pkcs12"
+    TRUNCATED = "truncated"
+    CORRUPT = "corrupt"
+    KEY_MISMATCH = "key_mismatch"
+    KEY_WITHOUT_CERTIFICATE = "key_without_certificate"
+    NOT_A_CERTIFICATE = "not_a_certificate"
+    UNSUPPORTED_KEY = "unsupported_key"
+    AMBIGUOUS = "ambiguous"
+    NO_CERTIFICATE_IN_BINDING = "no_certificate_in_binding"
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,366 @@
+"""Turn whatever a team has (PEM, DER, PKCS#7, PKCS#12, a service key) into one certificate.
+
+Plain bytes and an optional password in, :class:`ParsedInput` out, or an :class:`InputError`
+whose message names the problem. Nothing here touches Django, disk or the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from . import der, pkcs12diag, servicekey
+from .chain import order_chain
+from .errors import InputError
+from .facts import CertificateFacts, certificate_facts
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
+)
+_KEY_LABELS = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"}
+_CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
+_PKCS7_LABELS = {"PKCS7", "CERTIFICATE CHAIN"}
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    leaf: CertificateFacts
+    chain: tuple[CertificateFacts, ...]  # leaf first
+    format: str  # pem, der, pkcs7, pkcs12, service-key, vcap-services
+    private_key_der: bytes | None = field(default=None, repr=False)  # PKCS#8, unencrypted
+    binding: servicekey.Binding | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_private_key(self) -> bool:
+        return self.private_key_der is not None
+
+
+def parse_certificate_input(
+    data: bytes, password: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ParsedInput:
+    if len(data) > max_bytes:
+        raise InputError(
+            InputError.TOO_LARGE,
+            f"The input is {_size(len(data))}; the limit is {_size(max_bytes)}. "
+            "A certificate with its chain is a few kilobytes.",
+        )
+    if not data.strip():
+        raise InputError(InputError.EMPTY, "The input is empty: choose a file or paste a certificate.")
+    text = _as_text(data)
+    if text is None:
+        return _parse_binary(data, password)
+    text = text.strip()
+    if servicekey.looks_like_json(text):
+        binding = servicekey.extract(text)
+        parsed = _parse_text(binding.certificate + "\n" + (binding.key or ""), None)
+        warnings = parsed.warnings + servicekey.check_expiry(binding, parsed.leaf.not_after)
+        return ParsedInput(
+            parsed.leaf, parsed.chain, binding.source, parsed.private_key_der, binding, warnings
+        )
+    return _parse_text(text, password)
+
+
+# --- text (PEM) ---------------------------------------------------------------------------
+
+
+def normalize_pem_text(text: str) -> str:
+    """Undo what copying does to PEM: quotes, literal \\n from JSON, CRLF, odd indentation."""
+    text = text.strip().lstrip("\ufeff")
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if "\\n" in text and "-----BEGIN" in text:
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse_text(text: str, password: str | None) -> ParsedInput:
+    text = normalize_pem_text(text)
+    blocks = _pem_blocks(text)
+    if not blocks:
+        return _parse_bare_base64(text, password)
+    certs: list[x509.Certificate] = []
+    keys = []
+    for label, body, headers in blocks:
+        if label in _CERT_LABELS:
+            certs.append(_load_der_certificate(_b64(body, label), "PEM"))
+        elif label in _PKCS7_LABELS:
+            certs.extend(_load_pkcs7(_b64(body, label)))
+        elif label in _KEY_LABELS:
+            keys.append(_load_pem_key(label, body, headers, password))
+    if not certs and keys:
+        raise _key_without_certificate()
+    if not certs:
+        labels = ", ".join(sorted({label for label, _, _ in blocks}))
+        raise InputError(
+            InputError.NOT_A_CERTIFICATE, f"The PEM input holds no certificate, only: {labels}."
+        )
+    fmt = "pkcs7" if any(label in _PKCS7_LABELS for label, _, _ in blocks) else "pem"
+    return _assemble(certs, keys[0] if keys else None, fmt)
+
+
+def _pem_blocks(text: str) -> list[tuple[str, str, str]]:
+    blocks = []
+    for match in _PEM_BLOCK.finditer(text):
+        begin, body, end = match.groups()
+        if begin != end or "-----BEGIN" in body:
+            raise _truncated_pem(begin)
+        headers, _, b64 = body.rpartition("\n\n") if ":" in body.split("\n\n")[0] else ("", "", body)
+        blocks.append((begin, b64, headers.strip()))
+    if text.count("-----BEGIN ") != len(blocks):
+        after = text[text.rfind("-----BEGIN ") + 11 :]
+        raise _truncated_pem(after.split("-----")[0])
+    return blocks
+
+
+def _truncated_pem(label: str) -> InputError:
+    return InputError(
+        InputError.TRUNCATED,
+        f"The PEM block '{label}' is truncated: its '-----END {label}-----' line is missing.",
+    )
+
+
+def _b64(body: str, label: str) -> bytes:
+    compact = "".join(body.split())
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(
+            InputError.CORRUPT,
+            f"The PEM block '{label}' is corrupt: its body is not valid base64.",
+        ) from None
+
+
+def _parse_bare_base64(text: str, password: str | None) -> ParsedInput:
+    """Text without PEM armour: perhaps the base64 body alone (IAS 'Insert' accepts it)."""
+    compact = "".join(text.split())
+    if len(compact) > 64 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact):
+        try:
+            data = base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if data[:1] == b"\x30":
+            return _parse_binary(data, password)
+    raise InputError(
+        InputError.NOT_A_CERTIFICATE,
+        "This is not a certificate: no '-----BEGIN CERTIFICATE-----' block, "
+        "and not a service key, DER, PKCS#7 or PKCS#12 file.",
+    )
+
+
+def _load_pem_key(label: str, body: str, headers: str, password: str | None):
+    b64 = "".join(body.split())
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    head = headers + "\n\n" if headers else ""
+    pem = f"-----BEGIN {label}-----\n{head}" + "\n".join(lines) + f"\n-----END {label}-----\n"
+    encrypted = label == "ENCRYPTED PRIVATE KEY" or "ENCRYPTED" in headers
+    if encrypted and not password:
+        raise InputError(
+            InputError.PASSWORD_REQUIRED,
+            "The private key is encrypted: enter its password.",
+        )
+    secret = password.encode("utf-8") if encrypted and password else None
+    try:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), secret)
+    except ValueError:
+        if encrypted:
+            raise InputError(
+                InputError.WRONG_PASSWORD, "Wrong password for the encrypted private key."
+            ) from None
+        raise InputError(
+            InputError.CORRUPT, f"The PEM block '{label}' is not a readable private key."
+        ) from None
+    except (TypeError, binascii.Error):
+        raise InputError(
+            InputError.CORRUPT, f"The PEM block '{label}' is not a readable private key."
+        ) from None
+    except UnsupportedAlgorithm:
+        raise _unsupported_key(label) from None
+    return _supported_key(key)
+
+
+def _supported_key(key):
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise _unsupported_key(type(key).__name__)
+    return key
+
+
+def _unsupported_key(kind: str) -> InputError:
+    return InputError(
+        InputError.UNSUPPORTED_KEY,
+        f"Unsupported private key ({kind}): IAS client certificates use RSA or EC keys.",
+    )
+
+
+def _key_without_certificate() -> InputError:
+    return InputError(
+        InputError.KEY_WITHOUT_CERTIFICATE,
+        "The input holds a private key but no certificate. Add the certificate "
+        "(paste both, or upload the .p12).",
+    )
+
+
+# --- binary (DER, PKCS#7, PKCS#12) ----------------------------------------------------------
+
+
+def _parse_binary(data: bytes, password: str | None) -> ParsedInput:
+    try:
+        tag, kids = der.outer(data)
+    except der.Truncated:
+        raise InputError(
+            InputError.TRUNCATED,
+            "The binary file is truncated: it is shorter than its own length field says.",
+        ) from None
+    except der.DerError:
+        tag, kids = -1, []
+    if tag != der.SEQUENCE or not kids:
+        raise InputError(
+            InputError.NOT_A_CERTIFICATE,
+            "This is not a certificate: the file is not PEM text, DER, PKCS#7 or PKCS#12.",
+        )
+    first = kids[0][0]
+    if pkcs12diag.looks_like_pkcs12(data):
+        return _parse_pkcs12(data, password)
+    if first == der.OID:
+        return _assemble(_load_pkcs7(data), None, "pkcs7")
+    if first == der.INTEGER:
+        raise _key_without_certificate()
+    return _assemble([_load_der_certificate(data, "DER")], None, "der")
+
+
+def _load_der_certificate(data: bytes, kind: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        pass
+    try:
+        der.read_tlv(data)
+    except der.Truncated:
+        raise InputError(
+            InputError.TRUNCATED, f"The {kind} certificate is truncated: data is missing at its end."
+        ) from None
+    except der.DerError:
+        pass
+    raise InputError(
+        InputError.CORRUPT, f"The {kind} certificate is corrupt: it cannot be decoded as X.509."
+    )
+
+
+def _load_pkcs7(data: bytes) -> list[x509.Certificate]:
+    try:
+        certs = pkcs7.load_der_pkcs7_certificates(data)
+    except ValueError:
+        raise InputError(
+            InputError.CORRUPT, "The PKCS#7 (.p7b) bundle is corrupt: it cannot be decoded."
+        ) from None
+    if not certs:
+        raise InputError(InputError.NOT_A_CERTIFICATE, "The PKCS#7 bundle holds no certificate.")
+    return certs
+
+
+def _parse_pkcs12(data: bytes, password: str | None) -> ParsedInput:
+    candidates = [password.encode("utf-8")] if password else [None, b""]
+    for secret in candidates:
+        try:
+            bundle = pkcs12.load_pkcs12(data, secret)
+        except ValueError:
+            continue
+        if bundle.cert is None:
+            if bundle.key is not None:
+                raise _key_without_certificate()
+            raise InputError(InputError.NOT_A_CERTIFICATE, "The PKCS#12 file holds no certificate.")
+        key = _supported_key(bundle.key) if bundle.key is not None else None
+        certs = [bundle.cert.certificate] + [c.certificate for c in bundle.additional_certs]
+        return _assemble(certs, key, "pkcs12")
+    raise _pkcs12_failure(data, candidates)
+
+
+def _pkcs12_failure(data: bytes, candidates: list[bytes | None]) -> InputError:
+    verdicts = [pkcs12diag.mac_matches(data, secret) for secret in candidates]
+    legacy = pkcs12diag.legacy_algorithms(data)
+    if True in verdicts:
+        if legacy:
+            return InputError(
+                InputError.LEGACY_PKCS12,
+                f"The password is right, but this PKCS#12 file uses legacy encryption "
+                f"({', '.join(legacy)}) that this system's OpenSSL cannot read. Re-export it "
+                "with AES: openssl pkcs12 -legacy -in old.p12 -nodes | "
+                "openssl pkcs12 -export -out new.p12",
+            )
+        return InputError(
+            InputError.CORRUPT, "The password is right, but the PKCS#12 content cannot be decoded."
+        )
+    if False in verdicts:
+        if candidates == [None, b""]:
+            return InputError(
+                InputError.PASSWORD_REQUIRED,
+                "This PKCS#12 file is password-protected: enter the password "
+                "chosen when it was generated.",
+            )
+        return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
+    return InputError(
+        InputError.WRONG_PASSWORD,
+        "The PKCS#12 file could not be opened: the password is wrong or the file is damaged"
+        + (f" (it also uses legacy encryption: {', '.join(legacy)})." if legacy else "."),
+    )
+
+
+# --- assembly -------------------------------------------------------------------------------
+
+
+def _assemble(certs: list[x509.Certificate], key, fmt: str) -> ParsedInput:
+    leaf = None
+    if key is not None:
+        wanted = _spki(key.public_key())
+        leaf = next((c for c in certs if _spki(c.public_key()) == wanted), None)
+        if leaf is None:
+            raise InputError(
+                InputError.KEY_MISMATCH,
+                "The private key does not match the certificate: they are from different pairs.",
+            )
+    ordered = order_chain(certs, leaf)
+    chain = tuple(certificate_facts(c) for c in ordered.certificates)
+    key_der = None
+    if key is not None:
+        key_der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    return ParsedInput(chain[0], chain, fmt, key_der, None, ordered.warnings)
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _as_text(data: bytes) -> str | None:
+    if data[:1] == b"\x30":
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(ch in text for ch in "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f"):
+        return None
+    return text
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n} bytes"

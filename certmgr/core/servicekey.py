@@ -1,0 +1,128 @@
+"""Read the certificate out of a cf service key, a binding's credentials or VCAP_SERVICES."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What an identity binding says about the IAS application it belongs to."""
+
+    source: str  # service-key or vcap-services
+    certificate: str
+    key: str | None = field(default=None, repr=False)
+    client_id: str = ""
+    tenant_url: str = ""
+    domains: tuple[str, ...] = ()
+    credential_type: str = ""
+    certificate_expires_at: str = ""
+    name: str = ""
+
+
+def looks_like_json(text: str) -> bool:
+    return text.startswith("{") or (text.startswith("Getting key") and "{" in text)
+
+
+def extract(text: str) -> Binding:
+    if text.startswith("Getting key"):  # `cf service-key` prints a status line first
+        text = text[text.index("{") :]
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            InputError.CORRUPT,
+            f"The input looks like JSON but is not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}).",
+        ) from None
+    if not isinstance(document, dict):
+        raise _not_a_binding()
+    if "credentials" in document and isinstance(document["credentials"], dict):
+        return _from_credentials(document["credentials"], "service-key", document.get("name", ""))
+    if _identity_bindings(document):
+        return _from_vcap(document)
+    if "certificate" in document or "clientid" in document:
+        return _from_credentials(document, "service-key", "")
+    raise _not_a_binding()
+
+
+def check_expiry(binding: Binding, not_after: datetime) -> tuple[str, ...]:
+    if not binding.certificate_expires_at:
+        return ()
+    try:
+        stated = datetime.fromisoformat(binding.certificate_expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return (f"certificate_expires_at '{binding.certificate_expires_at}' is not ISO 8601.",)
+    if stated.tzinfo is None or abs(stated - not_after) > timedelta(seconds=1):
+        return (
+            f"The binding says the certificate expires at {binding.certificate_expires_at}, "
+            f"but the certificate itself says {not_after.isoformat()}.",
+        )
+    return ()
+
+
+def _identity_bindings(document: dict) -> list[dict]:
+    found = []
+    for entries in document.values():
+        if isinstance(entries, list):
+            found += [e for e in entries if isinstance(e, dict) and e.get("label") == "identity"]
+    return found
+
+
+def _from_vcap(document: dict) -> Binding:
+    bindings = _identity_bindings(document)
+    with_cert = [b for b in bindings if isinstance(b.get("credentials"), dict)]
+    with_cert = [b for b in with_cert if b["credentials"].get("certificate")]
+    if not with_cert:
+        raise InputError(
+            InputError.NO_CERTIFICATE_IN_BINDING,
+            "VCAP_SERVICES holds no identity binding with a certificate "
+            "(credential-type X509_GENERATED or X509_PROVIDED).",
+        )
+    if len({b["credentials"]["certificate"] for b in with_cert}) > 1:
+        names = ", ".join(f"'{b.get('name', '?')}'" for b in with_cert)
+        raise InputError(
+            InputError.AMBIGUOUS,
+            f"VCAP_SERVICES holds {len(with_cert)} identity bindings with certificates "
+            f"({names}); import the service key of one of them.",
+        )
+    chosen = with_cert[0]
+    return _from_credentials(chosen["credentials"], "vcap-services", chosen.get("name", ""))
+
+
+def _from_credentials(creds: dict, source: str, name: str) -> Binding:
+    certificate = creds.get("certificate")
+    if not certificate:
+        kind = creds.get("credential-type") or ("SECRET" if "clientsecret" in creds else "")
+        detail = f" (credential-type {kind})" if kind else ""
+        raise InputError(
+            InputError.NO_CERTIFICATE_IN_BINDING,
+            f"This service key holds no certificate{detail}. Only X509_GENERATED and "
+            "X509_PROVIDED bindings carry one.",
+        )
+    if not isinstance(certificate, str):
+        raise _not_a_binding()
+    domains = creds.get("domains") or ([creds["domain"]] if creds.get("domain") else [])
+    return Binding(
+        source=source,
+        certificate=certificate,
+        key=creds.get("key") if isinstance(creds.get("key"), str) else None,
+        client_id=str(creds.get("clientid", "")),
+        tenant_url=str(creds.get("url", "")).rstrip("/"),
+        domains=tuple(str(d) for d in domains if isinstance(d, str)),
+        credential_type=str(creds.get("credential-type", "")),
+        certificate_expires_at=str(creds.get("certificate_expires_at", "")),
+        name=str(name),
+    )
+
+
+def _not_a_binding() -> InputError:
+    return InputError(
+        InputError.NOT_A_CERTIFICATE,
+        "This JSON is not a service key: expected an object with 'certificate' (and usually "
+        "'clientid', 'url', 'domains'), a binding with 'credentials', or VCAP_SERVICES.",
+    )

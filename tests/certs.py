@@ -1,0 +1,178 @@
+"""The one place tests get certificates from: generated here, at fixed instants.
+
+Keys are cached per (kind, slot) so a suite run generates each RSA key once.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# Named instants. Tests freeze time at these, never at the real "today".
+ISSUED = datetime(2026, 1, 15, 9, 0, 0, tzinfo=UTC)
+EXPIRES = datetime(2027, 1, 15, 9, 0, 0, tzinfo=UTC)
+MID_LIFE = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+TWENTY_DAYS_BEFORE_EXPIRY = EXPIRES - timedelta(days=20)
+AFTER_EXPIRY = EXPIRES + timedelta(days=3)
+BEFORE_ISSUE = ISSUED - timedelta(days=2)
+
+
+@functools.cache
+def private_key(kind: str = "rsa", slot: int = 0):
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "rsa1024":
+        return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ec384":
+        return ec.generate_private_key(ec.SECP384R1())
+    raise ValueError(kind)
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert: x509.Certificate
+    key: object
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def subject(self) -> str:
+        return self.cert.subject.rfc4514_string()
+
+    @property
+    def not_after(self) -> datetime:
+        return self.cert.not_valid_after_utc
+
+    def key_pem(self, fmt: str = "pkcs8", password: bytes | None = None) -> bytes:
+        formats = {
+            "pkcs8": serialization.PrivateFormat.PKCS8,
+            "traditional": serialization.PrivateFormat.TraditionalOpenSSL,
+        }
+        encryption = (
+            serialization.BestAvailableEncryption(password)
+            if password
+            else serialization.NoEncryption()
+        )
+        return self.key.private_bytes(serialization.Encoding.PEM, formats[fmt], encryption)
+
+    def key_der(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def issue(
+    cn: str = "frontend-app (P000042)",
+    *,
+    not_before: datetime = ISSUED,
+    not_after: datetime = EXPIRES,
+    key_kind: str = "rsa",
+    key_slot: int = 0,
+    issuer: Issued | None = None,
+    ca: bool = False,
+    eku: tuple = (ExtendedKeyUsageOID.CLIENT_AUTH,),
+    sans: tuple[str, ...] = (),
+    serial: int = 0x1000,
+    org: str = "Example Corp",
+) -> Issued:
+    """A certificate for ``cn``; self-signed unless ``issuer`` is given."""
+    key = private_key(key_kind, key_slot)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if sans:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False
+        )
+    signer = issuer.key if issuer else key
+    return Issued(builder.sign(signer, hashes.SHA256()), key)
+
+
+@functools.cache
+def ca_hierarchy() -> tuple[Issued, Issued, Issued]:
+    """(root, intermediate, leaf) with distinct keys, issued at ISSUED."""
+    root = issue("Example Root CA", ca=True, eku=(), key_slot=101, serial=1,
+                 not_after=ISSUED + timedelta(days=3650))
+    inter = issue("Example Client CA", ca=True, eku=(), issuer=root, key_slot=102, serial=2,
+                  not_after=ISSUED + timedelta(days=1825))
+    leaf = issue("frontend-app (P000042)", issuer=inter, key_slot=103, serial=3)
+    return root, inter, leaf
+
+
+def p12(item: Issued, password: bytes | None, extra: tuple[Issued, ...] = ()) -> bytes:
+    encryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
+    return pkcs12.serialize_key_and_certificates(
+        b"client", item.key, item.cert, [e.cert for e in extra] or None, encryption
+    )
+
+
+def p12_3des(item: Issued, password: bytes) -> bytes:
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())
+        .build(password)
+    )
+    return pkcs12.serialize_key_and_certificates(b"client", item.key, item.cert, None, encryption)
+
+
+def p12_rc2_40(item: Issued, password: str) -> bytes:
+    """RC2-40 (what old tools and old IAS exports used); only OpenSSL's CLI still writes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key, out = Path(tmp, "c.pem"), Path(tmp, "k.pem"), Path(tmp, "o.p12")
+        cert.write_bytes(item.pem)
+        key.write_bytes(item.key_pem())
+        subprocess.run(
+            ["openssl", "pkcs12", "-export", "-legacy", "-certpbe", "PBE-SHA1-RC2-40",
+             "-keypbe", "PBE-SHA1-3DES", "-in", str(cert), "-inkey", str(key),
+             "-passout", f"pass:{password}", "-out", str(out)],
+            check=True, capture_output=True,
+        )
+        return out.read_bytes()
+
+
+def p7b(*items: Issued) -> bytes:
+    return pkcs7.serialize_certificates([i.cert for i in items], serialization.Encoding.DER)
