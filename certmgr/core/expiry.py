@@ -20,10 +20,14 @@ class ExpiryState(StrEnum):
 
 
 def expiry_state(
-    not_before: datetime, not_after: datetime, now: datetime, threshold: timedelta = DEFAULT_THRESHOLD
+    not_before: datetime | None,
+    not_after: datetime,
+    now: datetime,
+    threshold: timedelta = DEFAULT_THRESHOLD,
 ) -> ExpiryState:
+    """``not_before`` None means "known to have started" (e.g. an application's next expiry)."""
     # A certificate is valid up to and including not_after (RFC 5280 §4.1.2.5).
-    if now < not_before:
+    if not_before is not None and now < not_before:
         return ExpiryState.NOT_YET_VALID
     if now > not_after:
         return ExpiryState.EXPIRED

@@ -50,11 +50,7 @@ def parse_certificate_input(
     data: bytes, password: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> ParsedInput:
     if len(data) > max_bytes:
-        raise InputError(
-            InputError.TOO_LARGE,
-            f"The input is {_size(len(data))}; the limit is {_size(max_bytes)}. "
-            "A certificate with its chain is a few kilobytes.",
-        )
+        raise too_large(len(data), max_bytes)
     if not data.strip():
         raise InputError(InputError.EMPTY, "The input is empty: choose a file or paste a certificate.")
     text = _as_text(data)
@@ -69,6 +65,14 @@ def parse_certificate_input(
             parsed.leaf, parsed.chain, binding.source, parsed.private_key_der, binding, warnings
         )
     return _parse_text(text, password)
+
+
+def too_large(size: int, max_bytes: int) -> InputError:
+    return InputError(
+        InputError.TOO_LARGE,
+        f"The input is {_size(size)}; the limit is {_size(max_bytes)}. "
+        "A certificate with its chain is a few kilobytes.",
+    )
 
 
 # --- text (PEM) ---------------------------------------------------------------------------
@@ -214,15 +218,17 @@ def _key_without_certificate() -> InputError:
 
 
 def _parse_binary(data: bytes, password: str | None) -> ParsedInput:
-    try:
-        tag, kids = der.outer(data)
-    except der.Truncated:
-        raise InputError(
-            InputError.TRUNCATED,
-            "The binary file is truncated: it is shorter than its own length field says.",
-        ) from None
-    except der.DerError:
-        tag, kids = -1, []
+    tag, kids = -1, []
+    if data[0] == der.SEQUENCE:  # certificates, PKCS#7 and PKCS#12 all are; a PNG is not
+        try:
+            tag, kids = der.outer(data)
+        except der.Truncated:
+            raise InputError(
+                InputError.TRUNCATED,
+                "The binary file is truncated: it is shorter than its own length field says.",
+            ) from None
+        except der.DerError:
+            pass
     if tag != der.SEQUENCE or not kids:
         raise InputError(
             InputError.NOT_A_CERTIFICATE,
@@ -347,7 +353,7 @@ def _spki(public_key) -> bytes:
 
 
 def _as_text(data: bytes) -> str | None:
-    if data[:1] == b"\x30":
+    if data[:1] == b"\x30" and data[1:2] >= b"\x80":  # DER SEQUENCE, long length; "0..." is text
         return None
     try:
         text = data.decode("utf-8")

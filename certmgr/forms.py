@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from .core.parse import too_large
+from .models import Application, Certificate, tenant_key
+
+
+class DomainsField(forms.CharField):
+    """Trusted domains as one per line or comma-separated text; a list in the model."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [d.strip().lower() for d in text.replace("\n", ",").split(",") if d.strip()]
+
+
+class ApplicationForm(forms.ModelForm):
+    tenant_url = forms.URLField(
+        required=False, assume_scheme="https", label="IAS tenant URL",
+        help_text="e.g. https://mytenant.accounts.ondemand.com",
+    )
+    backend_url = forms.URLField(required=False, assume_scheme="https", label="Protected backend URL")
+    domains = DomainsField(required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap")
+    owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
+    owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+
+    class Meta:
+        model = Application
+        fields = ["name", "slug", "tenant_url", "client_id", "domains", "backend_url", "owners", "owner_groups", "notes"]
+
+    def clean_tenant_url(self):
+        url = self.cleaned_data["tenant_url"].rstrip("/")
+        if self.instance.pk and url:
+            clash = self.instance.tenant_conflicts(tenant_key(url)).first()
+            if clash is not None:
+                raise forms.ValidationError(
+                    f"Certificate {clash.display_fingerprint[:23]}… of this application is already "
+                    f"used by '{clash.application.name}' in that tenant; IAS accepts a certificate "
+                    "for one application per tenant only."
+                )
+        return url
+
+
+class UploadForm(forms.Form):
+    application = forms.ModelChoiceField(Application.objects.none(), required=True)
+    file = forms.FileField(required=False, help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx or a service key .json")
+    text = forms.CharField(
+        required=False,
+        label="…or paste",
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="PEM text, a one-line PEM with \\n, or a service key / VCAP_SERVICES JSON.",
+    )
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="For a .p12/.pfx or an encrypted key. Used once, never stored.",
+    )
+    store_private_key = forms.BooleanField(
+        required=False,
+        label="Store the private key (encrypted) for health checks",
+        help_text="X509_PROVIDED needs only the certificate. Leave unchecked to discard any key found.",
+    )
+
+    def __init__(self, *args, applications=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["application"].queryset = applications if applications is not None else Application.objects.all()
+
+    def clean(self):
+        data = super().clean()
+        upload, text = data.get("file"), (data.get("text") or "").strip()
+        if upload and text:
+            raise forms.ValidationError("Choose a file or paste text, not both.")
+        if not upload and not text:
+            raise forms.ValidationError("The input is empty: choose a file or paste a certificate.")
+        limit = settings.CERTMGR_MAX_UPLOAD_BYTES
+        if upload and upload.size > limit:
+            raise forms.ValidationError(too_large(upload.size, limit).message)
+        return data
+
+    def payload(self) -> tuple[str, bytes]:
+        upload = self.cleaned_data.get("file")
+        if upload:
+            return upload.name, upload.read()
+        return "pasted text", self.cleaned_data["text"].encode("utf-8")
+
+
+class KeyDownloadForm(forms.Form):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        label="Encrypt the download with a password (recommended)",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class LifecycleForm(forms.Form):
+    lifecycle = forms.ChoiceField(choices=Certificate.Lifecycle.choices, label="Lifecycle state")

@@ -1,0 +1,83 @@
+"""python manage.py import_certs --app SLUG [--create-app] [--password-env VAR] [--store-keys] [--json] PATH..."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from certmgr.importer import Importer, ImportResult
+from certmgr.models import Application
+
+
+class Command(BaseCommand):
+    help = "Import certificate files (or every file under directories) into one application."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="A file or a directory (searched recursively).")
+        parser.add_argument("--app", required=True, metavar="SLUG", help="The application to import into.")
+        parser.add_argument("--create-app", action="store_true", help="Create the application if it does not exist.")
+        parser.add_argument("--password-env", metavar="VAR",
+                            help="Environment variable holding the password for .p12 files and encrypted keys "
+                                 "(an empty value means an empty password).")
+        parser.add_argument("--store-keys", action="store_true",
+                            help="Keep private keys found (encrypted at rest); otherwise they are discarded.")
+        parser.add_argument("--json", action="store_true", help="One JSON object per line per file.")
+
+    def handle(self, *args, **options):
+        app = self._application(options["app"], options["create_app"])
+        password = self._password(options["password_env"])
+        files = list(_files(options["paths"]))
+        importer = Importer(app, store_keys=options["store_keys"], actor_label="import_certs")
+        failures = 0
+        progress = tqdm(total=len(files), unit="file", file=sys.stderr,
+                        disable=not sys.stderr.isatty() or len(files) < 20, leave=False)
+        with progress:
+            for result in importer.import_paths(files, password):
+                failures += not result.ok
+                progress.update(1)
+                line = json.dumps(result.as_json(app)) if options["json"] else _line(result)
+                progress.write(line, file=self.stdout._out)
+        if not options["json"]:
+            done = len(files) - failures
+            self.stderr.write(f"{done} of {len(files)} file(s) imported into '{app.slug}', {failures} failed.")
+        if failures or not files:
+            raise SystemExit(1)
+
+    def _application(self, slug: str, create: bool) -> Application:
+        app = Application.objects.filter(slug=slug).first()
+        if app is None and not create:
+            raise CommandError(f"No application '{slug}'. Create it in the portal or pass --create-app.")
+        if app is None:
+            app = Application.objects.create(slug=slug, name=slug)
+        return app
+
+    def _password(self, variable: str | None) -> str | None:
+        if variable is None:
+            return None
+        if variable not in os.environ:
+            raise CommandError(f"--password-env names {variable}, but that environment variable is not set.")
+        return os.environ[variable]
+
+
+def _files(paths: list[str]):
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path  # a missing file is reported by the importer, in order
+
+
+def _line(result: ImportResult) -> str:
+    if not result.ok:
+        return f"FAILED  {result.label}: {result.error}"
+    cert = result.certificate
+    status = "PRESENT" if result.already_present else "OK     "
+    extra = " (key stored)" if result.key_stored else " (key discarded)" if result.key_discarded else ""
+    return (f"{status} {result.label}  {cert.fingerprint[:16]}…  {cert.subject}  "
+            f"until {cert.not_after:%Y-%m-%d %H:%M} UTC  [{cert.expiry_state().label}]{extra}")

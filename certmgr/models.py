@@ -1,0 +1,255 @@
+"""Applications (IAS applications as the portal knows them) and their certificates.
+
+The PEM is the source of truth; the facts the portal filters and sorts on are copied from it
+into indexed columns when a certificate is stored, so no query ever parses PEM.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Case, Count, Min, Q, Value, When
+from django.urls import reverse
+from django.utils import timezone
+
+from .core.expiry import ExpiryState, days_left, expiry_state
+from .core.facts import format_fingerprint
+
+
+def warning_threshold() -> timedelta:
+    return timedelta(days=settings.CERTMGR_EXPIRY_WARNING_DAYS)
+
+
+def tenant_key(tenant_url: str) -> str:
+    """The identity of an IAS tenant for uniqueness: its host (and port), lower case."""
+    if not tenant_url:
+        return ""
+    parts = urlsplit(tenant_url if "//" in tenant_url else "https://" + tenant_url)
+    return (parts.netloc or parts.path).lower().rstrip("/")
+
+
+class ApplicationQuerySet(models.QuerySet):
+    def with_next_expiry(self):
+        active = Q(certificates__lifecycle=Certificate.Lifecycle.ACTIVE)
+        return self.annotate(
+            next_expiry=Min("certificates__not_after", filter=active),
+            active_count=Count("certificates", filter=active),
+        )
+
+    def managed_by(self, user):
+        if user.is_superuser:
+            return self
+        return self.filter(Q(owners=user) | Q(owner_groups__in=user.groups.all())).distinct()
+
+
+class Application(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    tenant_url = models.URLField(
+        "IAS tenant URL", blank=True, help_text="e.g. https://mytenant.accounts.ondemand.com"
+    )
+    client_id = models.CharField("client id", max_length=200, blank=True)
+    domains = models.JSONField(
+        "trusted domains", default=list, blank=True, help_text="e.g. accounts.ondemand.com"
+    )
+    backend_url = models.URLField("protected backend URL", blank=True)
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_applications")
+    owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_applications")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("application", args=[self.slug])
+
+    @property
+    def tenant(self) -> str:
+        return tenant_key(self.tenant_url)
+
+    def is_managed_by(self, user) -> bool:
+        if not user.is_authenticated:
+            return False
+        if user.is_superuser:
+            return True
+        return self.owners.filter(pk=user.pk).exists() or self.owner_groups.filter(
+            pk__in=user.groups.values("pk")
+        ).exists()
+
+    def tenant_conflicts(self, tenant: str):
+        """Certificates of this application already used by another application of ``tenant``."""
+        if not tenant:
+            return Certificate.objects.none()
+        mine = self.certificates.values("fingerprint")
+        return (
+            Certificate.objects.filter(tenant=tenant, fingerprint__in=mine)
+            .exclude(application=self)
+            .select_related("application")
+        )
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        # Keep the tenant copy on certificates in step: it backs the per-tenant uniqueness.
+        self.certificates.exclude(tenant=self.tenant).update(tenant=self.tenant)
+
+
+class CertificateQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(lifecycle=Certificate.Lifecycle.ACTIVE)
+
+    def expired(self, now=None):
+        return self.filter(not_after__lt=now or timezone.now())
+
+    def not_yet_valid(self, now=None):
+        return self.filter(not_before__gt=now or timezone.now())
+
+    def expiring(self, within: timedelta | None = None, now=None):
+        now = now or timezone.now()
+        within = warning_threshold() if within is None else within
+        return self.filter(not_before__lte=now, not_after__gte=now, not_after__lte=now + within)
+
+    def valid(self, within: timedelta | None = None, now=None):
+        """Valid and not yet inside the warning window."""
+        now = now or timezone.now()
+        within = warning_threshold() if within is None else within
+        return self.filter(not_before__lte=now, not_after__gt=now + within)
+
+    def in_state(self, state: str, now=None, within: timedelta | None = None):
+        filters = {
+            ExpiryState.EXPIRED: lambda: self.expired(now),
+            ExpiryState.EXPIRING: lambda: self.expiring(within, now),
+            ExpiryState.NOT_YET_VALID: lambda: self.not_yet_valid(now),
+            ExpiryState.VALID: lambda: self.valid(within, now),
+        }
+        return filters[ExpiryState(state)]()
+
+    def search(self, text: str):
+        text = text.strip()
+        if not text:
+            return self
+        compact = text.replace(":", "").lower()
+        return self.filter(
+            Q(subject__icontains=text)
+            | Q(issuer__icontains=text)
+            | Q(application__name__icontains=text)
+            | Q(fingerprint__startswith=compact)
+            | Q(serial__iexact=compact)
+        )
+
+
+class Certificate(models.Model):
+    class Lifecycle(models.TextChoices):
+        ACTIVE = "active", "active"
+        STAGED = "staged", "staged for rotation"
+        RETIRED = "retired", "retired"
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="certificates")
+    pem = models.TextField(help_text="The leaf certificate: the source of truth.")
+    chain_pem = models.TextField(blank=True, help_text="Leaf first, then each issuer.")
+    subject = models.CharField(max_length=1024, db_index=True)
+    issuer = models.CharField(max_length=1024)
+    serial = models.CharField(max_length=64)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(db_index=True)
+    fingerprint = models.CharField("SHA-256 fingerprint", max_length=64, db_index=True)
+    x5t_s256 = models.CharField("x5t#S256", max_length=43)
+    key_algorithm = models.CharField(max_length=16)
+    key_size = models.PositiveIntegerField()
+    key_curve = models.CharField(max_length=32, blank=True)
+    sans = models.JSONField("subject alternative names", default=list, blank=True)
+    extended_key_usage = models.JSONField(default=list, blank=True)
+    is_ca = models.BooleanField(default=False)
+    self_issued = models.BooleanField(default=False)
+    source_format = models.CharField(max_length=20)
+    encrypted_private_key = models.BinaryField(null=True, blank=True, editable=False)
+    tenant = models.CharField(max_length=255, blank=True, editable=False)
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    objects = CertificateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["not_after"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "fingerprint"], name="certificate_once_per_application"),
+            # IAS refuses a certificate that another application of the same tenant already uses.
+            models.UniqueConstraint(
+                fields=["tenant", "fingerprint"], condition=~Q(tenant=""), name="certificate_once_per_tenant"
+            ),
+        ]
+        indexes = [models.Index(fields=["lifecycle", "not_after"])]
+
+    def __str__(self):
+        return self.subject
+
+    def get_absolute_url(self):
+        return reverse("certificate", args=[self.pk])
+
+    @property
+    def has_private_key(self) -> bool:
+        return self.encrypted_private_key is not None
+
+    @property
+    def display_fingerprint(self) -> str:
+        return format_fingerprint(self.fingerprint)
+
+    def expiry_state(self, now=None) -> ExpiryState:
+        return expiry_state(self.not_before, self.not_after, now or timezone.now(), warning_threshold())
+
+    def days_left(self, now=None) -> int:
+        return days_left(self.not_after, now or timezone.now())
+
+    def chain_certificates(self) -> list[str]:
+        body = self.chain_pem or self.pem
+        end = "-----END CERTIFICATE-----"
+        return [part.strip() + "\n" + end + "\n" for part in body.split(end) if part.strip()]
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where. Key reads are always written here."""
+
+    class Action(models.TextChoices):
+        KEY_STORED = "key_stored", "private key stored"
+        KEY_READ = "key_read", "private key read"
+        CERTIFICATE_ADDED = "certificate_added", "certificate added"
+        CERTIFICATE_CHANGED = "certificate_changed", "certificate changed"
+        KEYS_ROTATED = "keys_rotated", "encryption keys rotated"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=200, help_text="User name, or the command that acted.")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.SET_NULL)
+    certificate = models.ForeignKey(Certificate, null=True, blank=True, on_delete=models.SET_NULL)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"
+
+
+def state_annotation(now, within: timedelta):
+    """An SQL expression for the expiry state, for sorting and counting in the database."""
+    return Case(
+        When(not_before__gt=now, then=Value(ExpiryState.NOT_YET_VALID.value)),
+        When(not_after__lt=now, then=Value(ExpiryState.EXPIRED.value)),
+        When(not_after__lte=now + within, then=Value(ExpiryState.EXPIRING.value)),
+        default=Value(ExpiryState.VALID.value),
+        output_field=models.CharField(),
+    )

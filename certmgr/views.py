@@ -1,0 +1,257 @@
+"""Thin views: they gather input, call the parser/importer/model methods, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, F, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from . import keys, pending
+from .core.expiry import ExpiryState, days_left, expiry_state
+from .core.parse import ParsedInput
+from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
+from .importer import ImportResult, Importer
+from .models import Application, AuditEvent, Certificate, warning_threshold
+
+PAGE_SIZE = 50
+
+
+def dashboard(request):
+    now = timezone.now()
+    apps = Application.objects.with_next_expiry().order_by(F("next_expiry").asc(nulls_last=True), "name")
+    query = request.GET.get("q", "").strip()
+    if query:
+        apps = apps.filter(Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query))
+    page = Paginator(apps, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(app, _next_expiry_state(app.next_expiry, now)) for app in page]
+    return render(request, "certmgr/dashboard.html", {
+        "page": page, "rows": rows, "query": query, "counts": _state_counts(now),
+        "querystring": _querystring(request, exclude="page"),
+        "threshold_days": warning_threshold().days,
+    })
+
+
+def _next_expiry_state(not_after, now):
+    if not_after is None:
+        return None, None
+    return expiry_state(None, not_after, now, warning_threshold()), days_left(not_after, now)
+
+
+def _state_counts(now) -> dict[str, int]:
+    active = Certificate.objects.active()
+    threshold = warning_threshold()
+    return active.aggregate(
+        total=Count("pk"),
+        expired=Count("pk", filter=Q(not_after__lt=now)),
+        expiring=Count("pk", filter=Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + threshold)),
+        not_yet_valid=Count("pk", filter=Q(not_before__gt=now)),
+    )
+
+
+def certificate_list(request):
+    now = timezone.now()
+    certs = Certificate.objects.select_related("application")
+    filters = {
+        "q": request.GET.get("q", "").strip(),
+        "state": request.GET.get("state", ""),
+        "application": request.GET.get("application", ""),
+        "lifecycle": request.GET.get("lifecycle", ""),
+        "sort": request.GET.get("sort", "expiry"),
+    }
+    certs = certs.search(filters["q"])
+    if filters["state"] in ExpiryState:
+        certs = certs.in_state(filters["state"], now=now)
+    if filters["application"]:
+        certs = certs.filter(application__slug=filters["application"])
+    if filters["lifecycle"] in Certificate.Lifecycle.values:
+        certs = certs.filter(lifecycle=filters["lifecycle"])
+    order = "-not_after" if filters["sort"] == "-expiry" else "not_after"
+    page = Paginator(certs.order_by(order, "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "certmgr/certificate_list.html", {
+        "page": page,
+        "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in page],
+        "filters": filters,
+        "states": list(ExpiryState),
+        "lifecycles": Certificate.Lifecycle.choices,
+        "applications": Application.objects.values_list("slug", "name"),
+        "querystring": _querystring(request, exclude="page"),
+    })
+
+
+def _querystring(request, exclude: str) -> str:
+    params = request.GET.copy()
+    params.pop(exclude, None)
+    return params.urlencode()
+
+
+def application_detail(request, slug):
+    app = get_object_or_404(Application, slug=slug)
+    now = timezone.now()
+    certs = app.certificates.order_by("lifecycle", "not_after")
+    next_expiry = min((c.not_after for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None)
+    return render(request, "certmgr/application_detail.html", {
+        "app": app,
+        "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in certs],
+        "next": _next_expiry_state(next_expiry, now),
+        "next_expiry": next_expiry,
+        "can_manage": app.is_managed_by(request.user),
+    })
+
+
+def application_create(request):
+    if not (request.user.is_superuser or request.user.has_perm("certmgr.add_application")):
+        raise PermissionDenied("You may not create applications.")
+    form = ApplicationForm(request.POST or None, initial={"owners": [request.user]})
+    if request.method == "POST" and form.is_valid():
+        app = form.save()
+        messages.success(request, f"Application '{app.name}' created.")
+        return redirect(app)
+    return render(request, "certmgr/application_form.html", {"form": form, "app": None})
+
+
+def application_edit(request, slug):
+    app = _managed_application(request, slug)
+    form = ApplicationForm(request.POST or None, instance=app)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Application saved.")
+        return redirect(app)
+    return render(request, "certmgr/application_form.html", {"form": form, "app": app})
+
+
+def _managed_application(request, slug) -> Application:
+    app = get_object_or_404(Application, slug=slug)
+    if not app.is_managed_by(request.user):
+        raise PermissionDenied("Only the application's owners and admins may do this.")
+    return app
+
+
+@never_cache
+def upload(request, slug=None):
+    managed = Application.objects.managed_by(request.user).order_by("name")
+    initial_app = get_object_or_404(managed, slug=slug) if slug else None
+    if request.method == "POST" and request.POST.get("step") in {"confirm", "cancel"}:
+        return _finish_upload(request)
+    form = UploadForm(request.POST or None, request.FILES or None, applications=managed,
+                      initial={"application": initial_app})
+    if request.method == "POST" and form.is_valid():
+        app = form.cleaned_data["application"]
+        label, data = form.payload()
+        outcome = Importer(app, store_keys=False).parse(label, data, form.cleaned_data["password"] or None)
+        if isinstance(outcome, ImportResult):
+            form.add_error(None, outcome.error)
+        else:
+            store = form.cleaned_data["store_private_key"]
+            token = pending.stash(request.session, app.pk, label, outcome, store)
+            return render(request, "certmgr/upload_preview.html", _preview_context(app, label, outcome, store, token))
+    return render(request, "certmgr/upload.html", {"form": form, "app": initial_app, "has_apps": managed.exists()})
+
+
+def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: str) -> dict:
+    now = timezone.now()
+    leaf = parsed.leaf
+    return {
+        "app": app, "label": label, "parsed": parsed, "leaf": leaf, "token": token,
+        "store_key": store and parsed.has_private_key,
+        "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
+        "days_left": days_left(leaf.not_after, now),
+        "existing": Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first(),
+    }
+
+
+def _finish_upload(request):
+    if request.POST["step"] == "cancel":
+        pending.discard(request.session)
+        messages.info(request, "Upload cancelled; nothing was stored.")
+        return redirect("dashboard")
+    taken = pending.take(request.session, request.POST.get("token", ""))
+    if taken is None:
+        messages.error(request, "That upload has expired or was already saved. Please upload again.")
+        return redirect("upload")
+    app_id, label, parsed = taken
+    app = _managed_application(request, get_object_or_404(Application, pk=app_id).slug)
+    importer = Importer(app, store_keys=parsed.has_private_key, actor=request.user,
+                        remote_addr=_client_ip(request))
+    [result] = importer.save([(label, parsed)])
+    if not result.ok:
+        messages.error(request, result.error)
+        return redirect(app)
+    if result.already_present:
+        messages.info(request, "This certificate was already stored for this application.")
+    else:
+        messages.success(request, "Certificate stored" + (" with its private key (encrypted)." if result.key_stored else "."))
+    return redirect(result.certificate)
+
+
+def certificate_detail(request, pk):
+    cert = get_object_or_404(Certificate.objects.select_related("application", "uploaded_by"), pk=pk)
+    now = timezone.now()
+    can_manage = cert.application.is_managed_by(request.user)
+    return render(request, "certmgr/certificate_detail.html", {
+        "cert": cert, "app": cert.application, "state": cert.expiry_state(now), "days_left": cert.days_left(now),
+        "chain": cert.chain_certificates(), "can_manage": can_manage,
+        "key_form": KeyDownloadForm(), "lifecycle_form": LifecycleForm(initial={"lifecycle": cert.lifecycle}),
+        "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10] if can_manage else [],
+    })
+
+
+def certificate_pem(request, pk):
+    cert = get_object_or_404(Certificate, pk=pk)
+    response = HttpResponse(cert.chain_pem or cert.pem, content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(cert)}.pem"'
+    return response
+
+
+@require_POST
+@never_cache
+def certificate_key(request, pk):
+    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
+    if not cert.application.is_managed_by(request.user):
+        raise PermissionDenied("Only the application's owners and admins may download its private key.")
+    form = KeyDownloadForm(request.POST)
+    if not form.is_valid() or not cert.has_private_key:
+        messages.error(request, "No private key is stored for this certificate.")
+        return redirect(cert)
+    try:
+        der = keys.read_private_key(cert, actor=request.user, actor_label=request.user.get_username(),
+                                    remote_addr=_client_ip(request), purpose="downloaded from the certificate page")
+    except keys.VaultError as exc:
+        messages.error(request, str(exc))
+        return redirect(cert)
+    response = HttpResponse(keys.export_pem(der, form.cleaned_data["password"]), content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(cert)}.key.pem"'
+    return response
+
+
+@require_POST
+def certificate_lifecycle(request, pk):
+    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
+    if not cert.application.is_managed_by(request.user):
+        raise PermissionDenied("Only the application's owners and admins may change certificates.")
+    form = LifecycleForm(request.POST)
+    if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
+        before = cert.get_lifecycle_display()
+        cert.lifecycle = form.cleaned_data["lifecycle"]
+        cert.save(update_fields=["lifecycle"])
+        AuditEvent.objects.create(
+            actor=request.user, actor_label=request.user.get_username(), action=AuditEvent.Action.CERTIFICATE_CHANGED,
+            application=cert.application, certificate=cert, remote_addr=_client_ip(request),
+            detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
+        )
+        messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
+    return redirect(cert)
+
+
+def _filename(cert: Certificate) -> str:
+    return f"{slugify(cert.application.slug)}-{cert.fingerprint[:12]}"
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
