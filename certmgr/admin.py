@@ -24,9 +24,28 @@ class CertificateAdmin(admin.ModelAdmin):
     list_select_related = ["application"]
     date_hierarchy = "not_after"
     readonly_fields = [
-        "upload_link", "pem", "chain_pem", "subject", "issuer", "serial", "not_before", "not_after",
-        "fingerprint", "x5t_s256", "key_algorithm", "key_size", "key_curve", "sans", "extended_key_usage",
-        "is_ca", "self_issued", "source_format", "key_held", "tenant", "uploaded_by", "uploaded_at",
+        "upload_link",
+        "pem",
+        "chain_pem",
+        "subject",
+        "issuer",
+        "serial",
+        "not_before",
+        "not_after",
+        "fingerprint",
+        "x5t_s256",
+        "key_algorithm",
+        "key_size",
+        "key_curve",
+        "sans",
+        "extended_key_usage",
+        "is_ca",
+        "self_issued",
+        "source_format",
+        "key_held",
+        "tenant",
+        "uploaded_by",
+        "uploaded_at",
     ]
     fields = ["application", "lifecycle", *readonly_fields]
 

@@ -12,8 +12,8 @@ def encryption_keys(app_configs, **kwargs):
         return [
             Error(
                 str(exc),
-                hint="Generate a key with: python -c \"from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())\"",
+                hint='Generate a key with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"',
                 id="certmgr.E001",
             )
         ]

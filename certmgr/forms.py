@@ -24,17 +24,31 @@ class DomainsField(forms.CharField):
 
 class ApplicationForm(forms.ModelForm):
     tenant_url = forms.URLField(
-        required=False, assume_scheme="https", label="IAS tenant URL",
+        required=False,
+        assume_scheme="https",
+        label="IAS tenant URL",
         help_text="e.g. https://mytenant.accounts.ondemand.com",
     )
     backend_url = forms.URLField(required=False, assume_scheme="https", label="Protected backend URL")
-    domains = DomainsField(required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap")
+    domains = DomainsField(
+        required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap"
+    )
     owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
     owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
 
     class Meta:
         model = Application
-        fields = ["name", "slug", "tenant_url", "client_id", "domains", "backend_url", "owners", "owner_groups", "notes"]
+        fields = [
+            "name",
+            "slug",
+            "tenant_url",
+            "client_id",
+            "domains",
+            "backend_url",
+            "owners",
+            "owner_groups",
+            "notes",
+        ]
 
     def clean_tenant_url(self):
         url = self.cleaned_data["tenant_url"].rstrip("/")
@@ -51,7 +65,9 @@ class ApplicationForm(forms.ModelForm):
 
 class UploadForm(forms.Form):
     application = forms.ModelChoiceField(Application.objects.none(), required=True)
-    file = forms.FileField(required=False, help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx or a service key .json")
+    file = forms.FileField(
+        required=False, help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx or a service key .json"
+    )
     text = forms.CharField(
         required=False,
         label="…or paste",
@@ -72,7 +88,9 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, applications=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["application"].queryset = applications if applications is not None else Application.objects.all()
+        self.fields["application"].queryset = (
+            applications if applications is not None else Application.objects.all()
+        )
 
     def clean(self):
         data = super().clean()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 
 from django.conf import settings
@@ -46,7 +46,15 @@ class ImportResult:
 
 
 class Importer:
-    def __init__(self, application: Application, *, store_keys: bool, actor=None, actor_label: str = "", remote_addr=None):
+    def __init__(
+        self,
+        application: Application,
+        *,
+        store_keys: bool,
+        actor=None,
+        actor_label: str = "",
+        remote_addr=None,
+    ):
         self.application = application
         self.store_keys = store_keys
         self.actor = actor
@@ -59,7 +67,9 @@ class Importer:
         except InputError as exc:
             return ImportResult(label, ok=False, error=exc.message, error_code=exc.code)
 
-    def import_paths(self, paths: Iterable[Path], password: str | None, batch_size: int = 500) -> Iterator[ImportResult]:
+    def import_paths(
+        self, paths: Iterable[Path], password: str | None, batch_size: int = 500
+    ) -> Iterator[ImportResult]:
         """Parse and store files, a batch per transaction; results come in input order."""
         batch: list[tuple[str, ParsedInput | ImportResult]] = []
         for path in paths:
@@ -75,7 +85,9 @@ class Importer:
         except InputError as exc:
             return ImportResult(str(path), ok=False, error=exc.message, error_code=exc.code)
         except OSError as exc:
-            return ImportResult(str(path), ok=False, error=f"Cannot read the file: {exc.strerror}.", error_code="unreadable")
+            return ImportResult(
+                str(path), ok=False, error=f"Cannot read the file: {exc.strerror}.", error_code="unreadable"
+            )
         return self.parse(str(path), data, password)
 
     def _flush(self, batch: list[tuple[str, ParsedInput | ImportResult]]) -> list[ImportResult]:
@@ -114,11 +126,15 @@ class Importer:
                 continue
             found = existing.get(parsed.leaf.sha256)
             if found is not None and found.application_id != app.pk:
-                results[index] = ImportResult(label, ok=False, error=_conflict(found), error_code="tenant_conflict")
+                results[index] = ImportResult(
+                    label, ok=False, error=_conflict(found), error_code="tenant_conflict"
+                )
             elif found is not None:
                 results[index] = self._already_present(label, parsed, found)
             elif recheck_only:
-                results[index] = ImportResult(label, ok=False, error="Stored concurrently by another import; retry.")
+                results[index] = ImportResult(
+                    label, ok=False, error="Stored concurrently by another import; retry."
+                )
             else:
                 cert = self._build(parsed)
                 existing[parsed.leaf.sha256] = cert
@@ -158,7 +174,11 @@ class Importer:
             self._audit(AuditEvent.Action.KEY_STORED, found, "added to a certificate already present")
             key_stored = True
         return ImportResult(
-            label, ok=True, certificate=found, already_present=True, key_stored=key_stored,
+            label,
+            ok=True,
+            certificate=found,
+            already_present=True,
+            key_stored=key_stored,
             key_discarded=parsed.has_private_key and not key_stored and found.encrypted_private_key is None,
             warnings=parsed.warnings,
         )
@@ -225,7 +245,9 @@ class Importer:
     def _audit_added(self, certificates: list[Certificate]) -> None:
         events = []
         for cert in certificates:
-            events.append(self._event(AuditEvent.Action.CERTIFICATE_ADDED, cert, f"format {cert.source_format}"))
+            events.append(
+                self._event(AuditEvent.Action.CERTIFICATE_ADDED, cert, f"format {cert.source_format}")
+            )
             if cert.encrypted_private_key is not None:
                 events.append(self._event(AuditEvent.Action.KEY_STORED, cert, "stored at import"))
         AuditEvent.objects.bulk_create(events)

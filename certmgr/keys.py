@@ -26,7 +26,9 @@ def seal(private_key_der: bytes) -> bytes:
     return vault().encrypt(private_key_der)
 
 
-def read_private_key(certificate: Certificate, *, actor=None, actor_label: str, remote_addr=None, purpose: str) -> bytes:
+def read_private_key(
+    certificate: Certificate, *, actor=None, actor_label: str, remote_addr=None, purpose: str
+) -> bytes:
     """The PKCS#8 DER of the certificate's key. Writes an audit entry before returning it."""
     if certificate.encrypted_private_key is None:
         raise VaultError("No private key is stored for this certificate.")

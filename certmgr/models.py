@@ -82,9 +82,10 @@ class Application(models.Model):
             return False
         if user.is_superuser:
             return True
-        return self.owners.filter(pk=user.pk).exists() or self.owner_groups.filter(
-            pk__in=user.groups.values("pk")
-        ).exists()
+        return (
+            self.owners.filter(pk=user.pk).exists()
+            or self.owner_groups.filter(pk__in=user.groups.values("pk")).exists()
+        )
 
     def tenant_conflicts(self, tenant: str):
         """Certificates of this application already used by another application of ``tenant``."""
@@ -184,7 +185,9 @@ class Certificate(models.Model):
     class Meta:
         ordering = ["not_after"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "fingerprint"], name="certificate_once_per_application"),
+            models.UniqueConstraint(
+                fields=["application", "fingerprint"], name="certificate_once_per_application"
+            ),
             # IAS refuses a certificate that another application of the same tenant already uses.
             models.UniqueConstraint(
                 fields=["tenant", "fingerprint"], condition=~Q(tenant=""), name="certificate_once_per_tenant"

@@ -7,7 +7,6 @@ it as protected as a stored key. Passwords are never kept: the input is parsed a
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 
 from . import keys

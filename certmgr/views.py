@@ -17,7 +17,7 @@ from . import keys, pending
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
-from .importer import ImportResult, Importer
+from .importer import Importer, ImportResult
 from .models import Application, AuditEvent, Certificate, warning_threshold
 
 PAGE_SIZE = 50
@@ -28,14 +28,23 @@ def dashboard(request):
     apps = Application.objects.with_next_expiry().order_by(F("next_expiry").asc(nulls_last=True), "name")
     query = request.GET.get("q", "").strip()
     if query:
-        apps = apps.filter(Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query))
+        apps = apps.filter(
+            Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query)
+        )
     page = Paginator(apps, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(app, _next_expiry_state(app.next_expiry, now)) for app in page]
-    return render(request, "certmgr/dashboard.html", {
-        "page": page, "rows": rows, "query": query, "counts": _state_counts(now),
-        "querystring": _querystring(request, exclude="page"),
-        "threshold_days": warning_threshold().days,
-    })
+    return render(
+        request,
+        "certmgr/dashboard.html",
+        {
+            "page": page,
+            "rows": rows,
+            "query": query,
+            "counts": _state_counts(now),
+            "querystring": _querystring(request, exclude="page"),
+            "threshold_days": warning_threshold().days,
+        },
+    )
 
 
 def _next_expiry_state(not_after, now):
@@ -50,7 +59,9 @@ def _state_counts(now) -> dict[str, int]:
     return active.aggregate(
         total=Count("pk"),
         expired=Count("pk", filter=Q(not_after__lt=now)),
-        expiring=Count("pk", filter=Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + threshold)),
+        expiring=Count(
+            "pk", filter=Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + threshold)
+        ),
         not_yet_valid=Count("pk", filter=Q(not_before__gt=now)),
     )
 
@@ -74,15 +85,19 @@ def certificate_list(request):
         certs = certs.filter(lifecycle=filters["lifecycle"])
     order = "-not_after" if filters["sort"] == "-expiry" else "not_after"
     page = Paginator(certs.order_by(order, "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "certmgr/certificate_list.html", {
-        "page": page,
-        "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in page],
-        "filters": filters,
-        "states": list(ExpiryState),
-        "lifecycles": Certificate.Lifecycle.choices,
-        "applications": Application.objects.values_list("slug", "name"),
-        "querystring": _querystring(request, exclude="page"),
-    })
+    return render(
+        request,
+        "certmgr/certificate_list.html",
+        {
+            "page": page,
+            "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in page],
+            "filters": filters,
+            "states": list(ExpiryState),
+            "lifecycles": Certificate.Lifecycle.choices,
+            "applications": Application.objects.values_list("slug", "name"),
+            "querystring": _querystring(request, exclude="page"),
+        },
+    )
 
 
 def _querystring(request, exclude: str) -> str:
@@ -95,14 +110,20 @@ def application_detail(request, slug):
     app = get_object_or_404(Application, slug=slug)
     now = timezone.now()
     certs = app.certificates.order_by("lifecycle", "not_after")
-    next_expiry = min((c.not_after for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None)
-    return render(request, "certmgr/application_detail.html", {
-        "app": app,
-        "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in certs],
-        "next": _next_expiry_state(next_expiry, now),
-        "next_expiry": next_expiry,
-        "can_manage": app.is_managed_by(request.user),
-    })
+    next_expiry = min(
+        (c.not_after for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None
+    )
+    return render(
+        request,
+        "certmgr/application_detail.html",
+        {
+            "app": app,
+            "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in certs],
+            "next": _next_expiry_state(next_expiry, now),
+            "next_expiry": next_expiry,
+            "can_manage": app.is_managed_by(request.user),
+        },
+    )
 
 
 def application_create(request):
@@ -139,8 +160,12 @@ def upload(request, slug=None):
     initial_app = get_object_or_404(managed, slug=slug) if slug else None
     if request.method == "POST" and request.POST.get("step") in {"confirm", "cancel"}:
         return _finish_upload(request)
-    form = UploadForm(request.POST or None, request.FILES or None, applications=managed,
-                      initial={"application": initial_app})
+    form = UploadForm(
+        request.POST or None,
+        request.FILES or None,
+        applications=managed,
+        initial={"application": initial_app},
+    )
     if request.method == "POST" and form.is_valid():
         app = form.cleaned_data["application"]
         label, data = form.payload()
@@ -150,15 +175,23 @@ def upload(request, slug=None):
         else:
             store = form.cleaned_data["store_private_key"]
             token = pending.stash(request.session, app.pk, label, outcome, store)
-            return render(request, "certmgr/upload_preview.html", _preview_context(app, label, outcome, store, token))
-    return render(request, "certmgr/upload.html", {"form": form, "app": initial_app, "has_apps": managed.exists()})
+            return render(
+                request, "certmgr/upload_preview.html", _preview_context(app, label, outcome, store, token)
+            )
+    return render(
+        request, "certmgr/upload.html", {"form": form, "app": initial_app, "has_apps": managed.exists()}
+    )
 
 
 def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: str) -> dict:
     now = timezone.now()
     leaf = parsed.leaf
     return {
-        "app": app, "label": label, "parsed": parsed, "leaf": leaf, "token": token,
+        "app": app,
+        "label": label,
+        "parsed": parsed,
+        "leaf": leaf,
+        "token": token,
         "store_key": store and parsed.has_private_key,
         "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
         "days_left": days_left(leaf.not_after, now),
@@ -177,8 +210,9 @@ def _finish_upload(request):
         return redirect("upload")
     app_id, label, parsed = taken
     app = _managed_application(request, get_object_or_404(Application, pk=app_id).slug)
-    importer = Importer(app, store_keys=parsed.has_private_key, actor=request.user,
-                        remote_addr=_client_ip(request))
+    importer = Importer(
+        app, store_keys=parsed.has_private_key, actor=request.user, remote_addr=_client_ip(request)
+    )
     [result] = importer.save([(label, parsed)])
     if not result.ok:
         messages.error(request, result.error)
@@ -186,7 +220,10 @@ def _finish_upload(request):
     if result.already_present:
         messages.info(request, "This certificate was already stored for this application.")
     else:
-        messages.success(request, "Certificate stored" + (" with its private key (encrypted)." if result.key_stored else "."))
+        messages.success(
+            request,
+            "Certificate stored" + (" with its private key (encrypted)." if result.key_stored else "."),
+        )
     return redirect(result.certificate)
 
 
@@ -194,12 +231,23 @@ def certificate_detail(request, pk):
     cert = get_object_or_404(Certificate.objects.select_related("application", "uploaded_by"), pk=pk)
     now = timezone.now()
     can_manage = cert.application.is_managed_by(request.user)
-    return render(request, "certmgr/certificate_detail.html", {
-        "cert": cert, "app": cert.application, "state": cert.expiry_state(now), "days_left": cert.days_left(now),
-        "chain": cert.chain_certificates(), "can_manage": can_manage,
-        "key_form": KeyDownloadForm(), "lifecycle_form": LifecycleForm(initial={"lifecycle": cert.lifecycle}),
-        "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10] if can_manage else [],
-    })
+    return render(
+        request,
+        "certmgr/certificate_detail.html",
+        {
+            "cert": cert,
+            "app": cert.application,
+            "state": cert.expiry_state(now),
+            "days_left": cert.days_left(now),
+            "chain": cert.chain_certificates(),
+            "can_manage": can_manage,
+            "key_form": KeyDownloadForm(),
+            "lifecycle_form": LifecycleForm(initial={"lifecycle": cert.lifecycle}),
+            "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10]
+            if can_manage
+            else [],
+        },
+    )
 
 
 def certificate_pem(request, pk):
@@ -220,12 +268,19 @@ def certificate_key(request, pk):
         messages.error(request, "No private key is stored for this certificate.")
         return redirect(cert)
     try:
-        der = keys.read_private_key(cert, actor=request.user, actor_label=request.user.get_username(),
-                                    remote_addr=_client_ip(request), purpose="downloaded from the certificate page")
+        der = keys.read_private_key(
+            cert,
+            actor=request.user,
+            actor_label=request.user.get_username(),
+            remote_addr=_client_ip(request),
+            purpose="downloaded from the certificate page",
+        )
     except keys.VaultError as exc:
         messages.error(request, str(exc))
         return redirect(cert)
-    response = HttpResponse(keys.export_pem(der, form.cleaned_data["password"]), content_type="application/x-pem-file")
+    response = HttpResponse(
+        keys.export_pem(der, form.cleaned_data["password"]), content_type="application/x-pem-file"
+    )
     response["Content-Disposition"] = f'attachment; filename="{_filename(cert)}.key.pem"'
     return response
 
@@ -241,8 +296,12 @@ def certificate_lifecycle(request, pk):
         cert.lifecycle = form.cleaned_data["lifecycle"]
         cert.save(update_fields=["lifecycle"])
         AuditEvent.objects.create(
-            actor=request.user, actor_label=request.user.get_username(), action=AuditEvent.Action.CERTIFICATE_CHANGED,
-            application=cert.application, certificate=cert, remote_addr=_client_ip(request),
+            actor=request.user,
+            actor_label=request.user.get_username(),
+            action=AuditEvent.Action.CERTIFICATE_CHANGED,
+            application=cert.application,
+            certificate=cert,
+            remote_addr=_client_ip(request),
             detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")

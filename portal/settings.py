@@ -47,7 +47,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random string, e.g. the output of "
-            "python -c \"import secrets; print(secrets.token_urlsafe(50))\" "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))" '
             "(or set DJANGO_DEBUG=1 for local development)."
         )
     SECRET_KEY = _local_secret("secret-key", _random_secret)
@@ -57,8 +57,8 @@ if not CERTMGR_ENCRYPTION_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured(
             "CERTMGR_ENCRYPTION_KEYS is not set: private keys could not be encrypted at rest. "
-            "Hint: generate a key with python -c \"from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())\" and set it (a comma-separated list "
+            'Hint: generate a key with python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())" and set it (a comma-separated list '
             "rotates keys: the first encrypts, all decrypt)."
         )
     CERTMGR_ENCRYPTION_KEYS = [_local_secret("encryption-key", _fernet_key)]
@@ -66,9 +66,7 @@ if not CERTMGR_ENCRYPTION_KEYS:
 CERTMGR_MAX_UPLOAD_BYTES = env_int("CERTMGR_MAX_UPLOAD_BYTES", 1024 * 1024)
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
 
-ALLOWED_HOSTS = env_list(
-    "DJANGO_ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]") if DEBUG else ()
-)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]") if DEBUG else ())
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [

@@ -6,6 +6,7 @@ Keys are cached per (kind, slot) so a suite run generates each RSA key once.
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -176,3 +177,25 @@ def p12_rc2_40(item: Issued, password: str) -> bytes:
 
 def p7b(*items: Issued) -> bytes:
     return pkcs7.serialize_certificates([i.cert for i in items], serialization.Encoding.DER)
+
+
+def service_key(
+    item: Issued,
+    *,
+    clientid: str,
+    url: str,
+    domains: tuple[str, ...] = ("accounts.ondemand.com",),
+    with_key: bool = False,
+) -> bytes:
+    """A `cf service-key` document of an identity binding: X509_PROVIDED, or X509_GENERATED with the key."""
+    credentials = {
+        "clientid": clientid,
+        "url": url,
+        "domains": list(domains),
+        "credential-type": "X509_GENERATED" if with_key else "X509_PROVIDED",
+        "certificate": item.pem.decode("ascii"),
+        "certificate_expires_at": item.not_after.isoformat(),
+    }
+    if with_key:
+        credentials["key"] = item.key_pem().decode("ascii")
+    return json.dumps({"credentials": credentials}, indent=2).encode("utf-8")

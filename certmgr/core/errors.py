@@ -8,8 +8,8 @@ class InputError(ValueError):
 
     EMPTY = "empty"
     TOO_LARGE = "too_large"
-    WRONG_PASSWORD = "wrong_password"
-    PASSWORD_REQUIRED = "password_required"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code, not a password)
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105
     LEGACY_PKCS12 = "legacy_pkcs12"
     TRUNCATED = "truncated"
     CORRUPT = "corrupt"

@@ -24,9 +24,7 @@ from .facts import CertificateFacts, certificate_facts
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL)
 _KEY_LABELS = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"}
 _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {"PKCS7", "CERTIFICATE CHAIN"}
@@ -106,9 +104,7 @@ def _parse_text(text: str, password: str | None) -> ParsedInput:
         raise _key_without_certificate()
     if not certs:
         labels = ", ".join(sorted({label for label, _, _ in blocks}))
-        raise InputError(
-            InputError.NOT_A_CERTIFICATE, f"The PEM input holds no certificate, only: {labels}."
-        )
+        raise InputError(InputError.NOT_A_CERTIFICATE, f"The PEM input holds no certificate, only: {labels}.")
     fmt = "pkcs7" if any(label in _PKCS7_LABELS for label, _, _ in blocks) else "pem"
     return _assemble(certs, keys[0] if keys else None, fmt)
 
@@ -257,9 +253,7 @@ def _load_der_certificate(data: bytes, kind: str) -> x509.Certificate:
         ) from None
     except der.DerError:
         pass
-    raise InputError(
-        InputError.CORRUPT, f"The {kind} certificate is corrupt: it cannot be decoded as X.509."
-    )
+    raise InputError(InputError.CORRUPT, f"The {kind} certificate is corrupt: it cannot be decoded as X.509.")
 
 
 def _load_pkcs7(data: bytes) -> list[x509.Certificate]:
@@ -310,8 +304,7 @@ def _pkcs12_failure(data: bytes, candidates: list[bytes | None]) -> InputError:
         if candidates == [None, b""]:
             return InputError(
                 InputError.PASSWORD_REQUIRED,
-                "This PKCS#12 file is password-protected: enter the password "
-                "chosen when it was generated.",
+                "This PKCS#12 file is password-protected: enter the password chosen when it was generated.",
             )
         return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
     return InputError(

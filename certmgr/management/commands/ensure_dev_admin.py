@@ -22,4 +22,4 @@ class Command(BaseCommand):
             path.touch(mode=0o600)
             path.write_text(password + "\n")
         hint = f"the password in {path}" if path.exists() else "the password you set"
-        self.stdout.write(f"Log in at http://127.0.0.1:8000/ as 'admin' with {hint}.")
+        self.stdout.write(f"Log in as 'admin' with {hint}.")

@@ -18,14 +18,24 @@ class Command(BaseCommand):
     help = "Import certificate files (or every file under directories) into one application."
 
     def add_arguments(self, parser):
-        parser.add_argument("paths", nargs="+", metavar="PATH", help="A file or a directory (searched recursively).")
+        parser.add_argument(
+            "paths", nargs="+", metavar="PATH", help="A file or a directory (searched recursively)."
+        )
         parser.add_argument("--app", required=True, metavar="SLUG", help="The application to import into.")
-        parser.add_argument("--create-app", action="store_true", help="Create the application if it does not exist.")
-        parser.add_argument("--password-env", metavar="VAR",
-                            help="Environment variable holding the password for .p12 files and encrypted keys "
-                                 "(an empty value means an empty password).")
-        parser.add_argument("--store-keys", action="store_true",
-                            help="Keep private keys found (encrypted at rest); otherwise they are discarded.")
+        parser.add_argument(
+            "--create-app", action="store_true", help="Create the application if it does not exist."
+        )
+        parser.add_argument(
+            "--password-env",
+            metavar="VAR",
+            help="Environment variable holding the password for .p12 files and encrypted keys "
+            "(an empty value means an empty password).",
+        )
+        parser.add_argument(
+            "--store-keys",
+            action="store_true",
+            help="Keep private keys found (encrypted at rest); otherwise they are discarded.",
+        )
         parser.add_argument("--json", action="store_true", help="One JSON object per line per file.")
 
     def handle(self, *args, **options):
@@ -34,8 +44,13 @@ class Command(BaseCommand):
         files = list(_files(options["paths"]))
         importer = Importer(app, store_keys=options["store_keys"], actor_label="import_certs")
         failures = 0
-        progress = tqdm(total=len(files), unit="file", file=sys.stderr,
-                        disable=not sys.stderr.isatty() or len(files) < 20, leave=False)
+        progress = tqdm(
+            total=len(files),
+            unit="file",
+            file=sys.stderr,
+            disable=not sys.stderr.isatty() or len(files) < 20,
+            leave=False,
+        )
         with progress:
             for result in importer.import_paths(files, password):
                 failures += not result.ok
@@ -44,7 +59,9 @@ class Command(BaseCommand):
                 progress.write(line, file=self.stdout._out)
         if not options["json"]:
             done = len(files) - failures
-            self.stderr.write(f"{done} of {len(files)} file(s) imported into '{app.slug}', {failures} failed.")
+            self.stderr.write(
+                f"{done} of {len(files)} file(s) imported into '{app.slug}', {failures} failed."
+            )
         if failures or not files:
             raise SystemExit(1)
 
@@ -79,5 +96,7 @@ def _line(result: ImportResult) -> str:
     cert = result.certificate
     status = "PRESENT" if result.already_present else "OK     "
     extra = " (key stored)" if result.key_stored else " (key discarded)" if result.key_discarded else ""
-    return (f"{status} {result.label}  {cert.fingerprint[:16]}…  {cert.subject}  "
-            f"until {cert.not_after:%Y-%m-%d %H:%M} UTC  [{cert.expiry_state().label}]{extra}")
+    return (
+        f"{status} {result.label}  {cert.fingerprint[:16]}…  {cert.subject}  "
+        f"until {cert.not_after:%Y-%m-%d %H:%M} UTC  [{cert.expiry_state().label}]{extra}"
+    )

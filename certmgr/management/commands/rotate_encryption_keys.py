@@ -23,6 +23,9 @@ class Command(BaseCommand):
                 cert.encrypted_private_key = box.rotate(cert.encrypted_private_key)
                 cert.save(update_fields=["encrypted_private_key"])
                 count += 1
-        AuditEvent.objects.create(actor_label="rotate_encryption_keys", action=AuditEvent.Action.KEYS_ROTATED,
-                                  detail=f"{count} private key(s) re-encrypted")
+        AuditEvent.objects.create(
+            actor_label="rotate_encryption_keys",
+            action=AuditEvent.Action.KEYS_ROTATED,
+            detail=f"{count} private key(s) re-encrypted",
+        )
         self.stdout.write(f"Re-encrypted {count} private key(s) with the current encryption key.")

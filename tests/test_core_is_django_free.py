@@ -1,0 +1,32 @@
+"""certmgr.core runs without Django: a batch job or a CLI can parse certificates with it alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+_IMPORT_CORE = """
+import sys
+import certmgr.core.parse, certmgr.core.facts, certmgr.core.chain
+import certmgr.core.expiry, certmgr.core.keyvault, certmgr.core.servicekey
+loaded = sorted(m for m in sys.modules if m == "django" or m.startswith("django."))
+assert "certmgr.core.parse" in sys.modules
+assert "django" not in sys.modules, loaded
+print("ok")
+"""
+
+
+def test_it_imports_the_core_without_django():
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_CORE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -1,0 +1,112 @@
+"""Configuration comes from the environment, and bad configuration stops startup with a hint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from portal import vcap
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "CERTMGR_", "VCAP_", "DATABASE_URL"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_it_refuses_to_start_without_an_encryption_key_when_debug_is_off():
+    result = _manage("check", DJANGO_SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    assert "CERTMGR_ENCRYPTION_KEYS is not set" in result.stderr
+    assert "Fernet.generate_key()" in result.stderr  # the hint says how to make one
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
+    result = _manage("check", CERTMGR_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_it_reports_a_malformed_encryption_key_as_a_system_check_error_with_a_hint():
+    result = _manage("check", DJANGO_SECRET_KEY="x" * 50, CERTMGR_ENCRYPTION_KEYS="not-a-fernet-key")
+    assert result.returncode != 0
+    assert "certmgr.E001" in result.stderr
+    assert "Encryption key #1" in result.stderr
+    assert "not-a-fernet-key" not in result.stderr  # the key itself is never echoed
+
+
+def test_it_creates_development_secrets_once_and_keeps_them(tmp_path):
+    env = {"DJANGO_DEBUG": "1", "CERTMGR_LOCAL_DIR": str(tmp_path / "local")}
+    assert _manage("check", **env).returncode == 0
+    key_file = tmp_path / "local" / "encryption-key"
+    first = key_file.read_text()
+    Fernet(first.strip())  # a usable Fernet key
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert _manage("check", **env).returncode == 0
+    assert key_file.read_text() == first
+
+
+def test_it_reads_a_postgresql_binding_from_vcap_services(monkeypatch, tmp_path):
+    monkeypatch.setenv(
+        "VCAP_SERVICES",
+        json.dumps(
+            {
+                "postgresql-db": [
+                    {
+                        "label": "postgresql-db",
+                        "name": "cert-portal-db",
+                        "credentials": {
+                            "hostname": "pg.internal.example",
+                            "port": "5432",
+                            "dbname": "portal",
+                            "username": "u1",
+                            "password": "p1",
+                            "sslrootcert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                        },
+                    }
+                ]
+            }
+        ),
+    )
+    config = vcap.postgres_database()
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "pg.internal.example",
+        "5432",
+        "portal",
+        "u1",
+    )
+    assert config["OPTIONS"]["sslmode"] == "verify-full"
+    assert Path(config["OPTIONS"]["sslrootcert"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_it_names_the_missing_credential_of_a_broken_postgresql_binding(monkeypatch):
+    monkeypatch.setenv(
+        "VCAP_SERVICES", json.dumps({"postgresql-db": [{"label": "postgresql-db", "credentials": {}}]})
+    )
+    with pytest.raises(ImproperlyConfigured, match="lacks the credential 'dbname'"):
+        vcap.postgres_database()
+
+
+def test_it_has_no_database_binding_without_vcap_services(monkeypatch):
+    monkeypatch.delenv("VCAP_SERVICES", raising=False)
+    assert vcap.postgres_database() is None
