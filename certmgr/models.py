@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, Count, Min, Q, Value, When
 from django.urls import reverse
@@ -200,6 +201,33 @@ class Certificate(models.Model):
 
     def get_absolute_url(self):
         return reverse("certificate", args=[self.pk])
+
+    def clean(self):
+        """For the admin, which can move a certificate: the constraints' checks, as messages."""
+        if not self.application_id:
+            return
+        others = Certificate.objects.filter(fingerprint=self.fingerprint).exclude(pk=self.pk)
+        if others.filter(application_id=self.application_id).exists():
+            raise ValidationError({"application": "This application already holds this certificate."})
+        tenant = self.application.tenant
+        clash = others.filter(tenant=tenant).select_related("application").first() if tenant else None
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "application": f"Application '{clash.application.name}' already uses this certificate in "
+                    f"tenant {tenant}; IAS accepts a certificate for one application per tenant only."
+                }
+            )
+
+    def save(self, *args, **kwargs):
+        # The tenant copy follows the application, also when a certificate is moved (the admin
+        # allows it): otherwise the per-tenant uniqueness would check the old tenant.
+        fields = kwargs.get("update_fields")
+        if fields is None or "application" in fields:
+            self.tenant = self.application.tenant
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "tenant"}
+        super().save(*args, **kwargs)
 
     @property
     def has_private_key(self) -> bool:

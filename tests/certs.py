@@ -5,7 +5,9 @@ Keys are cached per (kind, slot) so a suite run generates each RSA key once.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -199,3 +201,26 @@ def service_key(
     if with_key:
         credentials["key"] = item.key_pem().decode("ascii")
     return json.dumps({"credentials": credentials}, indent=2).encode("utf-8")
+
+
+def made_up_facts(n: int, not_after: datetime = EXPIRES, *, cn: str = "bulk-client") -> dict:
+    """Plausible, distinct certificate facts without a real certificate behind them.
+
+    For tests that need many rows fast (pagination, query counts): insert them directly.
+    """
+    digest = hashlib.sha256(f"made-up certificate {n}".encode()).digest()
+    return {
+        "pem": "-----BEGIN CERTIFICATE-----\nbWFkZS11cA==\n-----END CERTIFICATE-----\n",
+        "subject": f"CN={cn}-{n:04d},O=Example Corp,C=DE",
+        "issuer": f"CN={cn}-{n:04d},O=Example Corp,C=DE",
+        "serial": format(0x10000 + n, "x"),
+        "not_before": not_after - timedelta(days=365),
+        "not_after": not_after,
+        "fingerprint": digest.hex(),
+        "x5t_s256": base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii"),
+        "key_algorithm": "RSA",
+        "key_size": 2048,
+        "extended_key_usage": ["clientAuth"],
+        "self_issued": True,
+        "source_format": "pem",
+    }

@@ -15,6 +15,15 @@ def _collected_static(tmp_path_factory):
     call_command("collectstatic", "--noinput", verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Password hashing is Django's, not under test here; PBKDF2 costs about a second a login."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 # --- personas --------------------------------------------------------------------------------
 
 

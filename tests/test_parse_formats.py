@@ -367,19 +367,17 @@ def test_a_stated_expiry_that_disagrees_with_the_certificate_is_a_warning(own):
 
 def test_cf_service_key_output_with_its_status_line_is_read(own):
     """cf v8 prints a status line, a blank line, then {"credentials": {...}}."""
-    output = (
-        "Getting key frontend-key for service instance frontend-ias as admin@example.com...\n\n"
-        + json.dumps({"credentials": identity_credentials(own.pem)}, indent=2)
-        + "\n"
-    )
+    document = certs.service_key(own, clientid=CLIENT_ID, url=TENANT, domains=tuple(DOMAINS))
+    status = b"Getting key frontend-key for service instance frontend-ias as admin@example.com...\n\n"
 
-    parsed = parse_certificate_input(output.encode())
+    parsed = parse_certificate_input(status + document + b"\n")
 
     assert_leaf(parsed, own)
     assert parsed.format == "service-key"
     assert parsed.binding.client_id == CLIENT_ID
     assert parsed.binding.tenant_url == TENANT
     assert parsed.binding.domains == tuple(DOMAINS)
+    assert parsed.warnings == ()
 
 
 def test_a_whole_vcap_services_document_is_read(own, hierarchy):

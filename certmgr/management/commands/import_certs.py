@@ -52,9 +52,8 @@ class Command(BaseCommand):
             leave=False,
         )
         with progress:
-            for result in importer.import_paths(files, password):
+            for result in importer.import_paths(_advancing(files, progress), password):
                 failures += not result.ok
-                progress.update(1)
                 line = json.dumps(result.as_json(app)) if options["json"] else _line(result)
                 progress.write(line, file=self.stdout._out)
         if not options["json"]:
@@ -88,6 +87,13 @@ def _files(paths: list[str]):
             yield from sorted(p for p in path.rglob("*") if p.is_file())
         else:
             yield path  # a missing file is reported by the importer, in order
+
+
+def _advancing(files: list[Path], progress):
+    """Move the bar as files are read and parsed (the slow part), not when a batch is saved."""
+    for path in files:
+        yield path
+        progress.update(1)
 
 
 def _line(result: ImportResult) -> str:

@@ -1,0 +1,392 @@
+"""`manage.py import_certs`: one verdict per file, in input order; exit status 1 if any failed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.core.management import CommandError, call_command
+
+from certmgr import keys
+from certmgr.models import Application, Certificate
+from tests import certs
+
+pytestmark = pytest.mark.django_db
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+JSON_KEYS = {"path", "ok", "error", "fingerprint", "subject", "not_after", "application"}
+OTHER_TENANT = "https://othertenant.accounts.ondemand.com"
+
+
+@pytest.fixture(autouse=True)
+def _mid_life():
+    with time_machine.travel(certs.MID_LIFE, tick=False):
+        yield
+
+
+def import_certs(*args) -> tuple[int, list[str], str]:
+    """Run the command in-process: (exit status, stdout lines, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("import_certs", *map(str, args), stdout=out, stderr=err)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    return status, out.getvalue().splitlines(), err.getvalue()
+
+
+def write(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def other():
+    """A second certificate of the suite, distinct from ``leaf``."""
+    return certs.issue("backend-app (P000042)", key_kind="ec", serial=0x2000)
+
+
+# --- one line per file -----------------------------------------------------------------------
+
+
+def test_it_reports_every_file_of_a_directory_in_order_and_continues_past_bad_ones(
+    tmp_path, frontend_app, leaf, other
+):
+    first = write(tmp_path, "a_first.pem", leaf.pem)
+    junk = write(tmp_path, "b_junk.pem", b"hello, I am not a certificate\n")
+    third = write(tmp_path, "c_third.der", other.der)
+    cut = write(tmp_path, "d_cut.pem", leaf.pem[:-30])
+
+    status, lines, err = import_certs("--app", "frontend", tmp_path)
+
+    assert status == 1
+    assert len(lines) == 4
+    assert lines[0].startswith(
+        f"OK      {first}  {leaf.fingerprint[:16]}…  {leaf.subject}  until 2027-01-15 09:00"
+    )
+    assert lines[1] == f"FAILED  {junk}: " + (
+        "This is not a certificate: no '-----BEGIN CERTIFICATE-----' block, "
+        "and not a service key, DER, PKCS#7 or PKCS#12 file."
+    )
+    assert lines[2].startswith(f"OK      {third}  {other.fingerprint[:16]}…")
+    assert lines[3].startswith(f"FAILED  {cut}: The PEM block 'CERTIFICATE' is truncated")
+    assert err.strip() == "2 of 4 file(s) imported into 'frontend', 2 failed."
+    assert set(frontend_app.certificates.values_list("fingerprint", flat=True)) == {
+        leaf.fingerprint,
+        other.fingerprint,
+    }
+
+
+def test_it_keeps_the_order_of_paths_as_given_and_reports_a_missing_file_in_place(
+    tmp_path, frontend_app, leaf, other
+):
+    late = write(tmp_path, "z_late.pem", other.pem)
+    early = write(tmp_path, "a_early.pem", leaf.pem)
+    missing = tmp_path / "m_missing.pem"
+
+    status, lines, _ = import_certs("--app", "frontend", late, missing, early)
+
+    assert status == 1
+    assert [line.split()[1].rstrip(":") for line in lines] == [str(late), str(missing), str(early)]
+    assert lines[1] == f"FAILED  {missing}: Cannot read the file: No such file or directory."
+
+
+def test_it_exits_zero_when_every_file_imports(tmp_path, frontend_app, leaf, other):
+    write(tmp_path, "leaf.pem", leaf.pem)
+    write(tmp_path, "other.pem", other.pem)
+
+    status, lines, err = import_certs("--app", "frontend", tmp_path)
+
+    assert status == 0
+    assert [line[:7] for line in lines] == ["OK     ", "OK     "]
+    assert err.strip() == "2 of 2 file(s) imported into 'frontend', 0 failed."
+
+
+def test_it_exits_one_when_a_directory_holds_no_file(tmp_path, frontend_app):
+    status, lines, err = import_certs("--app", "frontend", tmp_path)
+
+    assert (status, lines) == (1, [])
+    assert "0 of 0 file(s)" in err
+
+
+def test_the_real_command_line_prints_lines_on_stdout_and_sets_the_exit_status(tmp_path, leaf):
+    """The shell's view: a fresh SQLite database, `manage.py migrate`, then two imports."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(SQLITE_PATH=str(tmp_path / "cli.sqlite3"), DJANGO_DEBUG="0")
+    files = tmp_path / "in"
+    files.mkdir()
+    good = write(files, "good.pem", leaf.pem)
+    bad = write(files, "bad.pem", b"nonsense")
+
+    def manage(*args):
+        command = [sys.executable, "manage.py", *map(str, args)]
+        return subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+
+    assert manage("migrate", "--noinput").returncode == 0
+    mixed = manage("import_certs", "--app", "cli", "--create-app", good, bad)
+    again = manage("import_certs", "--app", "cli", good)
+
+    assert mixed.returncode == 1, mixed.stderr
+    assert mixed.stdout.splitlines()[0].startswith(f"OK      {good}")
+    assert mixed.stdout.splitlines()[1].startswith(f"FAILED  {bad}: This is not a certificate")
+    assert "1 of 2 file(s) imported into 'cli', 1 failed." in mixed.stderr
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"PRESENT {good}")
+
+
+# --- --json ------------------------------------------------------------------------------------
+
+
+def test_json_prints_one_object_per_file_with_the_certificate_facts(tmp_path, frontend_app, leaf):
+    good = write(tmp_path, "a.pem", leaf.pem)
+    bad = write(tmp_path, "b.pem", b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+
+    status, lines, err = import_certs("--app", "frontend", "--json", tmp_path)
+
+    assert status == 1
+    assert err == ""  # no summary: stdout stays machine-readable
+    ok, failed = (json.loads(line) for line in lines)
+    assert JSON_KEYS <= ok.keys() and JSON_KEYS <= failed.keys()
+    assert ok == ok | {
+        "path": str(good),
+        "ok": True,
+        "error": None,
+        "fingerprint": leaf.fingerprint,
+        "subject": "CN=frontend-app (P000042),O=Example Corp,C=DE",
+        "not_after": "2027-01-15T09:00:00+00:00",
+        "application": "frontend",
+        "already_present": False,
+        "state": "valid",
+    }
+    assert failed == failed | {
+        "path": str(bad),
+        "ok": False,
+        "error": "The PEM block 'CERTIFICATE' is corrupt: its body is not valid base64.",
+        "fingerprint": None,
+        "subject": None,
+        "not_after": None,
+        "application": "frontend",
+    }
+
+
+def test_importing_the_same_certificate_again_reports_it_as_already_present(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "leaf.pem", leaf.pem)
+    import_certs("--app", "frontend", path)
+
+    status, [line], _ = import_certs("--app", "frontend", "--json", path)
+    _, [text_line], _ = import_certs("--app", "frontend", path)
+
+    result = json.loads(line)
+    assert status == 0
+    assert (result["ok"], result["already_present"], result["fingerprint"]) == (True, True, leaf.fingerprint)
+    assert text_line.startswith(f"PRESENT {path}")
+    assert frontend_app.certificates.count() == 1
+
+
+# --- the application -------------------------------------------------------------------------
+
+
+def test_create_app_creates_the_application_named_by_the_slug(tmp_path, leaf):
+    path = write(tmp_path, "leaf.pem", leaf.pem)
+
+    status, _, _ = import_certs("--app", "payments", "--create-app", path)
+
+    app = Application.objects.get(slug="payments")
+    assert status == 0
+    assert app.name == "payments"
+    assert list(app.certificates.values_list("fingerprint", flat=True)) == [leaf.fingerprint]
+
+
+def test_an_unknown_application_without_create_app_is_a_clear_error(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "leaf.pem", leaf.pem)
+
+    with pytest.raises(CommandError, match=r"No application 'payments'\. .*pass --create-app\."):
+        import_certs("--app", "payments", path)
+
+    assert not Application.objects.filter(slug="payments").exists()
+    assert Certificate.objects.count() == 0
+
+
+# --- passwords and keys ----------------------------------------------------------------------
+
+
+def test_password_env_opens_a_password_protected_p12(tmp_path, monkeypatch, frontend_app, leaf):
+    path = write(tmp_path, "client.p12", certs.p12(leaf, b"Tr0ub4dor&3"))
+    monkeypatch.setenv("CLIENT_P12_PASSWORD", "Tr0ub4dor&3")
+
+    status, [line], _ = import_certs("--app", "frontend", "--password-env", "CLIENT_P12_PASSWORD", path)
+
+    assert status == 0, line
+    assert frontend_app.certificates.get().source_format == "pkcs12"
+
+
+def test_without_password_env_a_protected_p12_asks_for_its_password(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "client.p12", certs.p12(leaf, b"Tr0ub4dor&3"))
+
+    status, [line], _ = import_certs("--app", "frontend", path)
+
+    assert status == 1
+    assert line == (
+        f"FAILED  {path}: This PKCS#12 file is password-protected: enter the password "
+        "chosen when it was generated."
+    )
+
+
+def test_an_empty_password_variable_means_an_empty_password(tmp_path, monkeypatch, frontend_app, leaf):
+    path = write(tmp_path, "open.p12", certs.p12(leaf, None))
+    monkeypatch.setenv("CLIENT_P12_PASSWORD", "")
+
+    status, [line], _ = import_certs("--app", "frontend", "--password-env", "CLIENT_P12_PASSWORD", path)
+
+    assert status == 0, line
+    assert frontend_app.certificates.get().fingerprint == leaf.fingerprint
+
+
+def test_an_unset_password_variable_is_a_clear_error(tmp_path, monkeypatch, frontend_app, leaf):
+    path = write(tmp_path, "client.p12", certs.p12(leaf, b"Tr0ub4dor&3"))
+    monkeypatch.delenv("CLIENT_P12_PASSWORD", raising=False)
+
+    with pytest.raises(
+        CommandError, match="names CLIENT_P12_PASSWORD, but that environment variable is not set"
+    ):
+        import_certs("--app", "frontend", "--password-env", "CLIENT_P12_PASSWORD", path)
+
+    assert Certificate.objects.count() == 0
+
+
+def test_store_keys_keeps_the_private_key_encrypted(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "client.p12", certs.p12(leaf, None))
+
+    status, [line], _ = import_certs("--app", "frontend", "--store-keys", path)
+
+    cert = frontend_app.certificates.get()
+    assert status == 0
+    assert line.endswith(" (key stored)")
+    assert cert.has_private_key
+    assert bytes(cert.encrypted_private_key) != leaf.key_der()
+    assert keys.vault().decrypt(cert.encrypted_private_key) == leaf.key_der()
+
+
+def test_without_store_keys_the_private_key_is_discarded(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "client.p12", certs.p12(leaf, None))
+
+    status, [line], _ = import_certs("--app", "frontend", path)
+
+    assert status == 0
+    assert line.endswith(" (key discarded)")
+    assert not frontend_app.certificates.get().has_private_key
+
+
+# --- expiry state ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instant", "label", "state"),
+    [
+        (certs.BEFORE_ISSUE, "not yet valid", "not_yet_valid"),
+        (certs.MID_LIFE, "valid", "valid"),
+        (certs.TWENTY_DAYS_BEFORE_EXPIRY, "expiring", "expiring"),
+        (certs.AFTER_EXPIRY, "expired", "expired"),
+    ],
+)
+def test_certificates_import_at_any_point_of_their_life_and_report_their_state(
+    tmp_path, frontend_app, leaf, instant, label, state
+):
+    path = write(tmp_path, "leaf.pem", leaf.pem)
+
+    with time_machine.travel(instant, tick=False):
+        status, [line], _ = import_certs("--app", "frontend", path)
+        _, [as_json], _ = import_certs("--app", "frontend", "--json", path)
+
+    assert status == 0
+    assert line.endswith(f"[{label}]")
+    assert json.loads(as_json)["state"] == state
+
+
+# --- service keys ----------------------------------------------------------------------------
+
+
+def test_a_service_key_fills_the_applications_client_id_tenant_and_domains(tmp_path, leaf):
+    key = certs.service_key(
+        leaf,
+        clientid="9b1c0e7a-client",
+        url=OTHER_TENANT + "/",
+        domains=("accounts.ondemand.com", "accounts.cloud.sap"),
+    )
+    path = write(tmp_path, "service-key.json", key)
+
+    status, [line], _ = import_certs("--app", "payments", "--create-app", path)
+
+    app = Application.objects.get(slug="payments")
+    cert = app.certificates.get()
+    assert status == 0, line
+    assert app.client_id == "9b1c0e7a-client"
+    assert app.tenant_url == OTHER_TENANT
+    assert app.domains == ["accounts.ondemand.com", "accounts.cloud.sap"]
+    assert (cert.source_format, cert.tenant) == ("service-key", "othertenant.accounts.ondemand.com")
+
+
+def test_a_service_key_of_another_client_id_is_refused_naming_both(tmp_path, frontend_app, leaf):
+    path = write(tmp_path, "service-key.json", certs.service_key(leaf, clientid="0000-not-frontend", url=""))
+
+    status, [line], _ = import_certs("--app", "frontend", path)
+
+    assert status == 1
+    assert line == (
+        f"FAILED  {path}: This service key is for client id 0000-not-frontend, but application "
+        "'Frontend' has client id 5fd2be25-0e09-4321-8817-4a7b11a2ace2."
+    )
+    frontend_app.refresh_from_db()
+    assert frontend_app.client_id == "5fd2be25-0e09-4321-8817-4a7b11a2ace2"
+    assert frontend_app.certificates.count() == 0
+
+
+def test_a_service_key_of_another_tenant_is_refused_naming_both(tmp_path, frontend_app, leaf):
+    key = certs.service_key(leaf, clientid=frontend_app.client_id, url=OTHER_TENANT)
+    path = write(tmp_path, "service-key.json", key)
+
+    status, [line], _ = import_certs("--app", "frontend", path)
+
+    assert status == 1
+    assert (
+        f"for tenant {OTHER_TENANT}, but application 'Frontend' belongs to {frontend_app.tenant_url}." in line
+    )
+    assert frontend_app.certificates.count() == 0
+
+
+# --- size limit ------------------------------------------------------------------------------
+
+
+def test_a_file_over_the_size_limit_is_reported_as_too_large(tmp_path, settings, frontend_app, leaf, other):
+    settings.CERTMGR_MAX_UPLOAD_BYTES = 20000
+    padded = write(tmp_path, "a_padded.pem", leaf.pem + b"\n" * 25000)
+    fine = write(tmp_path, "b_fine.pem", other.pem)
+
+    status, lines, _ = import_certs("--app", "frontend", tmp_path)
+
+    assert status == 1
+    assert lines[0] == (
+        f"FAILED  {padded}: The input is {(len(leaf.pem) + 25000) / 1024:.1f} KiB; the limit is 19.5 KiB. "
+        "A certificate with its chain is a few kilobytes."
+    )
+    assert lines[1].startswith(f"OK      {fine}")
+    assert frontend_app.certificates.get().fingerprint == other.fingerprint
+
+
+def test_the_size_limit_is_the_configured_one(tmp_path, frontend_app, leaf):
+    """The same padded file imports under the default limit: the setting is what refuses it."""
+    path = write(tmp_path, "padded.pem", leaf.pem + b"\n" * 25000)
+    assert django_settings.CERTMGR_MAX_UPLOAD_BYTES > path.stat().st_size
+
+    status, _, _ = import_certs("--app", "frontend", path)
+
+    assert status == 0
+    assert frontend_app.certificates.get().not_after == certs.EXPIRES
