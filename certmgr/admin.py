@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -11,6 +12,7 @@ class ApplicationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "client_id", "tenant_url"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["owners", "owner_groups"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Certificate)

@@ -154,6 +154,13 @@ class Importer:
             )
         return [results[i] for i in range(len(items))]
 
+    def tenant_conflict(self, fingerprint: str) -> str:
+        """Why IAS would refuse this certificate for this application, or "" if it would not."""
+        found = self._existing({fingerprint}).get(fingerprint)
+        if found is None or found.application_id == self.application.pk:
+            return ""
+        return _conflict(found)
+
     def _existing(self, fingerprints: set[str]) -> dict[str, Certificate]:
         scope = Q(application=self.application)
         if self.application.tenant:

@@ -38,6 +38,7 @@ class ApplicationQuerySet(models.QuerySet):
         active = Q(certificates__lifecycle=Certificate.Lifecycle.ACTIVE)
         return self.annotate(
             next_expiry=Min("certificates__not_after", filter=active),
+            earliest_start=Min("certificates__not_before", filter=active),
             active_count=Count("certificates", filter=active),
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -14,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import keys, pending
+from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
@@ -26,13 +29,13 @@ PAGE_SIZE = 50
 def dashboard(request):
     now = timezone.now()
     apps = Application.objects.with_next_expiry().order_by(F("next_expiry").asc(nulls_last=True), "name")
-    query = request.GET.get("q", "").strip()
+    query = _param(request, "q").strip()
     if query:
         apps = apps.filter(
             Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query)
         )
     page = Paginator(apps, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(app, _next_expiry_state(app.next_expiry, now)) for app in page]
+    rows = [(app, _next_expiry_state(app.next_expiry, now, app.earliest_start)) for app in page]
     return render(
         request,
         "certmgr/dashboard.html",
@@ -47,10 +50,11 @@ def dashboard(request):
     )
 
 
-def _next_expiry_state(not_after, now):
+def _next_expiry_state(not_after, now, earliest_start):
+    """State of an application's next expiry; not yet valid only while no active one has started."""
     if not_after is None:
         return None, None
-    return expiry_state(None, not_after, now, warning_threshold()), days_left(not_after, now)
+    return expiry_state(earliest_start, not_after, now, warning_threshold()), days_left(not_after, now)
 
 
 def _state_counts(now) -> dict[str, int]:
@@ -70,14 +74,14 @@ def certificate_list(request):
     now = timezone.now()
     certs = Certificate.objects.select_related("application")
     filters = {
-        "q": request.GET.get("q", "").strip(),
-        "state": request.GET.get("state", ""),
-        "application": request.GET.get("application", ""),
-        "lifecycle": request.GET.get("lifecycle", ""),
-        "sort": request.GET.get("sort", "expiry"),
+        "q": _param(request, "q").strip(),
+        "state": _param(request, "state"),
+        "application": _param(request, "application"),
+        "lifecycle": _param(request, "lifecycle"),
+        "sort": _param(request, "sort", "expiry"),
     }
     certs = certs.search(filters["q"])
-    if filters["state"] in ExpiryState:
+    if filters["state"] in {s.value for s in ExpiryState}:  # "x" in ExpiryState raises on Python 3.11
         certs = certs.in_state(filters["state"], now=now)
     if filters["application"]:
         certs = certs.filter(application__slug=filters["application"])
@@ -100,6 +104,11 @@ def certificate_list(request):
     )
 
 
+def _param(request, name: str, default: str = "") -> str:
+    """A query parameter as text the database accepts (PostgreSQL refuses NUL characters)."""
+    return request.GET.get(name, default).replace("\x00", "")
+
+
 def _querystring(request, exclude: str) -> str:
     params = request.GET.copy()
     params.pop(exclude, None)
@@ -110,6 +119,9 @@ def application_detail(request, slug):
     app = get_object_or_404(Application, slug=slug)
     now = timezone.now()
     certs = app.certificates.order_by("lifecycle", "not_after")
+    earliest_start = min(
+        (c.not_before for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None
+    )
     next_expiry = min(
         (c.not_after for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None
     )
@@ -119,7 +131,7 @@ def application_detail(request, slug):
         {
             "app": app,
             "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in certs],
-            "next": _next_expiry_state(next_expiry, now),
+            "next": _next_expiry_state(next_expiry, now, earliest_start),
             "next_expiry": next_expiry,
             "can_manage": app.is_managed_by(request.user),
         },
@@ -178,9 +190,29 @@ def upload(request, slug=None):
             return render(
                 request, "certmgr/upload_preview.html", _preview_context(app, label, outcome, store, token)
             )
+        _drop_pasted_keys(form, outcome.error_code)
+    elif request.method == "POST":
+        _drop_pasted_keys(form)
     return render(
         request, "certmgr/upload.html", {"form": form, "app": initial_app, "has_apps": managed.exists()}
     )
+
+
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+
+
+def _drop_pasted_keys(form, error_code: str = "") -> None:
+    """The pasted text is shown again after an error, but never a private key that was in it."""
+    text = form.data.get("text", "")
+    kept = "" if error_code == InputError.KEY_WITHOUT_CERTIFICATE else _PRIVATE_KEY_BLOCK.sub("", text)
+    if kept != text:
+        form.data = form.data.copy()
+        form.data["text"] = kept
+        form.add_error(
+            "text", "The private key was taken out of the text: a key is never sent back to the page."
+        )
 
 
 def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: str) -> dict:
@@ -196,6 +228,7 @@ def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: s
         "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
         "days_left": days_left(leaf.not_after, now),
         "existing": Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first(),
+        "conflict": Importer(app, store_keys=False).tenant_conflict(leaf.sha256),
     }
 
 
@@ -264,8 +297,11 @@ def certificate_key(request, pk):
     if not cert.application.is_managed_by(request.user):
         raise PermissionDenied("Only the application's owners and admins may download its private key.")
     form = KeyDownloadForm(request.POST)
-    if not form.is_valid() or not cert.has_private_key:
+    if not cert.has_private_key:
         messages.error(request, "No private key is stored for this certificate.")
+        return redirect(cert)
+    if not form.is_valid():
+        messages.error(request, "The download password cannot be used: " + " ".join(form.errors["password"]))
         return redirect(cert)
     try:
         der = keys.read_private_key(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -40,6 +40,8 @@ def private_key(kind: str = "rsa", slot: int = 0):
         return ec.generate_private_key(ec.SECP256R1())
     if kind == "ec384":
         return ec.generate_private_key(ec.SECP384R1())
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(kind)
 
 
@@ -74,9 +76,7 @@ class Issued:
             "traditional": serialization.PrivateFormat.TraditionalOpenSSL,
         }
         encryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
         )
         return self.key.private_bytes(serialization.Encoding.PEM, formats[fmt], encryption)
 
@@ -128,24 +128,31 @@ def issue(
             x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False
         )
     signer = issuer.key if issuer else key
-    return Issued(builder.sign(signer, hashes.SHA256()), key)
+    algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return Issued(builder.sign(signer, algorithm), key)
 
 
 @functools.cache
 def ca_hierarchy() -> tuple[Issued, Issued, Issued]:
     """(root, intermediate, leaf) with distinct keys, issued at ISSUED."""
-    root = issue("Example Root CA", ca=True, eku=(), key_slot=101, serial=1,
-                 not_after=ISSUED + timedelta(days=3650))
-    inter = issue("Example Client CA", ca=True, eku=(), issuer=root, key_slot=102, serial=2,
-                  not_after=ISSUED + timedelta(days=1825))
+    root = issue(
+        "Example Root CA", ca=True, eku=(), key_slot=101, serial=1, not_after=ISSUED + timedelta(days=3650)
+    )
+    inter = issue(
+        "Example Client CA",
+        ca=True,
+        eku=(),
+        issuer=root,
+        key_slot=102,
+        serial=2,
+        not_after=ISSUED + timedelta(days=1825),
+    )
     leaf = issue("frontend-app (P000042)", issuer=inter, key_slot=103, serial=3)
     return root, inter, leaf
 
 
 def p12(item: Issued, password: bytes | None, extra: tuple[Issued, ...] = ()) -> bytes:
-    encryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    )
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     return pkcs12.serialize_key_and_certificates(
         b"client", item.key, item.cert, [e.cert for e in extra] or None, encryption
     )
@@ -169,10 +176,26 @@ def p12_rc2_40(item: Issued, password: str) -> bytes:
         cert.write_bytes(item.pem)
         key.write_bytes(item.key_pem())
         subprocess.run(
-            ["openssl", "pkcs12", "-export", "-legacy", "-certpbe", "PBE-SHA1-RC2-40",
-             "-keypbe", "PBE-SHA1-3DES", "-in", str(cert), "-inkey", str(key),
-             "-passout", f"pass:{password}", "-out", str(out)],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "pkcs12",
+                "-export",
+                "-legacy",
+                "-certpbe",
+                "PBE-SHA1-RC2-40",
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-in",
+                str(cert),
+                "-inkey",
+                str(key),
+                "-passout",
+                f"pass:{password}",
+                "-out",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
         )
         return out.read_bytes()
 

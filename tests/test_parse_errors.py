@@ -415,3 +415,13 @@ def test_no_error_message_reveals_the_password_or_key_material(own, make, passwo
     assert_reveals_nothing(error, password, "Wrong-" + PASSWORD)
     if error.code not in (InputError.TRUNCATED, InputError.CORRUPT):  # these name the PEM block
         assert "PRIVATE KEY" not in error.message
+
+
+def test_it_names_a_key_type_ias_does_not_use():
+    item = certs.issue("ed25519-client", key_kind="ed25519")
+
+    with pytest.raises(InputError) as caught:
+        parse_certificate_input(item.pem + item.key_pem())
+
+    assert caught.value.code == InputError.UNSUPPORTED_KEY
+    assert "IAS client certificates use RSA or EC keys" in caught.value.message

@@ -15,7 +15,7 @@ _LABELS = {
 def state_badge(state, days=None):
     """A state pill whose meaning does not rely on colour alone."""
     if state is None:
-        return format_html('<span class="badge badge-none">No active certificate</span>')
+        return format_html('<span class="badge badge-none">{}</span>', "No active certificate")
     text = _LABELS.get(str(state), str(state))
     if days is not None:
         text = f"{text} · {_days(days)}"

@@ -1,0 +1,176 @@
+"""Nothing of the portal is visible to someone who has not logged in, admin included.
+
+The test walks every URL pattern the project has, so a view added later without protection
+fails here without anyone having to remember to list it.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponse
+from django.test import override_settings
+from django.urls import URLPattern, URLResolver, get_resolver, path, resolve, reverse
+
+from certmgr.models import Application, AuditEvent, Certificate
+from tests import certs
+
+# The only pages an anonymous visitor may see: the two login forms.
+LOGIN_PAGES = {"login", "admin:login"}
+CATCH_ALL_VALUE = "no-such-page/"
+
+
+def walk(patterns, prefix: str = "", namespace: str = ""):
+    """(route as written, full name, callback) for every pattern, resolvers included recursively."""
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from walk(entry.url_patterns, route, inner)
+        elif isinstance(entry, URLPattern):
+            yield route, f"{namespace}{entry.name}" if entry.name else "", entry.callback
+
+
+def fill(route: str, values: dict[str, str]) -> str:
+    """A concrete URL for a route: path converters and named regex groups get plausible values."""
+    while (start := route.find("(?P<")) != -1:
+        name = route[start + 4 : route.index(">", start)]
+        depth, end = 0, start
+        for end in range(start, len(route)):
+            depth += {"(": 1, ")": -1}.get(route[end], 0)
+            if depth == 0:
+                break
+        route = route[:start] + value_for(name, values) + route[end + 1 :]
+    route = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: value_for(m.group(1), values), route)
+    return "/" + route.replace("^", "").replace("$", "").replace("\\", "")
+
+
+def value_for(name: str, values: dict[str, str]) -> str:
+    assert name in values, f"a URL has the parameter {name!r}: add a plausible value to the fixture"
+    return values[name]
+
+
+def all_urls(values: dict[str, str], urlconf=None) -> list[tuple[str, str]]:
+    """(url, name) for every view; each URL is checked to reach the very view it was made for."""
+    found = []
+    for route, name, callback in walk(get_resolver(urlconf).url_patterns):
+        url = fill(route, values)
+        assert resolve(url, urlconf).func is callback, f"{url} (from {route!r}) reaches another view"
+        found.append((url, name))
+    return found
+
+
+def violations(client, urls: list[tuple[str, str]]) -> list[str]:
+    """Every anonymous GET/POST answer that is not a redirect to a login page."""
+    site_login, admin_login = reverse("login"), reverse("admin:login")
+    problems = []
+    for url, name in urls:
+        if name in LOGIN_PAGES:
+            continue
+        allowed = {site_login, admin_login} if url.startswith("/admin/") else {site_login}
+        for method in (client.get, client.post):
+            response = method(url)
+            target = urlsplit(response.get("Location", ""))
+            if response.status_code != 302 or target.path not in allowed:
+                problems.append(
+                    f"{method.__name__.upper()} {url} ({name or 'unnamed'}): {response.status_code} "
+                    f"{response.get('Location', '')}"
+                )
+    return problems
+
+
+@pytest.fixture
+def values(frontend_app, store):
+    """Plausible values for every path parameter: the ids of things that exist."""
+    cert = store(certs.issue().pem)
+    return {
+        "pk": str(cert.pk),
+        "slug": frontend_app.slug,
+        "object_id": str(cert.pk),
+        "id": str(cert.pk),
+        "content_type_id": "1",
+        "app_label": "certmgr",
+        "url": CATCH_ALL_VALUE,
+    }
+
+
+def test_the_walk_finds_every_portal_page_and_the_admin(values):
+    names = {name for _, name in all_urls(values)}
+
+    assert {
+        "dashboard",
+        "certificates",
+        "certificate",
+        "certificate-pem",
+        "certificate-key",
+        "certificate-lifecycle",
+        "upload",
+        "application-create",
+        "application",
+        "application-edit",
+        "application-upload",
+        "login",
+        "logout",
+        "admin:index",
+        "admin:login",
+        "admin:logout",
+        "admin:certmgr_certificate_change",
+        "admin:auth_user_password_change",
+        "admin:app_list",
+    } <= names
+    assert any(url == "/admin/" + CATCH_ALL_VALUE for url, _ in all_urls(values))
+
+
+def test_it_sends_an_anonymous_visitor_of_every_url_to_a_login_page(client, values):
+    urls = all_urls(values)
+    before = (Application.objects.count(), Certificate.objects.count(), AuditEvent.objects.count())
+
+    assert violations(client, urls) == []
+    assert (Application.objects.count(), Certificate.objects.count(), AuditEvent.objects.count()) == before
+    assert Certificate.objects.get().lifecycle == Certificate.Lifecycle.ACTIVE
+
+
+def test_the_redirect_brings_the_visitor_back_where_they_wanted_to_go(client, values):
+    url = reverse("certificate", args=[values["pk"]])
+
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+def test_the_login_pages_are_the_only_pages_shown_to_anonymous_visitors(client):
+    for name in sorted(LOGIN_PAGES):
+        response = client.get(reverse(name))
+
+        assert response.status_code == 200, name
+        assert 'name="password"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "protection",
+    [login_not_required, lambda view: view],
+    ids=["marked-login-not-required", "plain-view-in-a-new-urlconf"],
+)
+def test_an_unprotected_view_added_later_would_be_caught(client, values, protection):
+    def open_view(request, token):
+        return HttpResponse("secret")
+
+    urlconf = types.ModuleType("urls_with_an_open_view")
+    urlconf.urlpatterns = [
+        *get_resolver().url_patterns,
+        path("open/<str:token>/", protection(open_view), name="open"),
+    ]
+    values = {**values, "token": "abc"}
+
+    with override_settings(ROOT_URLCONF=urlconf):
+        problems = violations(client, all_urls(values, urlconf))
+
+    if protection is login_not_required:
+        assert problems == ["GET /open/abc/ (open): 200 ", "POST /open/abc/ (open): 200 "]
+    else:
+        assert problems == []  # the middleware protects even views nobody thought about
