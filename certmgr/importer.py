@@ -2,46 +2,74 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from . import keys
+from . import bulk, keys
+from .core import files
 from .core.errors import InputError
-from .core.parse import ParsedInput, parse_certificate_input, too_large
+from .core.expiry import ExpiryState, expiry_state
+from .core.parse import ParsedInput, parse_certificate_input
 from .core.servicekey import Binding
-from .models import Application, AuditEvent, Certificate, tenant_key
+from .models import Application, AuditEvent, Certificate, tenant_key, warning_threshold
 
 
 @dataclass
 class ImportResult:
+    """What became of one input. The stored certificate's facts are copied here, so printing a
+    large import needs no model instances; ``certificate`` loads the row when it is wanted."""
+
     label: str
     ok: bool
     error: str = ""
     error_code: str = ""
-    certificate: Certificate | None = None
+    certificate_id: int | None = None
+    fingerprint: str = ""
+    subject: str = ""
+    not_before: datetime | None = None
+    not_after: datetime | None = None
     already_present: bool = False
     key_stored: bool = False
     key_discarded: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    _certificate: Certificate | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, label: str, cert: Certificate | dict, **flags) -> ImportResult:
+        get = cert.get if isinstance(cert, dict) else lambda name: getattr(cert, name)
+        return cls(
+            label, ok=True, certificate_id=get("id"), fingerprint=get("fingerprint"), subject=get("subject"),
+            not_before=get("not_before"), not_after=get("not_after"),
+            _certificate=None if isinstance(cert, dict) else cert, **flags,
+        )  # fmt: skip
+
+    @property
+    def certificate(self) -> Certificate | None:
+        if self._certificate is None and self.certificate_id is not None:
+            self._certificate = Certificate.objects.get(pk=self.certificate_id)
+        return self._certificate
+
+    def expiry_state(self) -> ExpiryState:
+        return expiry_state(self.not_before, self.not_after, timezone.now(), warning_threshold())
 
     def as_json(self, application: Application) -> dict:
-        cert = self.certificate
         return {
             "path": self.label,
             "ok": self.ok,
             "error": self.error or None,
-            "fingerprint": cert.fingerprint if cert else None,
-            "subject": cert.subject if cert else None,
-            "not_after": cert.not_after.isoformat() if cert else None,
+            "fingerprint": self.fingerprint or None,
+            "subject": self.subject or None,
+            "not_after": self.not_after.isoformat() if self.not_after else None,
             "application": application.slug,
             "already_present": self.already_present,
-            "state": cert.expiry_state().value if cert else None,
+            "state": self.expiry_state().value if self.ok else None,
         }
 
 
@@ -68,27 +96,30 @@ class Importer:
             return ImportResult(label, ok=False, error=exc.message, error_code=exc.code)
 
     def import_paths(
-        self, paths: Iterable[Path], password: str | None, batch_size: int = 500
+        self,
+        paths: Sequence[Path],
+        password: str | None,
+        *,
+        jobs: int = 0,
+        batch_size: int = 1000,
+        on_parsed: Callable[[], object] | None = None,
     ) -> Iterator[ImportResult]:
-        """Parse and store files, a batch per transaction; results come in input order."""
+        """Parse and store files, a batch per transaction; results come in input order.
+
+        With ``jobs`` > 0, that many worker processes parse while this one stores.
+        """
         batch: list[tuple[str, ParsedInput | ImportResult]] = []
-        for path in paths:
-            batch.append((str(path), self._parse_file(path, password)))
+        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs)
+        for path, outcome in zip(paths, outcomes, strict=True):
+            if not isinstance(outcome, ParsedInput):
+                outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])
+            batch.append((str(path), outcome))
+            if on_parsed:
+                on_parsed()
             if len(batch) >= batch_size:
                 yield from self._flush(batch)
                 batch = []
         yield from self._flush(batch)
-
-    def _parse_file(self, path: Path, password: str | None) -> ParsedInput | ImportResult:
-        try:
-            data = _read(path)
-        except InputError as exc:
-            return ImportResult(str(path), ok=False, error=exc.message, error_code=exc.code)
-        except OSError as exc:
-            return ImportResult(
-                str(path), ok=False, error=f"Cannot read the file: {exc.strerror}.", error_code="unreadable"
-            )
-        return self.parse(str(path), data, password)
 
     def _flush(self, batch: list[tuple[str, ParsedInput | ImportResult]]) -> list[ImportResult]:
         parsed = [(label, item) for label, item in batch if isinstance(item, ParsedInput)]
@@ -119,12 +150,13 @@ class Importer:
                     results[index] = ImportResult(label, ok=False, error=error, error_code="binding_mismatch")
         app = self.application
         existing = self._existing({p.leaf.sha256 for _, p in items})
-        new: list[Certificate] = []
-        pending: list[tuple[int, Certificate, bool]] = []
+        new_rows: dict[str, dict] = {}
+        pending: list[tuple[int, str, bool]] = []
         for index, (label, parsed) in enumerate(items):
+            fingerprint = parsed.leaf.sha256
+            found = existing.get(fingerprint)
             if index in results:
                 continue
-            found = existing.get(parsed.leaf.sha256)
             if found is not None and found.application_id != app.pk:
                 results[index] = ImportResult(
                     label, ok=False, error=_conflict(found), error_code="tenant_conflict"
@@ -136,22 +168,23 @@ class Importer:
                     label, ok=False, error="Stored concurrently by another import; retry."
                 )
             else:
-                cert = self._build(parsed)
-                existing[parsed.leaf.sha256] = cert
-                new.append(cert)
-                pending.append((index, cert, parsed.has_private_key))
-        Certificate.objects.bulk_create(new)
-        self._audit_added(new)
-        for index, cert, had_key in pending:
+                new_rows.setdefault(fingerprint, self._row(parsed))
+                pending.append((index, fingerprint, parsed.has_private_key))
+        self._insert(list(new_rows.values()))
+        self._audit_added(list(new_rows.values()))
+        first_seen: set[str] = set()
+        for index, fingerprint, had_key in pending:
             label, parsed = items[index]
-            results[index] = ImportResult(
+            row = new_rows[fingerprint]
+            results[index] = ImportResult.of(
                 label,
-                ok=True,
-                certificate=cert,
-                key_stored=cert.encrypted_private_key is not None,
-                key_discarded=had_key and cert.encrypted_private_key is None,
+                row,
+                already_present=fingerprint in first_seen,  # the same certificate twice in one import
+                key_stored=row["encrypted_private_key"] is not None and fingerprint not in first_seen,
+                key_discarded=had_key and row["encrypted_private_key"] is None,
                 warnings=parsed.warnings,
             )
+            first_seen.add(fingerprint)
         return [results[i] for i in range(len(items))]
 
     def tenant_conflict(self, fingerprint: str) -> str:
@@ -180,44 +213,46 @@ class Importer:
             found.save(update_fields=["encrypted_private_key"])
             self._audit(AuditEvent.Action.KEY_STORED, found, "added to a certificate already present")
             key_stored = True
-        return ImportResult(
+        return ImportResult.of(
             label,
-            ok=True,
-            certificate=found,
+            found,
             already_present=True,
             key_stored=key_stored,
             key_discarded=parsed.has_private_key and not key_stored and found.encrypted_private_key is None,
             warnings=parsed.warnings,
         )
 
-    def _build(self, parsed: ParsedInput) -> Certificate:
+    def _row(self, parsed: ParsedInput) -> dict:
+        """The certificate's column values: the PEM, and the facts copied from it."""
         leaf = parsed.leaf
         sealed = None
         if self.store_keys and parsed.has_private_key:
             sealed = keys.seal(parsed.private_key_der)
-        return Certificate(
-            application=self.application,
-            pem=leaf.pem,
-            chain_pem="".join(c.pem for c in parsed.chain) if len(parsed.chain) > 1 else "",
-            subject=leaf.subject[:1024],
-            issuer=leaf.issuer[:1024],
-            serial=leaf.serial[:64],
-            not_before=leaf.not_before,
-            not_after=leaf.not_after,
-            fingerprint=leaf.sha256,
-            x5t_s256=leaf.x5t_s256,
-            key_algorithm=leaf.key_algorithm,
-            key_size=leaf.key_size,
-            key_curve=leaf.key_curve,
-            sans=list(leaf.sans),
-            extended_key_usage=list(leaf.extended_key_usage),
-            is_ca=leaf.is_ca,
-            self_issued=leaf.self_issued,
-            source_format=parsed.format,
-            encrypted_private_key=sealed,
-            tenant=self.application.tenant,
-            uploaded_by=self.actor,
-        )
+        return {
+            "application_id": self.application.pk,
+            "pem": leaf.pem,
+            "chain_pem": "".join(c.pem for c in parsed.chain) if len(parsed.chain) > 1 else "",
+            "subject": leaf.subject[:1024],
+            "issuer": leaf.issuer[:1024],
+            "serial": leaf.serial[:64],
+            "not_before": leaf.not_before,
+            "not_after": leaf.not_after,
+            "fingerprint": leaf.sha256,
+            "x5t_s256": leaf.x5t_s256,
+            "key_algorithm": leaf.key_algorithm,
+            "key_size": leaf.key_size,
+            "key_curve": leaf.key_curve,
+            "sans": list(leaf.sans),
+            "extended_key_usage": list(leaf.extended_key_usage),
+            "is_ca": leaf.is_ca,
+            "self_issued": leaf.self_issued,
+            "source_format": parsed.format,
+            "encrypted_private_key": sealed,
+            "tenant": self.application.tenant,
+            "lifecycle": Certificate.Lifecycle.ACTIVE,
+            "uploaded_by_id": self.actor.pk if self.actor else None,
+            "uploaded_at": timezone.now(),
+        }
 
     def _adopt_binding(self, binding: Binding) -> str:
         """Fill the application's IAS facts from a service key; refuse one for another client."""
@@ -249,29 +284,44 @@ class Importer:
             app.save()
         return ""
 
-    def _audit_added(self, certificates: list[Certificate]) -> None:
+    def _insert(self, rows: list[dict]) -> None:
+        """Insert, then read the new primary keys back into the rows: bulk.insert does not return them."""
+        bulk.insert(Certificate, rows)
+        by_fingerprint = {row["fingerprint"]: row for row in rows}
+        found = Certificate.objects.filter(application=self.application, fingerprint__in=by_fingerprint)
+        for fingerprint, pk in found.values_list("fingerprint", "pk"):
+            by_fingerprint[fingerprint]["id"] = pk
+
+    def _audit_added(self, rows: list[dict]) -> None:
+        base = self._event_row(AuditEvent.Action.CERTIFICATE_ADDED, None, "")
         events = []
-        for cert in certificates:
-            events.append(
-                self._event(AuditEvent.Action.CERTIFICATE_ADDED, cert, f"format {cert.source_format}")
-            )
-            if cert.encrypted_private_key is not None:
-                events.append(self._event(AuditEvent.Action.KEY_STORED, cert, "stored at import"))
-        AuditEvent.objects.bulk_create(events)
+        for row in rows:
+            events.append({**base, "certificate_id": row["id"], "detail": f"format {row['source_format']}"})
+            if row["encrypted_private_key"] is not None:
+                events.append(
+                    {
+                        **base,
+                        "certificate_id": row["id"],
+                        "action": AuditEvent.Action.KEY_STORED,
+                        "detail": "stored at import",
+                    }
+                )
+        bulk.insert(AuditEvent, events)
 
     def _audit(self, action: str, cert: Certificate, detail: str) -> None:
-        self._event(action, cert, detail).save()
+        AuditEvent.objects.create(**self._event_row(action, cert.pk, detail))
 
-    def _event(self, action: str, cert: Certificate, detail: str) -> AuditEvent:
-        return AuditEvent(
-            actor=self.actor,
-            actor_label=self.actor_label,
-            action=action,
-            application=self.application,
-            certificate=cert,
-            remote_addr=self.remote_addr,
-            detail=detail,
-        )
+    def _event_row(self, action: str, certificate_id: int | None, detail: str) -> dict:
+        return {
+            "at": timezone.now(),
+            "actor_id": self.actor.pk if self.actor else None,
+            "actor_label": self.actor_label,
+            "action": action,
+            "application_id": self.application.pk,
+            "certificate_id": certificate_id,
+            "remote_addr": self.remote_addr,
+            "detail": detail,
+        }
 
 
 def _conflict(found: Certificate) -> str:
@@ -280,12 +330,3 @@ def _conflict(found: Certificate) -> str:
         f"({found.application.slug}) in the same IAS tenant ({found.tenant}); IAS accepts "
         "a certificate for one application per tenant only."
     )
-
-
-def _read(path: Path) -> bytes:
-    limit = settings.CERTMGR_MAX_UPLOAD_BYTES
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > limit:
-            raise too_large(size, limit)
-        return handle.read(limit + 1)

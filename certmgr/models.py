@@ -156,10 +156,13 @@ class Certificate(models.Model):
         STAGED = "staged", "staged for rotation"
         RETIRED = "retired", "retired"
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="certificates")
+    # No index of its own: the (application, fingerprint) unique constraint's index leads with it.
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="certificates", db_index=False
+    )
     pem = models.TextField(help_text="The leaf certificate: the source of truth.")
     chain_pem = models.TextField(blank=True, help_text="Leaf first, then each issuer.")
-    subject = models.CharField(max_length=1024, db_index=True)
+    subject = models.CharField(max_length=1024)  # searched with icontains: a B-tree index would not help
     issuer = models.CharField(max_length=1024)
     serial = models.CharField(max_length=64)
     not_before = models.DateTimeField()

@@ -85,6 +85,28 @@ def test_it_reports_every_file_of_a_directory_in_order_and_continues_past_bad_on
     }
 
 
+def test_worker_processes_parse_to_the_same_report_as_parsing_in_process(
+    tmp_path, frontend_app, backend_app, leaf, other, monkeypatch
+):
+    """Large imports parse in spawned worker processes; the report must not change."""
+    monkeypatch.setenv("P12_PASSWORD", "s3cret")
+    write(tmp_path, "a.p12", certs.p12(leaf, b"s3cret"))
+    write(tmp_path, "b_junk.pem", b"not a certificate")
+    write(tmp_path, "c.der", other.der)
+    here = import_certs(
+        "--app", "frontend", "--jobs", "0", "--json", "--password-env", "P12_PASSWORD", tmp_path
+    )
+    frontend_app.certificates.all().delete()
+
+    workers = import_certs(
+        "--app", "frontend", "--jobs", "1", "--json", "--password-env", "P12_PASSWORD", tmp_path
+    )
+
+    assert workers == here
+    assert [json.loads(line)["ok"] for line in workers[1]] == [True, False, True]
+    assert frontend_app.certificates.count() == 2
+
+
 def test_it_keeps_the_order_of_paths_as_given_and_reports_a_missing_file_in_place(
     tmp_path, frontend_app, leaf, other
 ):

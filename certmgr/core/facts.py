@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+from .errors import InputError
 
 _SAN_PREFIX = {
     x509.DNSName: "DNS",
@@ -40,13 +41,16 @@ class CertificateFacts:
 
 
 def certificate_facts(cert: x509.Certificate) -> CertificateFacts:
-    der = cert.public_bytes(serialization.Encoding.DER)
-    digest = hashlib.sha256(der).digest()
+    # Each property access on a cryptography certificate builds new Python objects: read each once.
+    digest = cert.fingerprint(hashes.SHA256())
+    subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+    extensions = _extensions(cert)
     algorithm, size, curve = public_key_description(cert.public_key())
+    constraints = extensions.get(x509.BasicConstraints)
     return CertificateFacts(
-        pem=pem_of(der),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        subject=subject,
+        issuer=issuer,
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -56,17 +60,12 @@ def certificate_facts(cert: x509.Certificate) -> CertificateFacts:
         key_algorithm=algorithm,
         key_size=size,
         key_curve=curve,
-        sans=_sans(cert),
-        extended_key_usage=_eku(cert),
-        is_ca=_is_ca(cert),
-        self_issued=cert.subject == cert.issuer,
+        sans=_sans(extensions.get(x509.SubjectAlternativeName)),
+        extended_key_usage=_eku(extensions.get(x509.ExtendedKeyUsage)),
+        is_ca=bool(constraints and constraints.ca),
+        # RFC 4514 strings are equal exactly when the names are: no need to build the Names again.
+        self_issued=subject == issuer,
     )
-
-
-def pem_of(der: bytes) -> str:
-    body = base64.b64encode(der).decode("ascii")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
 
 def public_key_description(key) -> tuple[str, int, str]:
@@ -87,15 +86,16 @@ def format_fingerprint(hex_digest: str) -> str:
     return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
 
 
-def _extension(cert: x509.Certificate, kind):
+def _extensions(cert: x509.Certificate) -> dict:
     try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
+        return {type(ext.value): ext.value for ext in cert.extensions}
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise InputError(
+            InputError.CORRUPT, f"The certificate's extensions cannot be decoded ({exc})."
+        ) from None
 
 
-def _sans(cert: x509.Certificate) -> tuple[str, ...]:
-    value = _extension(cert, x509.SubjectAlternativeName)
+def _sans(value: x509.SubjectAlternativeName | None) -> tuple[str, ...]:
     if value is None:
         return ()
     out = []
@@ -109,13 +109,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _eku(cert: x509.Certificate) -> tuple[str, ...]:
-    value = _extension(cert, x509.ExtendedKeyUsage)
+def _eku(value: x509.ExtendedKeyUsage | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return tuple(oid._name if oid._name != "Unknown OID" else oid.dotted_string for oid in value)
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    value = _extension(cert, x509.BasicConstraints)
-    return bool(value and value.ca)

@@ -24,7 +24,6 @@ from .facts import CertificateFacts, certificate_facts
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL)
 _KEY_LABELS = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"}
 _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {"PKCS7", "CERTIFICATE CHAIN"}
@@ -110,16 +109,23 @@ def _parse_text(text: str, password: str | None) -> ParsedInput:
 
 
 def _pem_blocks(text: str) -> list[tuple[str, str, str]]:
+    """(label, base64 body, RFC 1421 headers) of each block; a block without its END is truncated."""
     blocks = []
-    for match in _PEM_BLOCK.finditer(text):
-        begin, body, end = match.groups()
-        if begin != end or "-----BEGIN" in body:
-            raise _truncated_pem(begin)
-        headers, _, b64 = body.rpartition("\n\n") if ":" in body.split("\n\n")[0] else ("", "", body)
-        blocks.append((begin, b64, headers.strip()))
-    if text.count("-----BEGIN ") != len(blocks):
-        after = text[text.rfind("-----BEGIN ") + 11 :]
-        raise _truncated_pem(after.split("-----")[0])
+    pos = 0
+    while (begin := text.find("-----BEGIN ", pos)) != -1:
+        label_end = text.find("-----", begin + 11)
+        label = text[begin + 11 : label_end] if label_end != -1 else text[begin + 11 :].split("\n")[0]
+        end_marker = f"-----END {label}-----"
+        end = text.find(end_marker, label_end) if label_end != -1 else -1
+        next_begin = text.find("-----BEGIN ", begin + 11)
+        if end == -1 or -1 < next_begin < end:
+            raise _truncated_pem(label)
+        head, blank, rest = text[label_end + 5 : end].lstrip("\n").partition("\n\n")
+        if blank and ":" in head:  # e.g. Proc-Type/DEK-Info of a legacy encrypted key
+            blocks.append((label, rest, head.strip()))
+        else:
+            blocks.append((label, text[label_end + 5 : end], ""))
+        pos = end + len(end_marker)
     return blocks
 
 

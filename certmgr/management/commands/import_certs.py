@@ -13,6 +13,9 @@ from tqdm import tqdm
 from certmgr.importer import Importer, ImportResult
 from certmgr.models import Application
 
+# Below this, starting a worker process costs more than it saves (bench/import_bench.py).
+PARALLEL_FROM = 2000
+
 
 class Command(BaseCommand):
     help = "Import certificate files (or every file under directories) into one application."
@@ -37,6 +40,13 @@ class Command(BaseCommand):
             help="Keep private keys found (encrypted at rest); otherwise they are discarded.",
         )
         parser.add_argument("--json", action="store_true", help="One JSON object per line per file.")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            metavar="N",
+            help=f"Worker processes that parse while this one stores (default: one per further CPU "
+            f"core for {PARALLEL_FROM} files or more, else 0: parse here).",
+        )
 
     def handle(self, *args, **options):
         app = self._application(options["app"], options["create_app"])
@@ -51,8 +61,12 @@ class Command(BaseCommand):
             disable=not sys.stderr.isatty() or len(files) < 20,
             leave=False,
         )
+        jobs = options["jobs"]
+        if jobs is None:
+            jobs = max(1, (os.cpu_count() or 2) - 1) if len(files) >= PARALLEL_FROM else 0
         with progress:
-            for result in importer.import_paths(_advancing(files, progress), password):
+            results = importer.import_paths(files, password, jobs=jobs, on_parsed=lambda: progress.update(1))
+            for result in results:
                 failures += not result.ok
                 line = json.dumps(result.as_json(app)) if options["json"] else _line(result)
                 progress.write(line, file=self.stdout._out)
@@ -89,20 +103,12 @@ def _files(paths: list[str]):
             yield path  # a missing file is reported by the importer, in order
 
 
-def _advancing(files: list[Path], progress):
-    """Move the bar as files are read and parsed (the slow part), not when a batch is saved."""
-    for path in files:
-        yield path
-        progress.update(1)
-
-
 def _line(result: ImportResult) -> str:
     if not result.ok:
         return f"FAILED  {result.label}: {result.error}"
-    cert = result.certificate
     status = "PRESENT" if result.already_present else "OK     "
     extra = " (key stored)" if result.key_stored else " (key discarded)" if result.key_discarded else ""
     return (
-        f"{status} {result.label}  {cert.fingerprint[:16]}…  {cert.subject}  "
-        f"until {cert.not_after:%Y-%m-%d %H:%M} UTC  [{cert.expiry_state().label}]{extra}"
+        f"{status} {result.label}  {result.fingerprint[:16]}…  {result.subject}  "
+        f"until {result.not_after:%Y-%m-%d %H:%M} UTC  [{result.expiry_state().label}]{extra}"
     )

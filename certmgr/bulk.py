@@ -1,0 +1,69 @@
+"""INSERT many rows with one executemany.
+
+Django's bulk_create sends every value through the field machinery and builds a fresh SQL
+string per batch; for a 10,000-certificate import that cost more than parsing the certificates
+(measured with bench/import_bench.py). Here each column gets its adapter once and the database
+driver binds the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from django.db import connection, models
+
+# Columns whose Python value the driver binds as it is.
+_PLAIN = (
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.IntegerField,
+    models.ForeignKey,
+)
+
+
+def insert(model: type[models.Model], rows: Sequence[models.Model | dict]) -> None:
+    """Insert model instances, or dicts of attribute names (absent ones get the field default).
+
+    Primary keys are left to the database and not read back.
+    """
+    if not rows:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    adapters = [_adapter(f) for f in fields]
+    values = [[_value(row, f) for f in fields] for row in rows]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY: no SQL text to build or parse, however many rows.
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row([adapt(v) for v, adapt in zip(row, adapters, strict=True)])
+        else:
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 (names from the model)
+                [[adapt(v) for v, adapt in zip(row, adapters, strict=True)] for row in values],
+            )
+
+
+def _value(row, field: models.Field):
+    if isinstance(row, dict):
+        return row[field.attname] if field.attname in row else field.get_default()
+    return getattr(row, field.attname)
+
+
+def _adapter(field: models.Field) -> Callable:
+    if isinstance(field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    if isinstance(field, models.JSONField):
+        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
+    if isinstance(field, _PLAIN) and not isinstance(field, models.GenericIPAddressField):
+        return _unchanged
+    return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _unchanged(value):
+    return value
