@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from .core.parse import too_large
-from .models import Application, Certificate, tenant_key
+from .models import Application, Certificate
 
 
 class DomainsField(forms.CharField):
@@ -49,18 +49,6 @@ class ApplicationForm(forms.ModelForm):
             "owner_groups",
             "notes",
         ]
-
-    def clean_tenant_url(self):
-        url = self.cleaned_data["tenant_url"].rstrip("/")
-        if self.instance.pk and url:
-            clash = self.instance.tenant_conflicts(tenant_key(url)).first()
-            if clash is not None:
-                raise forms.ValidationError(
-                    f"Certificate {clash.display_fingerprint[:23]}… of this application is already "
-                    f"used by '{clash.application.name}' in that tenant; IAS accepts a certificate "
-                    "for one application per tenant only."
-                )
-        return url
 
 
 class UploadForm(forms.Form):

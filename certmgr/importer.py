@@ -18,7 +18,14 @@ from .core.errors import InputError
 from .core.expiry import ExpiryState, expiry_state
 from .core.parse import ParsedInput, parse_certificate_input
 from .core.servicekey import Binding
-from .models import Application, AuditEvent, Certificate, tenant_key, warning_threshold
+from .models import (
+    Application,
+    AuditEvent,
+    Certificate,
+    tenant_conflict_message,
+    tenant_key,
+    warning_threshold,
+)
 
 
 @dataclass
@@ -132,6 +139,8 @@ class Importer:
                 return self._save_batch(items)
         except IntegrityError:
             # Another import stored one of these meanwhile: go one by one so each gets its verdict.
+            # The rolled-back batch may have changed the application in memory only.
+            self.application.refresh_from_db()
             results = []
             for item in items:
                 try:
@@ -159,7 +168,7 @@ class Importer:
                 continue
             if found is not None and found.application_id != app.pk:
                 results[index] = ImportResult(
-                    label, ok=False, error=_conflict(found), error_code="tenant_conflict"
+                    label, ok=False, error=tenant_conflict_message(found), error_code="tenant_conflict"
                 )
             elif found is not None:
                 results[index] = self._already_present(label, parsed, found)
@@ -192,7 +201,7 @@ class Importer:
         found = self._existing({fingerprint}).get(fingerprint)
         if found is None or found.application_id == self.application.pk:
             return ""
-        return _conflict(found)
+        return tenant_conflict_message(found)
 
     def _existing(self, fingerprints: set[str]) -> dict[str, Certificate]:
         scope = Q(application=self.application)
@@ -270,7 +279,7 @@ class Importer:
         if binding.tenant_url and not app.tenant_url:
             clash = app.tenant_conflicts(tenant_key(binding.tenant_url)).first()
             if clash is not None:
-                return _conflict(clash)
+                return tenant_conflict_message(clash)
         changed = False
         for attr, value in (
             ("client_id", binding.client_id),
@@ -322,11 +331,3 @@ class Importer:
             "remote_addr": self.remote_addr,
             "detail": detail,
         }
-
-
-def _conflict(found: Certificate) -> str:
-    return (
-        f"This certificate is already used by application '{found.application.name}' "
-        f"({found.application.slug}) in the same IAS tenant ({found.tenant}); IAS accepts "
-        "a certificate for one application per tenant only."
-    )

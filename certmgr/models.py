@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Count, Min, Q, Value, When
+from django.db.models import Count, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,12 +25,33 @@ def warning_threshold() -> timedelta:
     return timedelta(days=settings.CERTMGR_EXPIRY_WARNING_DAYS)
 
 
+# One IAS tenant answers under both domains (a binding's "domains" lists both).
+_TENANT_DOMAIN_ALIASES = {".accounts.cloud.sap": ".accounts.ondemand.com"}
+RESERVED_SLUGS = {"new"}  # taken by URLs under /apps/
+
+
 def tenant_key(tenant_url: str) -> str:
-    """The identity of an IAS tenant for uniqueness: its host (and port), lower case."""
+    """The identity of an IAS tenant for uniqueness: its host in one spelling, and a port if not 443."""
     if not tenant_url:
         return ""
     parts = urlsplit(tenant_url if "//" in tenant_url else "https://" + tenant_url)
-    return (parts.netloc or parts.path).lower().rstrip("/")
+    host = (parts.hostname or "").rstrip(".")
+    for alias, canonical in _TENANT_DOMAIN_ALIASES.items():
+        if host.endswith(alias):
+            host = host[: -len(alias)] + canonical
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host if port in (None, 443) else f"{host}:{port}"
+
+
+def tenant_conflict_message(holder: Certificate) -> str:
+    return (
+        f"This certificate is already used by application '{holder.application.name}' "
+        f"({holder.application.slug}) in the same IAS tenant ({holder.tenant}); IAS accepts "
+        "a certificate for one application per tenant only."
+    )
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -99,6 +120,18 @@ class Application(models.Model):
             .exclude(application=self)
             .select_related("application")
         )
+
+    def clean(self):
+        self.tenant_url = self.tenant_url.rstrip("/")
+        if self.slug in RESERVED_SLUGS:
+            raise ValidationError({"slug": f"'{self.slug}' is reserved; choose another slug."})
+        clash = self.tenant_conflicts(self.tenant).first() if self.pk else None
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "tenant_url": f"{tenant_conflict_message(clash)} (Certificate {clash.display_fingerprint[:23]}…)"
+                }
+            )
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -216,12 +249,7 @@ class Certificate(models.Model):
         tenant = self.application.tenant
         clash = others.filter(tenant=tenant).select_related("application").first() if tenant else None
         if clash is not None:
-            raise ValidationError(
-                {
-                    "application": f"Application '{clash.application.name}' already uses this certificate in "
-                    f"tenant {tenant}; IAS accepts a certificate for one application per tenant only."
-                }
-            )
+            raise ValidationError({"application": tenant_conflict_message(clash)})
 
     def save(self, *args, **kwargs):
         # The tenant copy follows the application, also when a certificate is moved (the admin
@@ -277,14 +305,3 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"
-
-
-def state_annotation(now, within: timedelta):
-    """An SQL expression for the expiry state, for sorting and counting in the database."""
-    return Case(
-        When(not_before__gt=now, then=Value(ExpiryState.NOT_YET_VALID.value)),
-        When(not_after__lt=now, then=Value(ExpiryState.EXPIRED.value)),
-        When(not_after__lte=now + within, then=Value(ExpiryState.EXPIRING.value)),
-        default=Value(ExpiryState.VALID.value),
-        output_field=models.CharField(),
-    )

@@ -14,6 +14,7 @@ from .core.parse import ParsedInput, parse_certificate_input
 from .core.servicekey import Binding
 
 SESSION_KEY = "certmgr_pending_upload"
+MAX_AGE_SECONDS = 15 * 60
 
 
 def stash(session, application_id: int, label: str, parsed: ParsedInput, store_key: bool) -> str:
@@ -42,7 +43,10 @@ def take(session, token: str) -> tuple[int, str, ParsedInput] | None:
     if not stored or not secrets.compare_digest(stored["token"], token or ""):
         return None
     del session[SESSION_KEY]
-    text = keys.vault().decrypt(stored["sealed"].encode("ascii"))
+    try:
+        text = keys.vault().decrypt(stored["sealed"].encode("ascii"), max_age=MAX_AGE_SECONDS)
+    except keys.VaultError:  # older than MAX_AGE_SECONDS, or sealed under a key since removed
+        return None
     parsed = parse_certificate_input(text)
     binding = Binding(**stored["binding"]) if stored["binding"] else None
     parsed = dataclasses.replace(

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from . import keys, pending
@@ -170,6 +171,7 @@ def _managed_application(request, slug) -> Application:
     return app
 
 
+@sensitive_post_parameters("password", "text")
 @never_cache
 def upload(request, slug=None):
     managed = Application.objects.managed_by(request.user).order_by("name")
@@ -210,7 +212,9 @@ _PRIVATE_KEY_BLOCK = re.compile(
 def _drop_pasted_keys(form, error_code: str = "") -> None:
     """The pasted text is shown again after an error, but never a private key that was in it."""
     text = form.data.get("text", "")
-    kept = "" if error_code == InputError.KEY_WITHOUT_CERTIFICATE else _PRIVATE_KEY_BLOCK.sub("", text)
+    kept = _PRIVATE_KEY_BLOCK.sub("", text)
+    if error_code == InputError.KEY_WITHOUT_CERTIFICATE or "PRIVATE" in kept.upper():
+        kept = ""  # a key without its armour, or with damaged armour: drop everything
     if kept != text:
         form.data = form.data.copy()
         form.data["text"] = kept
@@ -294,6 +298,7 @@ def certificate_pem(request, pk):
     return response
 
 
+@sensitive_post_parameters("password")
 @require_POST
 @never_cache
 def certificate_key(request, pk):

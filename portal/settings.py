@@ -150,7 +150,8 @@ STORAGES = {
 
 # Pasted text arrives as form data: let it reach the parser, which names the size problem.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CERTMGR_MAX_UPLOAD_BYTES * 3 + 64 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = CERTMGR_MAX_UPLOAD_BYTES + 64 * 1024
+# Uploads may hold private keys: kept in memory only, never spooled to a temporary file.
+FILE_UPLOAD_HANDLERS = ["certmgr.uploads.MemoryOnlyUpload"]
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -161,4 +162,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
+    # Django's default also mails error reports (with request data and local variables) to
+    # ADMINS; those could carry a p12 password or a pasted key, so errors go to the console only.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

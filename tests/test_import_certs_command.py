@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -412,3 +413,13 @@ def test_the_size_limit_is_the_configured_one(tmp_path, frontend_app, leaf):
 
     assert status == 0
     assert frontend_app.certificates.get().not_after == certs.EXPIRES
+
+
+@pytest.mark.parametrize("slug", ["My App!", "new"])
+def test_it_refuses_to_create_an_application_with_an_unusable_slug(tmp_path, leaf, slug):
+    write(tmp_path, "a.pem", leaf.pem)
+
+    with pytest.raises(CommandError, match=f"Cannot create application '{re.escape(slug)}'"):
+        import_certs("--app", slug, "--create-app", tmp_path)
+
+    assert not Application.objects.filter(slug=slug).exists()

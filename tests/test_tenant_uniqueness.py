@@ -192,8 +192,9 @@ def test_moving_an_application_into_a_tenant_where_its_certificate_is_used_is_re
     [message] = form.errors["tenant_url"]
     first_bytes = ":".join(leaf.fingerprint[i : i + 2] for i in range(0, 16, 2)).upper()
     assert message == (
-        f"Certificate {first_bytes}… of this application is already used by 'Frontend' in that tenant; "
-        "IAS accepts a certificate for one application per tenant only."
+        "This certificate is already used by application 'Frontend' (frontend) in the same IAS tenant "
+        f"(mytenant.accounts.ondemand.com); IAS accepts a certificate for one application per tenant only. "
+        f"(Certificate {first_bytes}…)"
     )
     loose.refresh_from_db()
     assert (loose.tenant_url, loose.certificates.get().tenant) == ("", "")
@@ -260,5 +261,50 @@ def test_it_refuses_to_move_a_certificate_in_the_admin_into_a_tenant_that_alread
         {"application": elsewhere2.pk, "lifecycle": "active"},
     )
     assert response.status_code == 200
-    assert "Application &#x27;Elsewhere&#x27; already uses this certificate" in response.content.decode()
+    assert "already used by application &#x27;Elsewhere&#x27; (elsewhere)" in response.content.decode()
     assert Certificate.objects.get(pk=cert.pk).application == frontend_app
+
+
+@pytest.mark.parametrize(
+    "alias", ["https://mytenant.accounts.cloud.sap", "https://mytenant.accounts.ondemand.com:443/"]
+)
+def test_one_tenant_under_its_other_domain_or_with_its_port_is_still_the_same_tenant(
+    frontend_app, store, leaf, alias
+):
+    """IAS serves a tenant under accounts.ondemand.com and accounts.cloud.sap alike."""
+    from certmgr.importer import Importer
+    from certmgr.models import Application
+
+    store(leaf.pem, frontend_app)
+    twin = Application.objects.create(name="Twin", slug="twin", tenant_url=alias)
+
+    [result] = Importer(twin, store_keys=False).save([("again", parse_certificate_input(leaf.pem))])
+
+    assert not result.ok
+    assert "already used by application 'Frontend' (frontend)" in result.error
+
+
+def test_the_admin_refuses_a_tenant_change_that_would_clash_with_a_message(
+    client, admin_user, frontend_app, store, leaf
+):
+    from certmgr.models import Application
+
+    store(leaf.pem, frontend_app)
+    loose = Application.objects.create(name="Loose", slug="loose")
+    store(leaf.pem, loose)
+    client.force_login(admin_user)
+
+    response = client.post(
+        f"/admin/certmgr/application/{loose.pk}/change/",
+        {
+            "name": "Loose",
+            "slug": "loose",
+            "tenant_url": "https://mytenant.accounts.ondemand.com",
+            "domains": "[]",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "already used by application &#x27;Frontend&#x27; (frontend)" in response.content.decode()
+    loose.refresh_from_db()
+    assert loose.tenant_url == ""

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import re
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -420,3 +421,17 @@ def test_a_certificate_held_by_another_application_of_the_tenant_is_refused(
     assert "already used by application 'Backend' (backend)" in text_of(response)
     assert not Certificate.objects.filter(application=frontend_app).exists()
     assert not AuditEvent.objects.filter(application=frontend_app).exists()
+
+
+def test_a_preview_left_for_more_than_fifteen_minutes_must_be_uploaded_again(
+    client, owner, frontend_app, leaf
+):
+    """The stash holds a sealed key: it does not wait in the session for ever."""
+    with time_machine.travel(certs.MID_LIFE, tick=False):
+        client.force_login(owner)
+        shown = preview(client, frontend_app, text=(leaf.pem + leaf.key_pem()).decode(), store_key=True)
+    with time_machine.travel(certs.MID_LIFE + timedelta(minutes=16), tick=False):
+        response = client.get(confirm(client, shown)["Location"])
+
+    assert "That upload has expired or was already saved" in text_of(response)
+    assert nothing_saved()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 SEQUENCE = 0x30
 INTEGER = 0x02
-OCTET_STRING = 0x04
 OID = 0x06
-CONTEXT_0 = 0xA0
 
 
 class DerError(ValueError):

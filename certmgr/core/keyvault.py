@@ -33,20 +33,20 @@ class KeyVault:
     def encrypt(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)
 
-    def decrypt(self, token: bytes) -> bytes:
-        try:
-            return self._fernet.decrypt(bytes(token))
-        except InvalidToken:
-            raise VaultError(
-                "A stored private key cannot be decrypted with any configured encryption key."
-            ) from None
+    def decrypt(self, token: bytes, max_age: int | None = None) -> bytes:
+        """``max_age`` seconds: older tokens are refused (for short-lived stashes)."""
+        return self._open(lambda: self._fernet.decrypt(bytes(token), ttl=max_age))
 
     def rotate(self, token: bytes) -> bytes:
+        return self._open(lambda: self._fernet.rotate(bytes(token)))
+
+    @staticmethod
+    def _open(action) -> bytes:
         try:
-            return self._fernet.rotate(bytes(token))
+            return action()
         except InvalidToken:
             raise VaultError(
-                "A stored private key cannot be decrypted with any configured encryption key."
+                "A stored private key cannot be decrypted with any configured encryption key (or it expired)."
             ) from None
 
 

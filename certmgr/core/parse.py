@@ -23,6 +23,7 @@ from .errors import InputError
 from .facts import CertificateFacts, certificate_facts
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+_LABEL = re.compile(r"[A-Z0-9][A-Z0-9 ]{0,40}")
 
 _KEY_LABELS = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"}
 _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
@@ -46,6 +47,19 @@ class ParsedInput:
 def parse_certificate_input(
     data: bytes, password: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> ParsedInput:
+    try:
+        return _parse(data, password, max_bytes)
+    except InputError:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # Whatever the specific checks did not foresee is still bad input, not a crash; the
+        # library's own text is left out, as it may quote the input.
+        raise InputError(
+            InputError.CORRUPT, "The input could not be decoded as a certificate (a malformed structure)."
+        ) from None
+
+
+def _parse(data: bytes, password: str | None, max_bytes: int) -> ParsedInput:
     if len(data) > max_bytes:
         raise too_large(len(data), max_bytes)
     if not data.strip():
@@ -114,7 +128,12 @@ def _pem_blocks(text: str) -> list[tuple[str, str, str]]:
     pos = 0
     while (begin := text.find("-----BEGIN ", pos)) != -1:
         label_end = text.find("-----", begin + 11)
-        label = text[begin + 11 : label_end] if label_end != -1 else text[begin + 11 :].split("\n")[0]
+        label = text[begin + 11 : label_end]
+        if label_end == -1 or not _LABEL.fullmatch(label):
+            # Never quote it: a damaged BEGIN line can run into the key material after it.
+            raise InputError(
+                InputError.CORRUPT, "A '-----BEGIN ...-----' line of the PEM input is malformed."
+            )
         end_marker = f"-----END {label}-----"
         end = text.find(end_marker, label_end) if label_end != -1 else -1
         next_begin = text.find("-----BEGIN ", begin + 11)

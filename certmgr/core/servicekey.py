@@ -83,7 +83,7 @@ def _from_vcap(document: dict) -> Binding:
             "VCAP_SERVICES holds no identity binding with a certificate "
             "(credential-type X509_GENERATED or X509_PROVIDED).",
         )
-    if len({b["credentials"]["certificate"] for b in with_cert}) > 1:
+    if len({str(b["credentials"]["certificate"]) for b in with_cert}) > 1:
         names = ", ".join(f"'{b.get('name', '?')}'" for b in with_cert)
         raise InputError(
             InputError.AMBIGUOUS,
@@ -107,13 +107,22 @@ def _from_credentials(creds: dict, source: str, name: str) -> Binding:
     if not isinstance(certificate, str):
         raise _not_a_binding()
     domains = creds.get("domains") or ([creds["domain"]] if creds.get("domain") else [])
+    if not isinstance(domains, list):
+        domains = []
+    client_id, url = str(creds.get("clientid", "")), str(creds.get("url", "")).rstrip("/")
+    if len(client_id) > 200 or (url and (len(url) > 200 or not url.startswith("https://"))):
+        raise InputError(
+            InputError.CORRUPT,
+            "The service key's 'clientid' or 'url' is not usable: the url must be an https URL, "
+            "both at most 200 characters.",
+        )
     return Binding(
         source=source,
         certificate=certificate,
         key=creds.get("key") if isinstance(creds.get("key"), str) else None,
-        client_id=str(creds.get("clientid", "")),
-        tenant_url=str(creds.get("url", "")).rstrip("/"),
-        domains=tuple(str(d) for d in domains if isinstance(d, str)),
+        client_id=client_id,
+        tenant_url=url,
+        domains=tuple(d for d in domains if isinstance(d, str) and len(d) <= 253),
         credential_type=str(creds.get("credential-type", "")),
         certificate_expires_at=str(creds.get("certificate_expires_at", "")),
         name=str(name),

@@ -1,6 +1,8 @@
 from django import template
 from django.utils.html import format_html
 
+from certmgr.core.facts import format_fingerprint
+
 register = template.Library()
 
 _LABELS = {
@@ -35,4 +37,4 @@ def _days(days: int) -> str:
 
 @register.filter
 def colons(hex_text: str) -> str:
-    return ":".join(hex_text[i : i + 2] for i in range(0, len(hex_text), 2)).upper()
+    return format_fingerprint(hex_text)

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -83,7 +84,12 @@ class Command(BaseCommand):
         if app is None and not create:
             raise CommandError(f"No application '{slug}'. Create it in the portal or pass --create-app.")
         if app is None:
-            app = Application.objects.create(slug=slug, name=slug)
+            app = Application(slug=slug, name=slug)
+            try:
+                app.full_clean()
+            except ValidationError as exc:
+                raise CommandError(f"Cannot create application '{slug}': {' '.join(exc.messages)}") from None
+            app.save()
         return app
 
     def _password(self, variable: str | None) -> str | None:
