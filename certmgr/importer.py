@@ -153,48 +153,47 @@ class Importer:
     def _save_batch(self, items, recheck_only: bool = False) -> list[ImportResult]:
         results: dict[int, ImportResult] = {}
         for index, (label, parsed) in enumerate(items):
-            if parsed.binding is not None:
-                error = self._adopt_binding(parsed.binding)
-                if error:
-                    results[index] = ImportResult(label, ok=False, error=error, error_code="binding_mismatch")
-        app = self.application
+            error = self._adopt_binding(parsed.binding) if parsed.binding else ""
+            if error:
+                results[index] = ImportResult(label, ok=False, error=error, error_code="binding_mismatch")
+        new = self._classify(items, results, recheck_only)
+        rows = {fingerprint: self._row(items[indexes[0]][1]) for fingerprint, indexes in new.items()}
+        self._insert(list(rows.values()))
+        self._audit_added(list(rows.values()))
+        for fingerprint, indexes in new.items():
+            row = rows[fingerprint]
+            for position, index in enumerate(indexes):  # the same certificate twice in one import
+                label, parsed = items[index]
+                results[index] = ImportResult.of(
+                    label,
+                    row,
+                    already_present=position > 0,
+                    key_stored=row["encrypted_private_key"] is not None and position == 0,
+                    key_discarded=parsed.has_private_key and row["encrypted_private_key"] is None,
+                    warnings=parsed.warnings,
+                )
+        return [results[i] for i in range(len(items))]
+
+    def _classify(self, items, results: dict[int, ImportResult], recheck_only: bool) -> dict[str, list[int]]:
+        """Give a result to what is already stored (here or in the tenant); return what is new,
+        by fingerprint, with the positions it has in ``items``."""
         existing = self._existing({p.leaf.sha256 for _, p in items})
-        new_rows: dict[str, dict] = {}
-        pending: list[tuple[int, str, bool]] = []
+        new: dict[str, list[int]] = {}
         for index, (label, parsed) in enumerate(items):
-            fingerprint = parsed.leaf.sha256
-            found = existing.get(fingerprint)
+            found = existing.get(parsed.leaf.sha256)
             if index in results:
                 continue
-            if found is not None and found.application_id != app.pk:
-                results[index] = ImportResult(
-                    label, ok=False, error=tenant_conflict_message(found), error_code="tenant_conflict"
-                )
+            if found is not None and found.application_id != self.application.pk:
+                error = tenant_conflict_message(found)
+                results[index] = ImportResult(label, ok=False, error=error, error_code="tenant_conflict")
             elif found is not None:
                 results[index] = self._already_present(label, parsed, found)
             elif recheck_only:
-                results[index] = ImportResult(
-                    label, ok=False, error="Stored concurrently by another import; retry."
-                )
+                error = "Stored concurrently by another import; retry."
+                results[index] = ImportResult(label, ok=False, error=error)
             else:
-                new_rows.setdefault(fingerprint, self._row(parsed))
-                pending.append((index, fingerprint, parsed.has_private_key))
-        self._insert(list(new_rows.values()))
-        self._audit_added(list(new_rows.values()))
-        first_seen: set[str] = set()
-        for index, fingerprint, had_key in pending:
-            label, parsed = items[index]
-            row = new_rows[fingerprint]
-            results[index] = ImportResult.of(
-                label,
-                row,
-                already_present=fingerprint in first_seen,  # the same certificate twice in one import
-                key_stored=row["encrypted_private_key"] is not None and fingerprint not in first_seen,
-                key_discarded=had_key and row["encrypted_private_key"] is None,
-                warnings=parsed.warnings,
-            )
-            first_seen.add(fingerprint)
-        return [results[i] for i in range(len(items))]
+                new.setdefault(parsed.leaf.sha256, []).append(index)
+        return new
 
     def tenant_conflict(self, fingerprint: str) -> str:
         """Why IAS would refuse this certificate for this application, or "" if it would not."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
+from .core.facts import spki_der
 from .core.keyvault import KeyVault, VaultError
 from .models import AuditEvent, Certificate
 
@@ -34,8 +36,8 @@ def read_private_key(
         raise VaultError("No private key is stored for this certificate.")
     der = vault().decrypt(certificate.encrypted_private_key)
     key = serialization.load_der_private_key(der, None)
-    cert_spki = _spki_of_pem(certificate.pem)
-    if key.public_key().public_bytes(*_SPKI) != cert_spki:
+    cert = x509.load_pem_x509_certificate(certificate.pem.encode("ascii"))
+    if spki_der(key.public_key()) != spki_der(cert.public_key()):
         # A token copied from another row decrypts fine; it must still belong to this certificate.
         raise VaultError("The stored private key does not belong to this certificate.")
     AuditEvent.objects.create(
@@ -58,12 +60,3 @@ def export_pem(der: bytes, password: str = "") -> bytes:
         else serialization.NoEncryption()
     )
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-
-_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _spki_of_pem(pem: str) -> bytes:
-    from cryptography import x509
-
-    return x509.load_pem_x509_certificate(pem.encode("ascii")).public_key().public_bytes(*_SPKI)

@@ -139,35 +139,43 @@ class Application(models.Model):
         self.certificates.exclude(tenant=self.tenant).update(tenant=self.tenant)
 
 
+def state_q(state: ExpiryState, now=None, within: timedelta | None = None) -> Q:
+    """The rows in ``state`` at ``now``: the database's side of core.expiry.expiry_state."""
+    now = now or timezone.now()
+    within = warning_threshold() if within is None else within
+    return {
+        ExpiryState.EXPIRED: Q(not_after__lt=now),
+        ExpiryState.NOT_YET_VALID: Q(not_before__gt=now),
+        ExpiryState.EXPIRING: Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + within),
+        ExpiryState.VALID: Q(not_before__lte=now, not_after__gt=now + within),
+    }[state]
+
+
 class CertificateQuerySet(models.QuerySet):
     def active(self):
         return self.filter(lifecycle=Certificate.Lifecycle.ACTIVE)
 
     def expired(self, now=None):
-        return self.filter(not_after__lt=now or timezone.now())
+        return self.filter(state_q(ExpiryState.EXPIRED, now))
 
     def not_yet_valid(self, now=None):
-        return self.filter(not_before__gt=now or timezone.now())
+        return self.filter(state_q(ExpiryState.NOT_YET_VALID, now))
 
     def expiring(self, within: timedelta | None = None, now=None):
-        now = now or timezone.now()
-        within = warning_threshold() if within is None else within
-        return self.filter(not_before__lte=now, not_after__gte=now, not_after__lte=now + within)
+        return self.filter(state_q(ExpiryState.EXPIRING, now, within))
 
     def valid(self, within: timedelta | None = None, now=None):
         """Valid and not yet inside the warning window."""
-        now = now or timezone.now()
-        within = warning_threshold() if within is None else within
-        return self.filter(not_before__lte=now, not_after__gt=now + within)
+        return self.filter(state_q(ExpiryState.VALID, now, within))
 
     def in_state(self, state: str, now=None, within: timedelta | None = None):
-        filters = {
-            ExpiryState.EXPIRED: lambda: self.expired(now),
-            ExpiryState.EXPIRING: lambda: self.expiring(within, now),
-            ExpiryState.NOT_YET_VALID: lambda: self.not_yet_valid(now),
-            ExpiryState.VALID: lambda: self.valid(within, now),
-        }
-        return filters[ExpiryState(state)]()
+        return self.filter(state_q(ExpiryState(state), now, within))
+
+    def count_by_state(self, now=None) -> dict[str, int]:
+        """``total`` and one count per expiry state, in one query."""
+        now = now or timezone.now()
+        counts = {state.value: Count("pk", filter=state_q(state, now)) for state in ExpiryState}
+        return self.aggregate(total=Count("pk"), **counts)
 
     def search(self, text: str):
         text = text.strip()

@@ -7,7 +7,7 @@ import re
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -44,7 +44,7 @@ def dashboard(request):
             "page": page,
             "rows": rows,
             "query": query,
-            "counts": _state_counts(now),
+            "counts": Certificate.objects.active().count_by_state(now),
             "querystring": _querystring(request, exclude="page"),
             "threshold_days": warning_threshold().days,
         },
@@ -56,19 +56,6 @@ def _next_expiry_state(not_after, now, earliest_start):
     if not_after is None:
         return None, None
     return expiry_state(earliest_start, not_after, now, warning_threshold()), days_left(not_after, now)
-
-
-def _state_counts(now) -> dict[str, int]:
-    active = Certificate.objects.active()
-    threshold = warning_threshold()
-    return active.aggregate(
-        total=Count("pk"),
-        expired=Count("pk", filter=Q(not_after__lt=now)),
-        expiring=Count(
-            "pk", filter=Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + threshold)
-        ),
-        not_yet_valid=Count("pk", filter=Q(not_before__gt=now)),
-    )
 
 
 def certificate_list(request):

@@ -82,6 +82,13 @@ def public_key_description(key) -> tuple[str, int, str]:
     return type(key).__name__, 0, ""
 
 
+def spki_der(public_key) -> bytes:
+    """The DER SubjectPublicKeyInfo: equal for a certificate and its private key's public half."""
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def format_fingerprint(hex_digest: str) -> str:
     return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
 

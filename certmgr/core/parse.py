@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from . import der, pkcs12diag, servicekey
 from .chain import order_chain
 from .errors import InputError
-from .facts import CertificateFacts, certificate_facts
+from .facts import CertificateFacts, certificate_facts, spki_der
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 _LABEL = re.compile(r"[A-Z0-9][A-Z0-9 ]{0,40}")
@@ -345,8 +345,8 @@ def _pkcs12_failure(data: bytes, candidates: list[bytes | None]) -> InputError:
 def _assemble(certs: list[x509.Certificate], key, fmt: str) -> ParsedInput:
     leaf = None
     if key is not None:
-        wanted = _spki(key.public_key())
-        leaf = next((c for c in certs if _spki(c.public_key()) == wanted), None)
+        wanted = spki_der(key.public_key())
+        leaf = next((c for c in certs if spki_der(c.public_key()) == wanted), None)
         if leaf is None:
             raise InputError(
                 InputError.KEY_MISMATCH,
@@ -362,12 +362,6 @@ def _assemble(certs: list[x509.Certificate], key, fmt: str) -> ParsedInput:
             serialization.NoEncryption(),
         )
     return ParsedInput(chain[0], chain, fmt, key_der, None, ordered.warnings)
-
-
-def _spki(public_key) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _as_text(data: bytes) -> str | None:
