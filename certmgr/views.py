@@ -289,9 +289,7 @@ def certificate_pem(request, pk):
 @require_POST
 @never_cache
 def certificate_key(request, pk):
-    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
-    if not cert.application.is_managed_by(request.user):
-        raise PermissionDenied("Only the application's owners and admins may download its private key.")
+    cert = _managed_certificate(request, pk, "download its private key")
     form = KeyDownloadForm(request.POST)
     if not cert.has_private_key:
         messages.error(request, "No private key is stored for this certificate.")
@@ -319,9 +317,7 @@ def certificate_key(request, pk):
 
 @require_POST
 def certificate_lifecycle(request, pk):
-    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
-    if not cert.application.is_managed_by(request.user):
-        raise PermissionDenied("Only the application's owners and admins may change certificates.")
+    cert = _managed_certificate(request, pk, "change its certificates")
     form = LifecycleForm(request.POST)
     if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
         before = cert.get_lifecycle_display()
@@ -338,6 +334,13 @@ def certificate_lifecycle(request, pk):
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
     return redirect(cert)
+
+
+def _managed_certificate(request, pk, doing: str) -> Certificate:
+    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
+    if not cert.application.is_managed_by(request.user):
+        raise PermissionDenied(f"Only the application's owners and admins may {doing}.")
+    return cert
 
 
 def _filename(cert: Certificate) -> str:
