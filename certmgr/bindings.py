@@ -15,9 +15,9 @@ def parameters(cert: Certificate, *, chain: bool = False) -> dict:
 
 
 def rendered(
-    cert: Certificate, fmt: str, *, chain: bool = False, target: binding.Target = binding.Target()
+    cert: Certificate, fmt: str, *, chain: bool = False, target: binding.Target | None = None
 ) -> str:
-    return binding.render(parameters(cert, chain=chain), fmt, target)
+    return binding.render(parameters(cert, chain=chain), fmt, target or binding.Target())
 
 
 def checks(cert: Certificate, now=None) -> list[Check]:

@@ -44,9 +44,9 @@ def x509_provided(pems: list[str]) -> dict:
     return {"credential-type": "X509_PROVIDED", "certificate": certificate_value(pems)}
 
 
-def render(parameters: dict, fmt: str, target: Target = Target()) -> str:
+def render(parameters: dict, fmt: str, target: Target | None = None) -> str:
     """``parameters`` (a flat dict of strings and numbers) in the form ``fmt`` (one of FORMATS)."""
-    return _RENDERERS[fmt](parameters, target)
+    return _RENDERERS[fmt](parameters, target or Target())
 
 
 def _json(parameters: dict, target: Target) -> str:
