@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_app
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("apps/<slug:slug>/", views.application_detail, name="application"),
     path("apps/<slug:slug>/edit/", views.application_edit, name="application-edit"),
     path("apps/<slug:slug>/upload/", views.upload, name="application-upload"),
+    path("apps/<slug:slug>/promote/<int:pk>", views_app.promote, name="application-promote"),
+    path("apps/<slug:slug>/credential-types/", views_app.credential_types, name="application-credential-types"),
 ]

@@ -38,3 +38,24 @@ def _days(days: int) -> str:
 @register.filter
 def colons(hex_text: str) -> str:
     return format_fingerprint(hex_text)
+
+
+@register.inclusion_tag("certmgr/_rotation.html", takes_context=True)
+def rotation_panel(context, app):
+    from certmgr import bindings, rotation
+
+    plan = rotation.plan(app)
+    return {
+        "app": app,
+        "plan": plan,
+        "can_manage": context.get("can_manage"),
+        "checks": bindings.checks(plan.staged) if plan else [],
+        "cf_block": bindings.rendered(plan.staged, "cf", target=_target(app)) if plan else "",
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+def _target(app):
+    from certmgr.core.binding import Target
+
+    return Target(app=app.slug, key_name=f"{app.slug}-next")
