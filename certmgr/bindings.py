@@ -45,7 +45,7 @@ def checks(cert: Certificate, now=None) -> list[Check]:
 
 def find(reference: str) -> Certificate | None:
     """A certificate by primary key or by (a unique prefix of) its SHA-256 fingerprint."""
-    if reference.isdigit() and len(reference) < 16:
+    if reference.isascii() and reference.isdigit() and len(reference) < 16:  # not "²": int() refuses it
         found = Certificate.objects.filter(pk=int(reference)).first()
         if found:
             return found

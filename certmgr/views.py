@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from . import keys, pending
+from . import bindings, keys, pending
+from .core.binding import FORMATS, Target
 from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
@@ -274,6 +278,7 @@ def certificate_detail(request, pk):
             "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10]
             if can_manage
             else [],
+            "binding": _binding_panel(request, cert, now),
         },
     )
 
@@ -334,6 +339,137 @@ def certificate_lifecycle(request, pk):
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
     return redirect(cert)
+
+
+# --- binding parameters: no secret in them, so every logged-in user may see them ---------------
+
+
+class BindingFormat(NamedTuple):
+    label: str
+    filename: str
+    content_type: str
+    where: str
+
+
+BINDING_FORMATS = {
+    "json": BindingFormat(
+        "JSON",
+        "params.json",
+        "application/json",
+        "The parameters alone: cf bind-service APP INSTANCE -c params.json, "
+        "or cf create-service-key INSTANCE KEY -c params.json.",
+    ),
+    "cf": BindingFormat(
+        "cf CLI",
+        "cf-commands.sh",
+        "text/x-shellscript",
+        "Two commands: a service key, and a binding of the app. Run the one you need.",
+    ),
+    "manifest": BindingFormat(
+        "manifest.yml",
+        "manifest.yml",
+        "application/yaml",
+        "The parameters of the service in the app's manifest.yml.",
+    ),
+    "mta": BindingFormat(
+        "mta.yaml", "mta.yaml", "application/yaml", "The parameters.config of a requires entry in mta.yaml."
+    ),
+    "kyma": BindingFormat(
+        "Kyma",
+        "servicebinding.yaml",
+        "application/yaml",
+        "A ServiceBinding for the SAP BTP service operator (Kyma, Kubernetes).",
+    ),
+    "terraform": BindingFormat(
+        "Terraform",
+        "binding.tf",
+        "text/plain",
+        "A btp_subaccount_service_binding for the SAP BTP Terraform provider.",
+    ),
+}
+NAME_MAX_LENGTH = 100
+
+
+def _binding_options(request) -> tuple[bool, Target, dict[str, str]]:
+    """chain=1, and the names typed into the form (an empty one keeps Target's placeholder)."""
+    names = {field: _param(request, field).strip()[:NAME_MAX_LENGTH] for field in ("instance", "app", "key")}
+    target = Target(
+        instance=names["instance"] or Target.instance,
+        app=names["app"] or Target.app,
+        key_name=names["key"] or Target.key_name,
+    )
+    return request.GET.get("chain") == "1", target, names
+
+
+def _binding_panel(request, cert: Certificate, now) -> dict:
+    chain, target, names = _binding_options(request)
+    query = urlencode(({"chain": "1"} if chain else {}) | {k: v for k, v in names.items() if v})
+    checks = bindings.checks(cert, now)
+    return {
+        "checks": checks,
+        "counts": {level: sum(c.level == level for c in checks) for level in ("error", "warning", "pass")},
+        "chain": chain,
+        "chain_length": len(cert.chain_certificates()),
+        "names": names,
+        "defaults": Target(),
+        "max_length": NAME_MAX_LENGTH,
+        "blocks": [
+            {
+                "format": fmt,
+                "spec": BINDING_FORMATS[fmt],
+                "text": bindings.rendered(cert, fmt, chain=chain, target=target),
+                "download": reverse("certificate-binding", args=[cert.pk, fmt])
+                + ("?" + query if query else ""),
+            }
+            for fmt in FORMATS
+        ],
+    }
+
+
+@require_safe
+def certificate_binding(request, pk, fmt):
+    if fmt not in FORMATS:
+        raise Http404("No such binding format.")
+    cert = get_object_or_404(Certificate, pk=pk)
+    chain, target, _ = _binding_options(request)
+    spec = BINDING_FORMATS[fmt]
+    response = HttpResponse(
+        bindings.rendered(cert, fmt, chain=chain, target=target),
+        content_type=f"{spec.content_type}; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{spec.filename}"'
+    return response
+
+
+@require_safe
+def api_certificate_binding(request, pk):
+    fmt = request.GET.get("format", "json")
+    if fmt not in FORMATS:
+        return JsonResponse(
+            {"error": f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}."}, status=400
+        )
+    if request.GET.get("chain", "0") not in ("0", "1"):
+        return JsonResponse(
+            {"error": "chain must be 0 (the certificate alone) or 1 (with its issuers)."}, status=400
+        )
+    cert = Certificate.objects.filter(pk=pk).first()
+    if cert is None:
+        return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
+    chain, target, _ = _binding_options(request)
+    return JsonResponse(
+        {
+            "certificate": cert.pk,
+            "fingerprint": cert.fingerprint,
+            "subject": cert.subject,
+            "format": fmt,
+            "chain": chain,
+            "parameters": bindings.parameters(cert, chain=chain),
+            "rendered": bindings.rendered(cert, fmt, chain=chain, target=target),
+            "checks": [
+                {"rule": c.rule, "level": c.level, "message": c.message} for c in bindings.checks(cert)
+            ],
+        }
+    )
 
 
 def _managed_certificate(request, pk, doing: str) -> Certificate:

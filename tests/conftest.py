@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+import time_machine
 from django.core.management import call_command
 
 from tests import certs
@@ -89,3 +92,56 @@ def store(frontend_app):
 def leaf():
     """The standard client certificate of the suite: issued at ISSUED, expires at EXPIRES."""
     return certs.issue()
+
+
+# --- headless Chromium (tests marked ``browser``) ------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# Without these, Chromium reaches for Google's hosts at start; this machine has no network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself (fixtures, assertions) are still plain synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def browser_clock():
+    """The whole visit, login included, happens 20 days before the certificate expires."""
+    with time_machine.travel(certs.TWENTY_DAYS_BEFORE_EXPIRY, tick=False):
+        yield
+
+
+@pytest.fixture
+def page(browser, live_server, owner, browser_clock, settings):
+    """Otto, logged in, on the dashboard; ``page.requested`` collects every URL the page asked for."""
+    # The live server finds static files through the finders; let them see the hashed copies.
+    settings.STATICFILES_DIRS = [settings.STATIC_ROOT]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.goto(live_server.url + "/")
+    page.get_by_label("User name").fill("otto")
+    page.get_by_label("Password").fill("otto-pass-123")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_server.url + "/")
+    yield page
+    context.close()

@@ -95,6 +95,7 @@ def values(frontend_app, store):
         "content_type_id": "1",
         "app_label": "certmgr",
         "url": CATCH_ALL_VALUE,
+        "fmt": "json",
     }
 
 

@@ -85,6 +85,8 @@ def _terraform(parameters: dict, target: Target) -> str:
     width = max(len(key) for key in parameters) + 2
     body = "\n".join(f"    {_hcl_string(k):<{width}} = {_hcl_value(v)}" for k, v in parameters.items())
     name = re.sub(r"[^A-Za-z0-9_-]", "_", target.key_name)
+    if not re.match(r"[A-Za-z_]", name):  # a Terraform name starts with a letter or underscore
+        name = "_" + name
     return (
         f'resource "btp_subaccount_service_binding" "{name}" {{\n'
         "  subaccount_id       = var.subaccount_id\n"
@@ -112,7 +114,14 @@ def _yaml_scalar(value) -> str:
         return json.dumps(value)
     if isinstance(value, int):
         return str(value)
-    return json.dumps(str(value))  # a JSON string is a valid YAML double-quoted scalar
+    # A JSON string is a YAML double-quoted scalar, except that YAML has no surrogates: a character
+    # beyond U+FFFF is one \U escape there, not JSON's pair of \u escapes.
+    text = json.dumps(str(value), ensure_ascii=False)
+    return re.sub(r"[^\x20-\x7e]", lambda m: _yaml_escape(ord(m.group())), text)
+
+
+def _yaml_escape(code: int) -> str:
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _hcl_value(value) -> str:

@@ -1,0 +1,58 @@
+"""python manage.py binding_params FINGERPRINT_OR_ID [--format F] [--chain] [--instance N] [--app N] [--key-name N]
+
+Prints the X509_PROVIDED binding parameters of a stored certificate, exactly the block and
+nothing else, so the output can be piped into a file or a command. Pre-flight findings go to
+stderr, one line each, prefixed "error:" or "warning:".
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from certmgr import bindings
+from certmgr.core.binding import FORMATS, Target
+from certmgr.core.preflight import PASS
+
+
+class Command(BaseCommand):
+    help = "Print the binding parameters (X509_PROVIDED) of a stored certificate in one tool's form."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "reference",
+            metavar="FINGERPRINT_OR_ID",
+            help="The certificate's id, or its SHA-256 fingerprint or a unique prefix of it "
+            "(at least 8 hex digits, colons allowed).",
+        )
+        parser.add_argument(
+            "--format", choices=FORMATS, default="json", help="The form to print (default: json)."
+        )
+        parser.add_argument(
+            "--chain", action="store_true", help="Include the issuer certificates after the certificate."
+        )
+        parser.add_argument(
+            "--instance", metavar="NAME", default=Target.instance, help="The IAS service instance name."
+        )
+        parser.add_argument("--app", metavar="NAME", default=Target.app, help="The Cloud Foundry app name.")
+        parser.add_argument(
+            "--key-name",
+            metavar="NAME",
+            default=Target.key_name,
+            help="The service key or service binding name.",
+        )
+
+    def handle(self, *args, **options):
+        reference = options["reference"]
+        cert = bindings.find(reference)
+        if cert is None:
+            raise CommandError(
+                f"No single certificate matches {reference!r}: give its id, or at least 8 hex digits "
+                "of its SHA-256 fingerprint that match exactly one stored certificate."
+            )
+        for check in bindings.checks(cert):
+            if check.level != PASS:
+                self.stderr.write(f"{check.level}: {check.rule}: {check.message}")
+        target = Target(instance=options["instance"], app=options["app"], key_name=options["key_name"])
+        self.stdout.write(
+            bindings.rendered(cert, options["format"], chain=options["chain"], target=target), ending=""
+        )
