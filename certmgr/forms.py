@@ -68,6 +68,16 @@ class UploadForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="For a .p12/.pfx or an encrypted key. Used once, never stored.",
     )
+    lifecycle = forms.ChoiceField(
+        choices=[
+            (Certificate.Lifecycle.ACTIVE, "Active: the application uses it now"),
+            (Certificate.Lifecycle.STAGED, "Staged for rotation: it replaces the active one later"),
+        ],
+        initial=Certificate.Lifecycle.ACTIVE,
+        required=False,  # absent means active
+        label="Use as",
+        widget=forms.RadioSelect,
+    )
     store_private_key = forms.BooleanField(
         required=False,
         label="Store the private key (encrypted) for health checks",

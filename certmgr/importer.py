@@ -89,12 +89,14 @@ class Importer:
         actor=None,
         actor_label: str = "",
         remote_addr=None,
+        lifecycle: str = Certificate.Lifecycle.ACTIVE,
     ):
         self.application = application
         self.store_keys = store_keys
         self.actor = actor
         self.actor_label = actor_label or (actor.get_username() if actor else "system")
         self.remote_addr = remote_addr
+        self.lifecycle = lifecycle
 
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
         try:
@@ -257,7 +259,7 @@ class Importer:
             "source_format": parsed.format,
             "encrypted_private_key": sealed,
             "tenant": self.application.tenant,
-            "lifecycle": Certificate.Lifecycle.ACTIVE,
+            "lifecycle": self.lifecycle,
             "uploaded_by_id": self.actor.pk if self.actor else None,
             "uploaded_at": timezone.now(),
         }

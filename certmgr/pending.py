@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from dataclasses import dataclass
 
 from . import keys
 from .core.parse import ParsedInput, parse_certificate_input
@@ -17,7 +18,17 @@ SESSION_KEY = "certmgr_pending_upload"
 MAX_AGE_SECONDS = 15 * 60
 
 
-def stash(session, application_id: int, label: str, parsed: ParsedInput, store_key: bool) -> str:
+@dataclass(frozen=True)
+class PendingUpload:
+    application_id: int
+    label: str
+    parsed: ParsedInput
+    lifecycle: str
+
+
+def stash(
+    session, application_id: int, label: str, parsed: ParsedInput, store_key: bool, lifecycle: str
+) -> str:
     text = "".join(c.pem for c in parsed.chain)
     if store_key and parsed.private_key_der is not None:
         text += keys.export_pem(parsed.private_key_der).decode("ascii")
@@ -32,12 +43,13 @@ def stash(session, application_id: int, label: str, parsed: ParsedInput, store_k
         "format": parsed.format,
         "binding": binding,
         "warnings": list(parsed.warnings),
+        "lifecycle": lifecycle,
         "sealed": keys.vault().encrypt(text.encode("ascii")).decode("ascii"),
     }
     return token
 
 
-def take(session, token: str) -> tuple[int, str, ParsedInput] | None:
+def take(session, token: str) -> PendingUpload | None:
     """The stashed upload for ``token``, removed from the session; None if absent or stale."""
     stored = session.get(SESSION_KEY)
     if not stored or not secrets.compare_digest(stored["token"], token or ""):
@@ -52,7 +64,7 @@ def take(session, token: str) -> tuple[int, str, ParsedInput] | None:
     parsed = dataclasses.replace(
         parsed, format=stored["format"], binding=binding, warnings=tuple(stored["warnings"])
     )
-    return stored["application"], stored["label"], parsed
+    return PendingUpload(stored["application"], stored["label"], parsed, stored["lifecycle"])
 
 
 def discard(session) -> None:

@@ -183,10 +183,10 @@ def upload(request, slug=None):
             form.add_error(None, outcome.error)
         else:
             store = form.cleaned_data["store_private_key"]
-            token = pending.stash(request.session, app.pk, label, outcome, store)
-            return render(
-                request, "certmgr/upload_preview.html", _preview_context(app, label, outcome, store, token)
-            )
+            lifecycle = form.cleaned_data["lifecycle"] or Certificate.Lifecycle.ACTIVE
+            token = pending.stash(request.session, app.pk, label, outcome, store, lifecycle)
+            context = _preview_context(app, label, outcome, store, token)
+            return render(request, "certmgr/upload_preview.html", {**context, "lifecycle": lifecycle})
         _drop_pasted_keys(form, outcome.error_code)
     elif request.method == "POST":
         _drop_pasted_keys(form)
@@ -240,12 +240,15 @@ def _finish_upload(request):
     if taken is None:
         messages.error(request, "That upload has expired or was already saved. Please upload again.")
         return redirect("upload")
-    app_id, label, parsed = taken
-    app = _managed_application(request, get_object_or_404(Application, pk=app_id).slug)
+    app = _managed_application(request, get_object_or_404(Application, pk=taken.application_id).slug)
     importer = Importer(
-        app, store_keys=parsed.has_private_key, actor=request.user, remote_addr=_client_ip(request)
+        app,
+        store_keys=taken.parsed.has_private_key,
+        actor=request.user,
+        remote_addr=_client_ip(request),
+        lifecycle=taken.lifecycle,
     )
-    [result] = importer.save([(label, parsed)])
+    [result] = importer.save([(taken.label, taken.parsed)])
     if not result.ok:
         messages.error(request, result.error)
         return redirect(app)

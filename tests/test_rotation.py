@@ -157,3 +157,40 @@ def test_secret_parameters(otto, frontend_app):
     )
 
     assert json.loads(block) == {"credential-type": "SECRET"}
+
+
+def test_a_certificate_uploaded_as_staged_offers_the_rotation(otto, frontend_app, store, leaf):
+    store(leaf.pem)
+    successor = certs.issue("frontend-app (P000042)", key_slot=23, serial=0x2003,
+                            not_before=certs.EXPIRES - 40 * DAY, not_after=certs.EXPIRES + 365 * DAY)  # fmt: skip
+    data = {
+        "step": "preview",
+        "application": frontend_app.pk,
+        "text": successor.pem.decode(),
+        "lifecycle": "staged",
+    }
+
+    shown = otto.post(reverse("upload"), data)
+    assert "Stored as: staged for rotation" in text_of(shown)
+    otto.post(reverse("upload"), {"step": "confirm", "token": shown.context["token"]})
+
+    stored = Certificate.objects.get(fingerprint=successor.fingerprint)
+    assert stored.lifecycle == Certificate.Lifecycle.STAGED
+    assert "Rotation to the staged certificate" in text_of(otto.get(frontend_app.get_absolute_url()))
+
+
+def test_import_certs_can_stage_what_it_imports(frontend_app, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    successor = certs.issue("frontend-app (P000042)", key_slot=24, serial=0x2004)
+    (tmp_path / "next.pem").write_bytes(successor.pem)
+
+    call_command(
+        "import_certs", str(tmp_path), app="frontend", staged=True, stdout=StringIO(), stderr=StringIO()
+    )
+
+    assert (
+        Certificate.objects.get(fingerprint=successor.fingerprint).lifecycle == Certificate.Lifecycle.STAGED
+    )

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from certmgr.importer import Importer, ImportResult
-from certmgr.models import Application
+from certmgr.models import Application, Certificate
 
 # Below this, starting a worker process costs more than it saves (bench/import_bench.py).
 PARALLEL_FROM = 2000
@@ -40,6 +40,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Keep private keys found (encrypted at rest); otherwise they are discarded.",
         )
+        parser.add_argument(
+            "--staged", action="store_true", help="Store new certificates as staged for rotation, not active."
+        )
         parser.add_argument("--json", action="store_true", help="One JSON object per line per file.")
         parser.add_argument(
             "--jobs",
@@ -53,7 +56,10 @@ class Command(BaseCommand):
         app = self._application(options["app"], options["create_app"])
         password = self._password(options["password_env"])
         files = list(_files(options["paths"]))
-        importer = Importer(app, store_keys=options["store_keys"], actor_label="import_certs")
+        lifecycle = Certificate.Lifecycle.STAGED if options["staged"] else Certificate.Lifecycle.ACTIVE
+        importer = Importer(
+            app, store_keys=options["store_keys"], actor_label="import_certs", lifecycle=lifecycle
+        )
         failures = 0
         progress = tqdm(
             total=len(files),
