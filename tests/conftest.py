@@ -89,6 +89,13 @@ def store(frontend_app):
 
 
 @pytest.fixture
+def chained(store):
+    """A leaf stored with its intermediate and root: (stored certificate, [leaf, inter, root])."""
+    root, inter, leaf = certs.ca_hierarchy()
+    return store(leaf.pem + inter.pem + root.pem), [leaf, inter, root]
+
+
+@pytest.fixture
 def leaf():
     """The standard client certificate of the suite: issued at ISSUED, expires at EXPIRES."""
     return certs.issue()

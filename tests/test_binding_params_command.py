@@ -48,12 +48,6 @@ def cert(store, leaf):
     return store(leaf.pem)
 
 
-@pytest.fixture
-def chained(store):
-    root, inter, leaf = certs.ca_hierarchy()
-    return store(leaf.pem + inter.pem + root.pem), [leaf, inter, root]
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_it_prints_exactly_the_block_of_each_format_by_id(cert, fmt):
     out, _ = binding_params(cert.pk, "--format", fmt)

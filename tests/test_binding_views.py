@@ -55,13 +55,6 @@ def cert(store, leaf):
     return store(leaf.pem)
 
 
-@pytest.fixture
-def chained(store):
-    """A leaf uploaded with its intermediate and root; (stored certificate, [leaf, inter, root])."""
-    root, inter, leaf = certs.ca_hierarchy()
-    return store(leaf.pem + inter.pem + root.pem), [leaf, inter, root]
-
-
 def page_of(client, cert, query: str = "") -> str:
     response = client.get(reverse("certificate", args=[cert.pk]) + query)
     assert response.status_code == 200
