@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_app
+from . import views, views_binding
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -9,15 +9,25 @@ urlpatterns = [
     path("certificates/<int:pk>/certificate.pem", views.certificate_pem, name="certificate-pem"),
     path("certificates/<int:pk>/key", views.certificate_key, name="certificate-key"),
     path("certificates/<int:pk>/lifecycle", views.certificate_lifecycle, name="certificate-lifecycle"),
-    path("certificates/<int:pk>/binding.<str:fmt>", views.certificate_binding, name="certificate-binding"),
-    path("api/certificates/<int:pk>/binding", views.api_certificate_binding, name="api-certificate-binding"),
+    path(
+        "certificates/<int:pk>/binding.<str:fmt>",
+        views_binding.certificate_binding,
+        name="certificate-binding",
+    ),
+    path(
+        "api/certificates/<int:pk>/binding",
+        views_binding.api_certificate_binding,
+        name="api-certificate-binding",
+    ),
     path("upload/", views.upload, name="upload"),
     path("apps/new/", views.application_create, name="application-create"),
     path("apps/<slug:slug>/", views.application_detail, name="application"),
     path("apps/<slug:slug>/edit/", views.application_edit, name="application-edit"),
     path("apps/<slug:slug>/upload/", views.upload, name="application-upload"),
-    path("apps/<slug:slug>/promote/<int:pk>", views_app.promote, name="application-promote"),
+    path("apps/<slug:slug>/promote/<int:pk>", views_binding.promote, name="application-promote"),
     path(
-        "apps/<slug:slug>/credential-types/", views_app.credential_types, name="application-credential-types"
+        "apps/<slug:slug>/credential-types/",
+        views_binding.credential_types,
+        name="application-credential-types",
     ),
 ]

@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Q
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_POST
 
-from . import bindings, keys, pending
-from .core.binding import FORMATS, Target
+from . import keys, pending
 from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
 from .importer import Importer, ImportResult
 from .models import Application, AuditEvent, Certificate, warning_threshold
+from .viewkit import client_ip, managed_application, managed_certificate, param
+from .views_binding import binding_panel
 
 PAGE_SIZE = 50
 
@@ -34,7 +32,7 @@ PAGE_SIZE = 50
 def dashboard(request):
     now = timezone.now()
     apps = Application.objects.with_next_expiry().order_by(F("next_expiry").asc(nulls_last=True), "name")
-    query = _param(request, "q").strip()
+    query = param(request, "q").strip()
     if query:
         apps = apps.filter(
             Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query)
@@ -66,11 +64,11 @@ def certificate_list(request):
     now = timezone.now()
     certs = Certificate.objects.select_related("application")
     filters = {
-        "q": _param(request, "q").strip(),
-        "state": _param(request, "state"),
-        "application": _param(request, "application"),
-        "lifecycle": _param(request, "lifecycle"),
-        "sort": _param(request, "sort", "expiry"),
+        "q": param(request, "q").strip(),
+        "state": param(request, "state"),
+        "application": param(request, "application"),
+        "lifecycle": param(request, "lifecycle"),
+        "sort": param(request, "sort", "expiry"),
     }
     certs = certs.search(filters["q"])
     if filters["state"] in {s.value for s in ExpiryState}:  # "x" in ExpiryState raises on Python 3.11
@@ -98,11 +96,6 @@ def certificate_list(request):
             "querystring": _querystring(request, exclude="page"),
         },
     )
-
-
-def _param(request, name: str, default: str = "") -> str:
-    """A query parameter as text the database accepts (PostgreSQL refuses NUL characters)."""
-    return request.GET.get(name, default).replace("\x00", "")
 
 
 def _querystring(request, exclude: str) -> str:
@@ -146,20 +139,13 @@ def application_create(request):
 
 
 def application_edit(request, slug):
-    app = _managed_application(request, slug)
+    app = managed_application(request, slug)
     form = ApplicationForm(request.POST or None, instance=app)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Application saved.")
         return redirect(app)
     return render(request, "certmgr/application_form.html", {"form": form, "app": app})
-
-
-def _managed_application(request, slug) -> Application:
-    app = get_object_or_404(Application, slug=slug)
-    if not app.is_managed_by(request.user):
-        raise PermissionDenied("Only the application's owners and admins may do this.")
-    return app
 
 
 @sensitive_post_parameters("password", "text")
@@ -240,12 +226,12 @@ def _finish_upload(request):
     if taken is None:
         messages.error(request, "That upload has expired or was already saved. Please upload again.")
         return redirect("upload")
-    app = _managed_application(request, get_object_or_404(Application, pk=taken.application_id).slug)
+    app = managed_application(request, get_object_or_404(Application, pk=taken.application_id).slug)
     importer = Importer(
         app,
         store_keys=taken.parsed.has_private_key,
         actor=request.user,
-        remote_addr=_client_ip(request),
+        remote_addr=client_ip(request),
         lifecycle=taken.lifecycle,
     )
     [result] = importer.save([(taken.label, taken.parsed)])
@@ -281,7 +267,7 @@ def certificate_detail(request, pk):
             "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10]
             if can_manage
             else [],
-            "binding": _binding_panel(request, cert, now),
+            "binding": binding_panel(request, cert, now),
         },
     )
 
@@ -297,7 +283,7 @@ def certificate_pem(request, pk):
 @require_POST
 @never_cache
 def certificate_key(request, pk):
-    cert = _managed_certificate(request, pk, "download its private key")
+    cert = managed_certificate(request, pk, "download its private key")
     form = KeyDownloadForm(request.POST)
     if not cert.has_private_key:
         messages.error(request, "No private key is stored for this certificate.")
@@ -310,7 +296,7 @@ def certificate_key(request, pk):
             cert,
             actor=request.user,
             actor_label=request.user.get_username(),
-            remote_addr=_client_ip(request),
+            remote_addr=client_ip(request),
             purpose="downloaded from the certificate page",
         )
     except keys.VaultError as exc:
@@ -325,7 +311,7 @@ def certificate_key(request, pk):
 
 @require_POST
 def certificate_lifecycle(request, pk):
-    cert = _managed_certificate(request, pk, "change its certificates")
+    cert = managed_certificate(request, pk, "change its certificates")
     form = LifecycleForm(request.POST)
     if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
         before = cert.get_lifecycle_display()
@@ -337,154 +323,12 @@ def certificate_lifecycle(request, pk):
             action=AuditEvent.Action.CERTIFICATE_CHANGED,
             application=cert.application,
             certificate=cert,
-            remote_addr=_client_ip(request),
+            remote_addr=client_ip(request),
             detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
     return redirect(cert)
 
 
-# --- binding parameters: no secret in them, so every logged-in user may see them ---------------
-
-
-class BindingFormat(NamedTuple):
-    label: str
-    filename: str
-    content_type: str
-    where: str
-
-
-BINDING_FORMATS = {
-    "json": BindingFormat(
-        "JSON",
-        "params.json",
-        "application/json",
-        "The parameters alone: cf bind-service APP INSTANCE -c params.json, "
-        "or cf create-service-key INSTANCE KEY -c params.json.",
-    ),
-    "cf": BindingFormat(
-        "cf CLI",
-        "cf-commands.sh",
-        "text/x-shellscript",
-        "Two commands: a service key, and a binding of the app. Run the one you need.",
-    ),
-    "manifest": BindingFormat(
-        "manifest.yml",
-        "manifest.yml",
-        "application/yaml",
-        "The parameters of the service in the app's manifest.yml.",
-    ),
-    "mta": BindingFormat(
-        "mta.yaml", "mta.yaml", "application/yaml", "The parameters.config of a requires entry in mta.yaml."
-    ),
-    "kyma": BindingFormat(
-        "Kyma",
-        "servicebinding.yaml",
-        "application/yaml",
-        "A ServiceBinding for the SAP BTP service operator (Kyma, Kubernetes).",
-    ),
-    "terraform": BindingFormat(
-        "Terraform",
-        "binding.tf",
-        "text/plain",
-        "A btp_subaccount_service_binding for the SAP BTP Terraform provider.",
-    ),
-}
-NAME_MAX_LENGTH = 100
-
-
-def _binding_options(request) -> tuple[bool, Target, dict[str, str]]:
-    """chain=1, and the names typed into the form (an empty one keeps Target's placeholder)."""
-    names = {field: _param(request, field).strip()[:NAME_MAX_LENGTH] for field in ("instance", "app", "key")}
-    target = Target(
-        instance=names["instance"] or Target.instance,
-        app=names["app"] or Target.app,
-        key_name=names["key"] or Target.key_name,
-    )
-    return request.GET.get("chain") == "1", target, names
-
-
-def _binding_panel(request, cert: Certificate, now) -> dict:
-    chain, target, names = _binding_options(request)
-    query = urlencode(({"chain": "1"} if chain else {}) | {k: v for k, v in names.items() if v})
-    checks = bindings.checks(cert, now)
-    return {
-        "checks": checks,
-        "counts": {level: sum(c.level == level for c in checks) for level in ("error", "warning", "pass")},
-        "chain": chain,
-        "chain_length": len(cert.chain_certificates()),
-        "names": names,
-        "defaults": Target(),
-        "max_length": NAME_MAX_LENGTH,
-        "blocks": [
-            {
-                "format": fmt,
-                "spec": BINDING_FORMATS[fmt],
-                "text": bindings.rendered(cert, fmt, chain=chain, target=target),
-                "download": reverse("certificate-binding", args=[cert.pk, fmt])
-                + ("?" + query if query else ""),
-            }
-            for fmt in FORMATS
-        ],
-    }
-
-
-@require_safe
-def certificate_binding(request, pk, fmt):
-    if fmt not in FORMATS:
-        raise Http404("No such binding format.")
-    cert = get_object_or_404(Certificate, pk=pk)
-    chain, target, _ = _binding_options(request)
-    spec = BINDING_FORMATS[fmt]
-    response = HttpResponse(
-        bindings.rendered(cert, fmt, chain=chain, target=target),
-        content_type=f"{spec.content_type}; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{spec.filename}"'
-    return response
-
-
-@require_safe
-def api_certificate_binding(request, pk):
-    fmt = request.GET.get("format", "json")
-    if fmt not in FORMATS:
-        return JsonResponse(
-            {"error": f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}."}, status=400
-        )
-    if request.GET.get("chain", "0") not in ("0", "1"):
-        return JsonResponse(
-            {"error": "chain must be 0 (the certificate alone) or 1 (with its issuers)."}, status=400
-        )
-    cert = Certificate.objects.filter(pk=pk).first()
-    if cert is None:
-        return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
-    chain, target, _ = _binding_options(request)
-    return JsonResponse(
-        {
-            "certificate": cert.pk,
-            "fingerprint": cert.fingerprint,
-            "subject": cert.subject,
-            "format": fmt,
-            "chain": chain,
-            "parameters": bindings.parameters(cert, chain=chain),
-            "rendered": bindings.rendered(cert, fmt, chain=chain, target=target),
-            "checks": [
-                {"rule": c.rule, "level": c.level, "message": c.message} for c in bindings.checks(cert)
-            ],
-        }
-    )
-
-
-def _managed_certificate(request, pk, doing: str) -> Certificate:
-    cert = get_object_or_404(Certificate.objects.select_related("application"), pk=pk)
-    if not cert.application.is_managed_by(request.user):
-        raise PermissionDenied(f"Only the application's owners and admins may {doing}.")
-    return cert
-
-
 def _filename(cert: Certificate) -> str:
     return f"{slugify(cert.application.slug)}-{cert.fingerprint[:12]}"
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
