@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.checks import Error, register
 
@@ -31,3 +33,44 @@ def upload_limit(app_configs, **kwargs):
             )
         ]
     return []
+
+
+# A host name, an IP address, or *.domain; no scheme, no port.
+_HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9A-Fa-f:]+\]?")
+
+
+@register()
+def ca_bundle(app_configs, **kwargs):
+    path = settings.CERTMGR_CA_BUNDLE
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    else:
+        problem = "" if b"-----BEGIN CERTIFICATE-----" in text else "holds no PEM certificate"
+    if not problem:
+        return []
+    return [
+        Error(
+            f"CERTMGR_CA_BUNDLE={path} {problem}.",
+            hint="Point it at a PEM file of the CA certificates to trust for tenant and backend TLS, or unset it.",
+            id="certmgr.E003",
+        )
+    ]
+
+
+@register()
+def tenant_hosts(app_configs, **kwargs):
+    bad = [host for host in settings.CERTMGR_TENANT_HOSTS if not _HOST_PATTERN.fullmatch(host)]
+    if not bad:
+        return []
+    return [
+        Error(
+            f"CERTMGR_TENANT_HOSTS has entries that are not host names or *.domain patterns: {', '.join(bad)}.",
+            hint="Use a comma-separated list such as mytenant.example.com,*.ias.example.com (no scheme, no port).",
+            id="certmgr.E004",
+        )
+    ]

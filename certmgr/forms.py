@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from .core.parse import too_large
-from .models import Application, Certificate
+from .models import Application, Certificate, default_check_interval
 
 
 class DomainsField(forms.CharField):
@@ -33,8 +33,19 @@ class ApplicationForm(forms.ModelForm):
     domains = DomainsField(
         required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap"
     )
+    check_interval_minutes = forms.IntegerField(
+        required=False,
+        min_value=5,
+        max_value=7 * 24 * 60,
+        label="Health check every (minutes)",
+        help_text="Scheduled token-flow checks; empty: the default (60).",
+    )
     owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
     owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+
+    def clean_check_interval_minutes(self):
+        value = self.cleaned_data.get("check_interval_minutes")
+        return value if value is not None else default_check_interval()
 
     class Meta:
         model = Application
@@ -45,6 +56,8 @@ class ApplicationForm(forms.ModelForm):
             "client_id",
             "domains",
             "backend_url",
+            "backend_mtls",
+            "check_interval_minutes",
             "owners",
             "owner_groups",
             "notes",

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, Min, Q
 from django.urls import reverse
@@ -23,6 +24,10 @@ from .core.facts import format_fingerprint
 
 def warning_threshold() -> timedelta:
     return timedelta(days=settings.CERTMGR_EXPIRY_WARNING_DAYS)
+
+
+def default_check_interval() -> int:
+    return settings.CERTMGR_HEALTHCHECK_INTERVAL_MINUTES
 
 
 # One IAS tenant answers under both domains (a binding's "domains" lists both).
@@ -79,7 +84,31 @@ class Application(models.Model):
     domains = models.JSONField(
         "trusted domains", default=list, blank=True, help_text="e.g. accounts.ondemand.com"
     )
-    backend_url = models.URLField("protected backend URL", blank=True)
+    backend_url = models.URLField(
+        "protected backend URL",
+        blank=True,
+        help_text="The health check calls it with the token, e.g. …/hello",
+    )
+    backend_mtls = models.BooleanField(
+        "present the client certificate to the backend",
+        default=False,
+        help_text="For a backend that checks the token's certificate binding on its cert. route.",
+    )
+    check_interval_minutes = models.PositiveIntegerField(
+        "health check every (minutes)",
+        default=default_check_interval,
+        validators=[MinValueValidator(5), MaxValueValidator(7 * 24 * 60)],
+    )
+    # Scheduling state of the health check: claimed with a conditional UPDATE (see healthchecks.py).
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    checks_paused = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Set after repeated invalid_client results, so scheduled checks do not lock the client id.",
+    )
+    last_check = models.ForeignKey(
+        "HealthCheckRun", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_applications")
     owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_applications")
     notes = models.TextField(blank=True)
@@ -313,3 +342,42 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"
+
+
+class HealthCheckRun(models.Model):
+    """One run of the token-flow health check. No token, no key: steps, timings and plain claims."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "run by hand"
+        COMMAND = "command", "healthcheck command"
+        SCHEDULED = "scheduled", "scheduled"
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="health_checks")
+    certificate = models.ForeignKey(Certificate, null=True, on_delete=models.SET_NULL, related_name="+")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    actor_label = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(default=0)
+    ok = models.BooleanField()
+    failed_step = models.CharField(max_length=32, blank=True)
+    code = models.CharField(
+        max_length=40, blank=True, help_text="The failed step's code, e.g. invalid_client."
+    )
+    diagnosis = models.TextField(blank=True)
+    steps = models.JSONField(default=list)
+    claims = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["application", "-started_at"], name="healthcheck_app_recent")]
+
+    def __str__(self):
+        return f"{self.application} {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else self.code}"
+
+    def get_absolute_url(self):
+        return reverse("health-run", args=[self.application.slug, self.pk])
+
+    @property
+    def locks_out(self) -> bool:
+        """IAS counts this as a failed login of the client id."""
+        return self.code in {"invalid_client", "client_locked"}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_binding
+from . import views, views_binding, views_health
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,6 +25,9 @@ urlpatterns = [
     path("apps/<slug:slug>/edit/", views.application_edit, name="application-edit"),
     path("apps/<slug:slug>/upload/", views.upload, name="application-upload"),
     path("apps/<slug:slug>/promote/<int:pk>", views_binding.promote, name="application-promote"),
+    path("apps/<slug:slug>/health/", views_health.health_history, name="health-history"),
+    path("apps/<slug:slug>/health/run", views_health.health_run, name="health-check"),
+    path("apps/<slug:slug>/health/<int:pk>/", views_health.health_run_detail, name="health-run"),
     path(
         "apps/<slug:slug>/credential-types/",
         views_binding.credential_types,

@@ -20,7 +20,9 @@ from . import keys, pending
 from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
+from .core.tokenflow import STEPS
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
+from .healthchecks import why_not_checkable
 from .importer import Importer, ImportResult
 from .models import Application, AuditEvent, Certificate, warning_threshold
 from .viewkit import client_ip, managed_application, managed_certificate, param
@@ -31,7 +33,11 @@ PAGE_SIZE = 50
 
 def dashboard(request):
     now = timezone.now()
-    apps = Application.objects.with_next_expiry().order_by(F("next_expiry").asc(nulls_last=True), "name")
+    apps = (
+        Application.objects.with_next_expiry()
+        .select_related("last_check")
+        .order_by(F("next_expiry").asc(nulls_last=True), "name")
+    )
     query = param(request, "q").strip()
     if query:
         apps = apps.filter(
@@ -105,7 +111,7 @@ def _querystring(request, exclude: str) -> str:
 
 
 def application_detail(request, slug):
-    app = get_object_or_404(Application, slug=slug)
+    app = get_object_or_404(Application.objects.select_related("last_check"), slug=slug)
     now = timezone.now()
     certs = app.certificates.order_by("lifecycle", "not_after")
     earliest_start = min(
@@ -123,6 +129,8 @@ def application_detail(request, slug):
             "next": _next_expiry_state(next_expiry, now, earliest_start),
             "next_expiry": next_expiry,
             "can_manage": app.is_managed_by(request.user),
+            "not_checkable": why_not_checkable(app, certs),
+            "steps": STEPS,
         },
     )
 

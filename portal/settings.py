@@ -66,6 +66,20 @@ if not CERTMGR_ENCRYPTION_KEYS:
 CERTMGR_MAX_UPLOAD_BYTES = env_int("CERTMGR_MAX_UPLOAD_BYTES", 1024 * 1024)
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
 
+# The token-flow health check. Tenant hosts beyond IAS's own domains (custom domains, the local
+# stand-in) are added with CERTMGR_TENANT_HOSTS; extra CAs for tenant and backend TLS come from
+# the PEM file CERTMGR_CA_BUNDLE. Plain http (to this machine only) exists in development only.
+CERTMGR_SANDBOX_DIR = LOCAL_DIR / "sandbox"
+CERTMGR_TENANT_HOSTS = env_list("CERTMGR_TENANT_HOSTS", ("127.0.0.1", "localhost") if DEBUG else ())
+CERTMGR_CA_BUNDLE = env_str("CERTMGR_CA_BUNDLE") or (
+    str(CERTMGR_SANDBOX_DIR / "ca.pem") if DEBUG and (CERTMGR_SANDBOX_DIR / "ca.pem").exists() else ""
+)
+CERTMGR_ALLOW_HTTP_LOOPBACK = DEBUG
+CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = env_int("CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT", 5)
+CERTMGR_HEALTHCHECK_READ_TIMEOUT = env_int("CERTMGR_HEALTHCHECK_READ_TIMEOUT", 10)
+CERTMGR_HEALTHCHECK_WORKERS = env_int("CERTMGR_HEALTHCHECK_WORKERS", 8)
+CERTMGR_HEALTHCHECK_INTERVAL_MINUTES = env_int("CERTMGR_HEALTHCHECK_INTERVAL_MINUTES", 60)
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]") if DEBUG else ())
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -1,3 +1,6 @@
+import json
+from datetime import UTC, datetime
+
 from django import template
 from django.utils.html import format_html
 
@@ -22,6 +25,33 @@ def state_badge(state, days=None):
     if days is not None:
         text = f"{text} · {_days(days)}"
     return format_html('<span class="badge badge-{}">{}</span>', state, text)
+
+
+@register.simple_tag
+def health_badge(run):
+    """The last health-check result as a pill: words first, colour second."""
+    if run is None:
+        return format_html('<span class="badge badge-none">{}</span>', "not checked yet")
+    if run.ok:
+        return format_html('<span class="badge badge-valid">{}</span>', "healthy")
+    return format_html(
+        '<span class="badge badge-expired" title="{}">failed: {} ({})</span>',
+        run.diagnosis,
+        run.failed_step,
+        run.code,
+    )
+
+
+@register.filter
+def unix_utc(value):
+    if not isinstance(value, int | float):
+        return value
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") + f" ({value})"
+
+
+@register.filter
+def claim(value):
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @register.filter

@@ -1,0 +1,414 @@
+"""The token-flow health check: what the tutorial's frontend does, step by step, with a diagnosis.
+
+discovery → token (client credentials over mTLS, no secret) → token_validation (RS256 via the
+tenant's JWKS, issuer, lifetime, audience, RFC 8705 certificate binding) → backend (Bearer).
+``run_token_flow`` never raises: every failure becomes a step result in plain words. The access
+token and the key live only in this call; neither is in a result, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+
+from . import outbound
+from .outbound import HttpPolicy, OutboundError, Response
+
+log = logging.getLogger(__name__)
+
+STEPS = ("discovery", "token", "token_validation", "backend")
+# Claims worth keeping with a result. Never the token itself, nor its jti.
+KEPT_CLAIMS = (
+    "iss",
+    "ias_iss",
+    "aud",
+    "sub",
+    "azp",
+    "exp",
+    "iat",
+    "app_tid",
+    "zone_uuid",
+    "sap_id_type",
+    "cnf",
+)
+JWKS_MAX_AGE = 600.0
+
+
+@dataclass(frozen=True)
+class TokenFlowRequest:
+    tenant_url: str
+    client_id: str
+    certificate_pem: bytes  # the client certificate first, then its chain
+    key_der: bytes = field(repr=False)  # PKCS#8
+    trusted_domains: tuple[str, ...] = ("accounts.ondemand.com", "accounts.cloud.sap")
+    backend_url: str = ""
+    backend_mtls: bool = False  # present the client certificate to the backend (its cert. route)
+
+
+@dataclass(frozen=True)
+class TokenFlowOptions:
+    policy: HttpPolicy = HttpPolicy()
+    clock_skew: int = 60  # seconds allowed between our clock and the tenant's
+    now: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    ok: bool | None  # None: not run (after a failure) or skipped
+    code: str
+    diagnosis: str
+    duration_ms: float | None = None
+    status: int | None = None
+
+    def to_dict(self) -> dict:
+        duration = None if self.duration_ms is None else round(self.duration_ms, 1)
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "duration_ms": duration,
+            "status": self.status,
+            "diagnosis": self.diagnosis,
+            "code": self.code,
+        }
+
+
+@dataclass(frozen=True)
+class TokenFlowResult:
+    steps: tuple[StepResult, ...]
+    claims: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok is not False for step in self.steps) and self.step("token_validation").ok is True
+
+    @property
+    def failed_step(self) -> StepResult | None:
+        return next((step for step in self.steps if step.ok is False), None)
+
+    def step(self, name: str) -> StepResult:
+        return next(step for step in self.steps if step.name == name)
+
+
+class StepFailed(Exception):
+    def __init__(self, code: str, diagnosis: str, status: int | None = None):
+        super().__init__(diagnosis)
+        self.code, self.diagnosis, self.status = code, diagnosis, status
+
+
+def thumbprint(certificate_der: bytes) -> str:
+    """RFC 8705 §3.1: base64url (no padding) of the SHA-256 of the certificate's DER."""
+    return base64.urlsafe_b64encode(hashlib.sha256(certificate_der).digest()).rstrip(b"=").decode("ascii")
+
+
+def first_certificate_der(pem: bytes) -> bytes:
+    text = pem.decode("ascii", "replace")
+    begin = text.index("-----BEGIN CERTIFICATE-----")
+    end = text.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
+    return ssl.PEM_cert_to_DER_cert(text[begin:end])
+
+
+def run_token_flow(request: TokenFlowRequest, options: TokenFlowOptions | None = None) -> TokenFlowResult:
+    flow = TokenFlow(request, options)
+    for _ in flow:
+        pass
+    return flow.result
+
+
+class TokenFlow:
+    """Iterate to run the steps one by one (a page can show each as it completes); then ``result``."""
+
+    def __init__(self, request: TokenFlowRequest, options: TokenFlowOptions | None = None):
+        self.request, self.options = request, options or TokenFlowOptions()
+        self.policy = self.options.policy
+        self.results: list[StepResult] = []
+        self.claims: dict = {}
+        self.discovery: dict = {}
+        self._token: str | None = None
+        self._client_pool = None
+
+    @property
+    def result(self) -> TokenFlowResult:
+        return TokenFlowResult(tuple(self.results), dict(self.claims))
+
+    def __iter__(self) -> Iterator[StepResult]:
+        steps = {
+            "discovery": self.discover,
+            "token": self.get_token,
+            "token_validation": self.validate_token,
+            "backend": self.call_backend,
+        }
+        try:
+            failed = False
+            for name, action in steps.items():
+                result = StepResult(name, None, "not_run", "not run") if failed else self.timed(name, action)
+                failed = failed or result.ok is False
+                self.results.append(result)
+                yield result
+        finally:
+            self.close()
+
+    def timed(self, name: str, action) -> StepResult:
+        started = time.perf_counter()
+        try:
+            ok, code, diagnosis, status = action()
+        except (StepFailed, OutboundError) as failure:
+            ok, code, diagnosis, status = False, failure.code, failure.diagnosis, failure.status
+        except Exception as exc:  # noqa: BLE001 - the check must report, never raise into its caller
+            log.warning("health check step %s failed unexpectedly: %s", name, exc.__class__.__name__)
+            ok, code, diagnosis, status = (
+                False,
+                "unexpected_error",
+                f"Unexpected {exc.__class__.__name__}.",
+                None,
+            )
+        return StepResult(name, ok, code, diagnosis, (time.perf_counter() - started) * 1000, status)
+
+    def close(self) -> None:
+        self._token = None
+        if self._client_pool is not None:
+            self._client_pool.clear()
+
+    # -- the steps: each returns (ok, code, diagnosis, http status) or raises StepFailed --
+
+    def discover(self):
+        url = self.request.tenant_url.rstrip("/") + "/.well-known/openid-configuration"
+        response = outbound.request(shared_pool(self.policy), "GET", url, self.policy, tenant=True)
+        if response.status != 200:
+            raise StepFailed(
+                "unexpected_response",
+                f"Discovery answered {response.status}, not 200 with the OpenID configuration.",
+                response.status,
+            )
+        document = _json_object(response, "The OpenID configuration")
+        for key in ("token_endpoint", "jwks_uri"):
+            if not isinstance(document.get(key), str):
+                raise StepFailed(
+                    "unexpected_response", f"The OpenID configuration has no {key}.", response.status
+                )
+            # The token request carries our certificate: only to an allowed tenant host.
+            outbound.check_url(document[key], self.policy, tenant=True)
+        self.discovery = document
+        return True, "ok", f"Token endpoint {document['token_endpoint']}.", response.status
+
+    def get_token(self):
+        self._client_pool = outbound.pool(
+            outbound.client_context(self.policy, self.request.certificate_pem, self.request.key_der), 1
+        )
+        body = urlencode({"grant_type": "client_credentials", "client_id": self.request.client_id})
+        response = outbound.request(
+            self._client_pool,
+            "POST",
+            self.discovery["token_endpoint"],
+            self.policy,
+            tenant=True,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+            body=body.encode("ascii"),
+        )
+        if response.status != 200:
+            raise StepFailed(*self._token_error(response), response.status)
+        document = _json_object(response, "The token response")
+        token = document.get("access_token")
+        if not isinstance(token, str) or str(document.get("token_type", "")).lower() != "bearer":
+            raise StepFailed("unexpected_response", "The token response holds no Bearer access_token.", 200)
+        self._token = token
+        lifetime = document.get("expires_in")
+        return True, "ok", f"IAS issued a Bearer token (expires_in {lifetime} s).", 200
+
+    def _token_error(self, response: Response) -> tuple[str, str]:
+        try:
+            document = json.loads(response.body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("error"), str):
+            what = "a server error" if response.status >= 500 else "no OAuth error"
+            return "unexpected_response", f"The token endpoint answered {response.status} with {what}."
+        error = _printable(document["error"], 60)
+        said = _printable(str(document.get("error_description", "")), 300)
+        said = f" IAS said: “{said}”" if said else ""
+        if error == "invalid_client" and "lock" in said.lower():
+            return "client_locked", (
+                f"The client id {self.request.client_id} is locked after failed logins (IAS locks it "
+                f"for 60 minutes after 5 failures).{said}"
+            )
+        if error == "invalid_client":
+            return "invalid_client", (
+                "IAS refused the client (invalid_client): the certificate is not registered for client id "
+                f"{self.request.client_id}, or it has expired.{said}"
+            )
+        return error if error in {"invalid_request", "unauthorized_client"} else "token_error", (
+            f"The token endpoint answered {response.status} {error}.{said}"
+        )
+
+    def validate_token(self):
+        token = self._token
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise StepFailed("malformed_token", "The access token is not a well-formed JWT.") from None
+        self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
+        if header.get("alg") != "RS256":
+            raise StepFailed("bad_signature", f"The token is signed with {header.get('alg')!r}, not RS256.")
+        key = jwks_key(self.discovery["jwks_uri"], str(header.get("kid", "")), self.policy)
+        try:
+            jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
+                       "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
+        except jwt.InvalidSignatureError:
+            raise StepFailed(
+                "bad_signature", "The token's signature does not verify with the tenant's key."
+            ) from None
+        except jwt.PyJWTError as exc:
+            raise StepFailed(
+                "malformed_token", f"The token could not be verified ({exc.__class__.__name__})."
+            ) from None
+        self._check_claims(claims)
+        return True, "ok", "Signature, issuer, lifetime, audience and certificate binding verified.", None
+
+    def _check_claims(self, claims: dict) -> None:
+        issuer = claims.get("ias_iss") or claims.get("iss")
+        host = urlsplit(issuer).hostname if isinstance(issuer, str) else None
+        if not (isinstance(issuer, str) and issuer.startswith("https://") and host and self._trusted(host)):
+            raise StepFailed(
+                "wrong_issuer",
+                f"The token's issuer {issuer!r} is not an https URL under the trusted domains "
+                f"({', '.join(self.request.trusted_domains)}).",
+            )
+        now, skew = self.options.now(), self.options.clock_skew
+        expires, issued = claims.get("exp"), claims.get("iat")
+        if not isinstance(expires, int | float) or expires + skew < now:
+            raise StepFailed("expired_token", f"The token expired at {_utc(expires)} (now {_utc(now)}).")
+        if isinstance(issued, int | float) and issued - skew > now:
+            raise StepFailed("token_not_yet_valid", f"The token is issued in the future ({_utc(issued)}).")
+        audience = claims.get("aud")
+        audiences = (
+            [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+        )
+        if self.request.client_id not in audiences:
+            raise StepFailed(
+                "wrong_audience",
+                f"The token's audience {audience!r} does not contain the client id {self.request.client_id}.",
+            )
+        expected = thumbprint(first_certificate_der(self.request.certificate_pem))
+        bound = (claims.get("cnf") or {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
+        if bound != expected:
+            raise StepFailed(
+                "binding_mismatch",
+                f"The token is bound to certificate thumbprint {bound!r}, not to ours ({expected}) "
+                "(RFC 8705 cnf.x5t#S256).",
+            )
+
+    def _trusted(self, host: str) -> bool:
+        host = host.lower()
+        return any(host == d.lower() or host.endswith("." + d.lower()) for d in self.request.trusted_domains)
+
+    def call_backend(self):
+        url = self.request.backend_url
+        if not url:
+            return None, "skipped", "No backend URL configured: the token was not tried on a backend.", None
+        pool = self._client_pool if self.request.backend_mtls else shared_pool(self.policy)
+        response = outbound.request(
+            pool, "GET", url, self.policy, tenant=False, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        status = response.status
+        if 200 <= status < 300:
+            return True, "ok", f"The backend accepted the token ({status}).", status
+        said = _printable(response.headers.get("WWW-Authenticate", ""), 200)
+        said = f" It said: {said}" if said else ""
+        if status == 401:
+            raise StepFailed("backend_401", f"The backend refused the token (401).{said}", status)
+        if status == 403:
+            raise StepFailed(
+                "backend_403", f"The backend accepted the token but denied access (403).{said}", status
+            )
+        if status >= 500:
+            raise StepFailed("backend_5xx", f"The backend failed with a server error ({status}).", status)
+        raise StepFailed("unexpected_response", f"The backend answered {status}.", status)
+
+
+def _json_object(response: Response, what: str) -> dict:
+    try:
+        document = json.loads(response.body)
+    except ValueError:
+        raise StepFailed(
+            "unexpected_response", f"{what} is not JSON (HTTP {response.status}).", response.status
+        ) from None
+    if not isinstance(document, dict):
+        raise StepFailed("unexpected_response", f"{what} is not a JSON object.", response.status)
+    return document
+
+
+def _printable(text: str, limit: int) -> str:
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
+
+
+def _utc(timestamp) -> str:
+    if not isinstance(timestamp, int | float):
+        return "an unknown time"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- shared state: pooled connections without a client certificate, and the JWKS cache --
+
+_lock = threading.Lock()
+_pools: dict[tuple, object] = {}
+_jwks: dict[str, tuple[float, dict]] = {}
+
+
+def shared_pool(policy: HttpPolicy):
+    key = (policy.ca_bundle,)
+    with _lock:
+        if key not in _pools:
+            _pools[key] = outbound.pool(outbound.server_context(policy), maxsize=16)
+        return _pools[key]
+
+
+def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy):
+    """The signing key for ``kid``; the JWKS is cached and fetched again when ``kid`` is unknown."""
+    with _lock:
+        fetched_at, keys = _jwks.get(jwks_uri, (0.0, {}))
+    if kid in keys and time.monotonic() - fetched_at < JWKS_MAX_AGE:
+        return keys[kid]
+    keys = _fetch_jwks(jwks_uri, policy)
+    with _lock:
+        _jwks[jwks_uri] = (time.monotonic(), keys)
+    if kid not in keys:
+        raise StepFailed(
+            "unknown_kid",
+            f"The token is signed with key id {kid!r}, which the tenant's JWKS does not publish.",
+        )
+    return keys[kid]
+
+
+def _fetch_jwks(jwks_uri: str, policy: HttpPolicy) -> dict:
+    response = outbound.request(shared_pool(policy), "GET", jwks_uri, policy, tenant=True)
+    document = _json_object(response, "The JWKS")
+    keys = {}
+    for entry in document.get("keys") or []:
+        if isinstance(entry, dict) and entry.get("kty") == "RSA" and entry.get("kid"):
+            try:
+                keys[str(entry["kid"])] = jwt.PyJWK(entry, algorithm="RS256").key
+            except jwt.PyJWTError:
+                continue
+    return keys
+
+
+def forget_cached_state() -> None:
+    """Drop pooled connections and cached JWKS (tests; a changed CA bundle)."""
+    with _lock:
+        for pool in _pools.values():
+            pool.clear()
+        _pools.clear()
+        _jwks.clear()

@@ -1,0 +1,211 @@
+"""The token-flow health check as the portal runs it: the Django shell around core.tokenflow.
+
+A check reads the application's active key (audited), runs the flow, and stores the run
+without the token. Scheduled checks are claimed with a conditional UPDATE on next_check_at, so
+any number of processes can run them and each due application is checked once per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from .core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
+from .core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
+from .keys import read_private_key
+from .models import Application, Certificate, HealthCheckRun
+
+log = logging.getLogger(__name__)
+
+IAS_DOMAINS = ("accounts.ondemand.com", "accounts.cloud.sap", "accounts400.ondemand.com")
+
+
+class NotCheckable(Exception):
+    pass
+
+
+def http_policy() -> HttpPolicy:
+    return HttpPolicy(
+        tenant_hosts=DEFAULT_TENANT_HOSTS + tuple(settings.CERTMGR_TENANT_HOSTS),
+        ca_bundle=settings.CERTMGR_CA_BUNDLE or None,
+        allow_http_loopback=settings.CERTMGR_ALLOW_HTTP_LOOPBACK,
+        connect_timeout=settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT,
+        read_timeout=settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT,
+    )
+
+
+def certificate_to_check(application: Application) -> Certificate | None:
+    """The active certificate with a stored key that lasts longest: what the application uses."""
+    return (
+        application.certificates.active()
+        .filter(encrypted_private_key__isnull=False)
+        .order_by("-not_after", "-pk")
+        .first()
+    )
+
+
+def why_not_checkable(application: Application, certificates=None) -> str:
+    """Why the check cannot run, or "". ``certificates``: the application's, if already loaded."""
+    if not application.tenant_url:
+        return "Set the IAS tenant URL of this application first."
+    if not application.client_id:
+        return "Set the client id of this application first."
+    if certificates is not None:
+        usable = any(c.lifecycle == Certificate.Lifecycle.ACTIVE and c.has_private_key for c in certificates)
+    else:
+        usable = certificate_to_check(application) is not None
+    if not usable:
+        return "No active certificate with a stored private key: upload the certificate with its key."
+    return ""
+
+
+def trusted_domains(application: Application) -> tuple[str, ...]:
+    """The binding's domains; without them IAS's own, plus the tenant host (custom domain, stand-in)."""
+    if application.domains:
+        return tuple(str(domain) for domain in application.domains)
+    return (*IAS_DOMAINS, urlsplit(application.tenant_url).hostname or "")
+
+
+class Check:
+    """Iterate for the steps as they complete; ``run`` holds the stored HealthCheckRun afterwards."""
+
+    def __init__(
+        self, application: Application, *, trigger: str, actor=None, actor_label: str, remote_addr=None
+    ):
+        self.application, self.trigger = application, trigger
+        self.actor, self.actor_label, self.remote_addr = actor, actor_label, remote_addr
+        self.run: HealthCheckRun | None = None
+
+    def __iter__(self) -> Iterator[StepResult]:
+        application = self.application
+        reason = why_not_checkable(application)
+        if reason:
+            raise NotCheckable(reason)
+        certificate = certificate_to_check(application)
+        started = timezone.now()
+        flow = TokenFlow(self._request(certificate), TokenFlowOptions(policy=http_policy()))
+        yield from flow
+        self.run = record(application, certificate, flow.result, trigger=self.trigger, started=started,
+                          actor_label=self.actor_label)  # fmt: skip
+
+    def _request(self, certificate: Certificate) -> TokenFlowRequest:
+        application = self.application
+        key_der = read_private_key(
+            certificate,
+            actor=self.actor,
+            actor_label=self.actor_label,
+            remote_addr=self.remote_addr,
+            purpose=f"token-flow health check ({self.trigger})",
+        )
+        return TokenFlowRequest(
+            tenant_url=application.tenant_url,
+            client_id=application.client_id,
+            certificate_pem=(certificate.chain_pem or certificate.pem).encode("ascii"),  # leaf first
+            key_der=key_der,
+            trusted_domains=trusted_domains(application),
+            backend_url=application.backend_url,
+            backend_mtls=application.backend_mtls,
+        )
+
+
+def run_check(application: Application, **kwargs) -> HealthCheckRun:
+    check = Check(application, **kwargs)
+    for _ in check:
+        pass
+    return check.run
+
+
+def record(application, certificate, result, *, trigger: str, started: datetime, actor_label: str):
+    failed = result.failed_step
+    run = HealthCheckRun.objects.create(
+        application=application,
+        certificate=certificate,
+        trigger=trigger,
+        actor_label=actor_label[:200],
+        started_at=started,
+        duration_ms=sum(step.duration_ms or 0 for step in result.steps),
+        ok=result.ok,
+        failed_step=failed.name if failed else "",
+        code=failed.code if failed else "",
+        diagnosis=failed.diagnosis if failed else "",
+        steps=[step.to_dict() for step in result.steps],
+        claims=result.claims,
+    )
+    previous = application.health_checks.exclude(pk=run.pk).only("code").first()
+    # IAS locks a client id after 5 failed logins for 60 minutes: two refusals in a row stop the
+    # schedule until someone runs the check by hand (a run that is not refused resumes it).
+    application.checks_paused = run.locks_out and previous is not None and previous.locks_out
+    application.last_check = run
+    Application.objects.filter(pk=application.pk).update(
+        checks_paused=application.checks_paused, last_check=run
+    )
+    return run
+
+
+def due(now: datetime | None = None, slug: str | None = None):
+    now = now or timezone.now()
+    usable = Certificate.objects.filter(
+        application=OuterRef("pk"),
+        lifecycle=Certificate.Lifecycle.ACTIVE,
+        encrypted_private_key__isnull=False,
+    )
+    apps = (
+        Application.objects.filter(checks_paused=False)
+        .exclude(tenant_url="")
+        .exclude(client_id="")
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .filter(Exists(usable))
+    )
+    return apps.filter(slug=slug) if slug else apps
+
+
+def claim_due(now: datetime | None = None, slug: str | None = None) -> list[Application]:
+    """Due applications this process may check: the conditional UPDATE succeeds for one claimant only."""
+    now = now or timezone.now()
+    claimed = []
+    for pk, next_check_at, minutes in due(now, slug).values_list(
+        "pk", "next_check_at", "check_interval_minutes"
+    ):
+        won = Application.objects.filter(pk=pk, next_check_at=next_check_at).update(
+            next_check_at=now + timedelta(minutes=minutes)
+        )
+        if won:
+            claimed.append(pk)
+    return list(Application.objects.filter(pk__in=claimed).order_by("slug"))
+
+
+def run_due(now: datetime | None = None, slug: str | None = None, workers: int | None = None):
+    applications = claim_due(now, slug)
+    if not applications:
+        return []
+    workers = max(1, min(workers or settings.CERTMGR_HEALTHCHECK_WORKERS, len(applications)))
+    if workers == 1 or connection.vendor == "sqlite" and connection.settings_dict["NAME"] == ":memory:":
+        return [_scheduled(application) for application in applications]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="healthcheck") as pool:
+        return list(pool.map(_scheduled_in_thread, applications))
+
+
+def _scheduled(application: Application) -> HealthCheckRun | None:
+    try:
+        return run_check(
+            application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check"
+        )
+    except NotCheckable as exc:  # the certificate went away between claim and check
+        log.info("health check of %s skipped: %s", application.slug, exc)
+        return None
+
+
+def _scheduled_in_thread(application: Application) -> HealthCheckRun | None:
+    close_old_connections()
+    try:
+        return _scheduled(application)
+    finally:
+        connection.close()
