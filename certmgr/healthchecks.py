@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
@@ -25,6 +25,7 @@ from .models import Application, Certificate, HealthCheckRun
 
 log = logging.getLogger(__name__)
 
+CLAIM_WINDOW = 20  # candidates tried per claim; others may be taking the first ones
 IAS_DOMAINS = ("accounts.ondemand.com", "accounts.cloud.sap", "accounts400.ondemand.com")
 
 
@@ -167,30 +168,45 @@ def due(now: datetime | None = None, slug: str | None = None):
     return apps.filter(slug=slug) if slug else apps
 
 
-def claim_due(now: datetime | None = None, slug: str | None = None) -> list[Application]:
-    """Due applications this process may check: the conditional UPDATE succeeds for one claimant only."""
-    now = now or timezone.now()
-    claimed = []
-    for pk, next_check_at, minutes in due(now, slug).values_list(
-        "pk", "next_check_at", "check_interval_minutes"
-    ):
+def claim_next(now: datetime, slug: str | None = None) -> Application | None:
+    """One due application for this process: the conditional UPDATE succeeds for one claimant only.
+
+    Claimed one at a time, right before checking, so several instances share a long list
+    instead of the first one taking it all (and leaving it unchecked if it dies).
+    """
+    candidates = (
+        due(now, slug)
+        .order_by(F("next_check_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "next_check_at", "check_interval_minutes")
+    )
+    for pk, next_check_at, minutes in candidates[:CLAIM_WINDOW]:
         won = Application.objects.filter(pk=pk, next_check_at=next_check_at).update(
             next_check_at=now + timedelta(minutes=minutes)
         )
         if won:
-            claimed.append(pk)
-    return list(Application.objects.filter(pk__in=claimed).order_by("slug"))
+            return Application.objects.get(pk=pk)
+    return None
 
 
 def run_due(now: datetime | None = None, slug: str | None = None, workers: int | None = None):
-    applications = claim_due(now, slug)
-    if not applications:
-        return []
-    workers = max(1, min(workers or settings.CERTMGR_HEALTHCHECK_WORKERS, len(applications)))
-    if workers == 1 or connection.vendor == "sqlite" and connection.settings_dict["NAME"] == ":memory:":
-        return [_scheduled(application) for application in applications]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="healthcheck") as pool:
-        return list(pool.map(_scheduled_in_thread, applications))
+    """Check everything due at ``now`` with up to ``workers`` threads; the stored runs, by slug."""
+    now = now or timezone.now()
+    workers = max(1, workers or settings.CERTMGR_HEALTHCHECK_WORKERS)
+
+    def drain() -> list[HealthCheckRun]:
+        runs = []
+        while (application := claim_next(now, slug)) is not None:
+            runs.append(_scheduled(application))
+        return [run for run in runs if run is not None]
+
+    # An in-memory SQLite database (the test suite's) is one connection: no threads there.
+    if workers == 1 or getattr(connection, "is_in_memory_db", lambda: False)():
+        runs = drain()
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="healthcheck") as pool:
+            batches = [pool.submit(_in_thread, drain) for _ in range(workers)]
+            runs = [run for batch in batches for run in batch.result()]
+    return sorted(runs, key=lambda run: run.application.slug)
 
 
 def _scheduled(application: Application) -> HealthCheckRun | None:
@@ -203,9 +219,9 @@ def _scheduled(application: Application) -> HealthCheckRun | None:
         return None
 
 
-def _scheduled_in_thread(application: Application) -> HealthCheckRun | None:
+def _in_thread(work):
     close_old_connections()
     try:
-        return _scheduled(application)
+        return work()
     finally:
         connection.close()

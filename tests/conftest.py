@@ -152,3 +152,63 @@ def page(browser, live_server, owner, browser_clock, settings):
     page.wait_for_url(live_server.url + "/")
     yield page
     context.close()
+
+
+# --- the local IAS stand-in (iasstandin) over real TLS on 127.0.0.1 ----------------------------
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory):
+    from iasstandin import StandIn
+
+    with StandIn() as running:
+        running.ca_file = tmp_path_factory.mktemp("standin") / "ca.pem"
+        running.ca_file.write_bytes(running.ca_pem)
+        yield running
+
+
+@pytest.fixture
+def ias(standin):
+    """The stand-in behaving like IAS, with no lockouts or records, and no cached JWKS on our side."""
+    from certmgr.core.tokenflow import forget_cached_state
+
+    standin.reset()
+    forget_cached_state()
+    yield standin
+    standin.reset()
+
+
+@pytest.fixture
+def ias_settings(settings, ias):
+    """Portal settings that trust the stand-in: its host allowed, its CA trusted, short timeouts."""
+    settings.CERTMGR_TENANT_HOSTS = ["127.0.0.1"]
+    settings.CERTMGR_CA_BUNDLE = str(ias.ca_file)
+    settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = 2
+    settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 2
+    return settings
+
+
+@pytest.fixture
+def client_cert():
+    """The certificate 'frontend' authenticates with (its own key slot, so it differs from ``leaf``)."""
+    return certs.issue("frontend-app (P000042)", key_slot=3, serial=0x4242)
+
+
+@pytest.fixture
+def checked_app(ias, ias_settings, frontend_app, store, client_cert):
+    """'frontend' pointed at the stand-in: certificate and key stored, certificate registered in IAS."""
+    frontend_app.tenant_url = ias.url
+    frontend_app.domains = []
+    frontend_app.backend_url = ias.backend_url + "/hello"
+    frontend_app.save()
+    store(client_cert.key_pem() + client_cert.pem, frontend_app, store_keys=True)
+    ias.register(frontend_app.client_id, client_cert.pem)
+    yield frontend_app
+    ias.unregister(frontend_app.client_id)
+
+
+@pytest.fixture
+def mid_life():
+    """Frozen at MID_LIFE: every certificate of the suite is valid, for us and for the stand-in."""
+    with time_machine.travel(certs.MID_LIFE, tick=False):
+        yield

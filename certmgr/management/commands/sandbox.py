@@ -1,0 +1,58 @@
+"""python manage.py sandbox [--port 8443] [--backend-port 8444] [--no-demo]
+
+Runs the local IAS stand-in and its protected backend (package iasstandin) on 127.0.0.1, with
+its state in .local/sandbox/, and points a demo application at it whose certificate is
+registered there. `./dev run` starts it next to the portal; the portal trusts the stand-in's
+CA through .local/sandbox/ca.pem (CERTMGR_CA_BUNDLE in development).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from iasstandin import serve
+
+
+class Command(BaseCommand):
+    help = "Run the local IAS stand-in (development and demos) and set up the demo application."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8443, help="Port of the IAS tenant (default 8443).")
+        parser.add_argument(
+            "--backend-port", type=int, default=8444, help="Port of the protected backend (default 8444)."
+        )
+        parser.add_argument(
+            "--no-demo", action="store_true", help="Do not create or update the demo application."
+        )
+
+    def handle(self, *args, port, backend_port, no_demo, **options):
+        if not settings.DEBUG:
+            raise CommandError("The IAS stand-in is for development and demos (DJANGO_DEBUG=1) only.")
+        directory = settings.CERTMGR_SANDBOX_DIR
+        marker = directory / "ready"
+        marker.unlink(missing_ok=True)
+
+        def ready(standin):
+            if not no_demo:
+                self.set_up_demo(standin)
+            marker.write_text(standin.url + "\n")
+            self.stdout.write("The stand-in is ready; stop it with Ctrl-C.")
+
+        try:
+            serve(directory, port, backend_port, ready=ready)
+        except OSError as exc:
+            raise CommandError(
+                f"The stand-in could not listen on 127.0.0.1:{port}/{backend_port}: {exc.strerror}."
+            ) from None
+        finally:
+            marker.unlink(missing_ok=True)
+
+    def set_up_demo(self, standin) -> None:
+        from certmgr.sandbox import ensure_demo
+
+        app, pem = ensure_demo(standin.url, standin.backend_url)
+        standin.register(app.client_id, pem)
+        self.stdout.write(
+            f"Demo application '{app.slug}': client id {app.client_id}, certificate registered."
+        )

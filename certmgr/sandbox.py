@@ -1,0 +1,102 @@
+"""The demo application of the local IAS stand-in: what `./dev run` shows a newcomer.
+
+A certificate and key are generated here (the stand-in knows nothing of them until they are
+registered with it), stored through the normal import path (key encrypted, audited), and the
+certificate is registered for the demo client id, so the first health check comes out green.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from .core.parse import ParsedInput
+from .importer import Importer
+from .models import Application, Certificate
+
+DEMO_SLUG = "demo"
+DEMO_CLIENT_ID = "0c5b7d6e-7d1a-4f3e-9a51-6d2c5e8f4a10"
+DEMO_VALIDITY = timedelta(days=365)
+RENEW_BEFORE = timedelta(days=30)
+
+
+def ensure_demo(tenant_url: str, backend_url: str) -> tuple[Application, str]:
+    """The demo application pointed at the stand-in, with a usable certificate; and that PEM."""
+    with transaction.atomic():
+        app, _ = Application.objects.update_or_create(
+            slug=DEMO_SLUG,
+            defaults={
+                "name": "Demo (local IAS stand-in)",
+                "tenant_url": tenant_url,
+                "client_id": DEMO_CLIENT_ID,
+                "domains": [],
+                "backend_url": backend_url.rstrip("/") + "/cert/hello",
+                "backend_mtls": True,
+                "checks_paused": False,
+                "notes": "Created by `manage.py sandbox`: its certificate is registered in the local IAS stand-in.",
+            },
+        )
+        app.owners.add(*get_user_model().objects.filter(is_superuser=True))
+    current = _usable_certificate(app)
+    if current is None:
+        current = _store_new_certificate(app)
+    return app, current.pem
+
+
+def _usable_certificate(app: Application) -> Certificate | None:
+    return (
+        app.certificates.active()
+        .filter(encrypted_private_key__isnull=False, not_after__gt=timezone.now() + RENEW_BEFORE)
+        .order_by("-not_after")
+        .first()
+    )
+
+
+def _store_new_certificate(app: Application) -> Certificate:
+    pem = demo_certificate_and_key()
+    importer = Importer(app, store_keys=True, actor_label="manage.py sandbox")
+    parsed = importer.parse("demo certificate", pem, None)
+    if not isinstance(parsed, ParsedInput):
+        raise RuntimeError(f"The generated demo certificate did not parse: {parsed.error}")
+    result = importer.save([("demo certificate", parsed)])[0]
+    if not result.ok:
+        raise RuntimeError(f"The generated demo certificate was not stored: {result.error}")
+    app.certificates.active().exclude(pk=result.certificate_id).update(
+        lifecycle=Certificate.Lifecycle.RETIRED
+    )
+    return Certificate.objects.get(pk=result.certificate_id)
+
+
+def demo_certificate_and_key() -> bytes:
+    """A self-signed client certificate like one generated in the IAS admin console, key first."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "IAS certificate portal demo"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "demo-frontend (local stand-in)"),
+        ]
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + DEMO_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem + cert.public_bytes(serialization.Encoding.PEM)

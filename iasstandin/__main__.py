@@ -1,0 +1,25 @@
+"""python -m iasstandin [--directory .local/sandbox] [--port 8443] [--backend-port 8444]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .standin import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m iasstandin",
+        description="A local IAS tenant (client credentials with mTLS) and a protected backend.",
+    )
+    parser.add_argument("--directory", default=".local/sandbox", help="state kept across restarts")
+    parser.add_argument("--port", type=int, default=8443, help="tenant port (0: any free port)")
+    parser.add_argument("--backend-port", type=int, default=8444, help="backend port (0: any free port)")
+    args = parser.parse_args(argv)
+    serve(args.directory, args.port, args.backend_port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

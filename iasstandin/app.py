@@ -1,0 +1,341 @@
+"""The routes: the IAS tenant (discovery, JWKS, token) and the protected backend (/hello, /cert/hello).
+
+Each is a plain callable from Request to Response, so the rules read without any server around them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import NamedTuple
+from urllib.parse import parse_qs
+
+from . import jwt
+from .clients import Registry
+from .pki import Pki, certificate_thumbprint, key_id, new_signing_key
+from .tlsserver import App, Request, Response
+
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a secret
+BACKEND_LEEWAY = 60  # seconds of clock skew the backend forgives on exp, as the tutorial's does
+
+
+@dataclass
+class Faults:
+    """What to do wrong; read on every request, so a test may change it while the stand-in runs.
+
+    The defaults behave like IAS.
+    """
+
+    issuer: str | None = None  # iss of issued tokens
+    audience: str | list | None = None  # aud of issued tokens
+    token_lifetime: int = 3600  # exp = iat + this; negative: expired when issued
+    sign_with_unknown_key: bool = False  # a key whose kid the JWKS does not list
+    sign_with_wrong_key_same_kid: bool = False  # another key under the published kid
+    cnf_thumbprint: str | None = None  # cnf.x5t#S256 of issued tokens
+    delay: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
+    close: set[str] = field(default_factory=set)  # paths answered by closing the connection
+    redirect: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
+    backend_status: int | None = None  # the backend answers every request with this status
+
+    def restore_defaults(self) -> None:
+        # In place, so whoever holds this object sees the reset too.
+        for spec in fields(self):
+            setattr(self, spec.name, getattr(Faults(), spec.name))
+
+
+class TokenRequest(NamedTuple):
+    client_id: str | None
+    thumbprint: str | None  # of the client certificate presented, None without one
+    status: int
+
+
+class Journal:
+    """What the tenant was asked and what it issued, for tests to inspect."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.token_requests: list[TokenRequest] = []
+        self.issued_tokens: list[str] = []
+
+    def record(self, entry: TokenRequest, token: str | None = None) -> None:
+        with self._lock:
+            self.token_requests.append(entry)
+            if token:
+                self.issued_tokens.append(token)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.token_requests.clear()
+            self.issued_tokens.clear()
+
+
+class Lockout:
+    """IAS locks a client id for 60 minutes after 5 failed logins within 60 minutes."""
+
+    ATTEMPTS, WINDOW, LOCKED_FOR = 5, 3600, 3600
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+        self._until: dict[str, float] = {}
+
+    def locked(self, client_id: str, now: float) -> bool:
+        with self._lock:
+            until = self._until.get(client_id)
+            if until is not None and now >= until:
+                del self._until[client_id]
+                self._failures.pop(client_id, None)
+                until = None
+            return until is not None
+
+    def failed(self, client_id: str, now: float) -> None:
+        with self._lock:
+            recent = [t for t in self._failures.get(client_id, []) if now - t < self.WINDOW] + [now]
+            self._failures[client_id] = recent
+            if len(recent) >= self.ATTEMPTS:
+                self._until[client_id] = now + self.LOCKED_FOR
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._until.clear()
+
+
+class TokenError(Exception):
+    def __init__(self, status: int, error: str, description: str):
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+    def response(self) -> Response:
+        body = {"error": self.error, "error_description": self.description}
+        return Response.json(self.status, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+LOCKED = "The client is locked for 60 minutes after too many failed logins"
+NOT_REGISTERED = "The client certificate is not registered for this client id"
+
+
+class Tenant:
+    """The IAS tenant at ``url``: discovery, JWKS and the client-credentials grant with mTLS."""
+
+    def __init__(
+        self,
+        url: str,
+        pki: Pki,
+        registry: Registry,
+        faults: Callable[[], Faults],
+        journal: Journal,
+        lockout: Lockout,
+    ):
+        self.url, self.pki, self.registry, self.journal, self.lockout = url, pki, registry, journal, lockout
+        self._faults = faults
+        self.app_tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"iasstandin:{pki.kid}"))
+        self._rogue_key = None
+        self._rogue_lock = threading.Lock()
+        # Computed once: they never change while the tenant runs, and benchmarks hit them hard.
+        self._discovery = _json_bytes(self._discovery_document())
+        self._jwks = _json_bytes({"keys": [jwt.jwk(pki.signing_key.public_key(), pki.kid)]})
+        self._routes = {
+            "/.well-known/openid-configuration": ("GET", lambda _: self._static(self._discovery)),
+            "/oauth2/certs": ("GET", lambda _: self._static(self._jwks)),
+            TOKEN_PATH: ("POST", self._token),
+        }
+
+    def __call__(self, request: Request) -> Response:
+        method, route = self._routes.get(request.path, (None, None))
+        if route is None:
+            return Response.json(404, {"error": "not_found", "error_description": request.path})
+        if request.method != method:
+            return Response.json(405, {"error": "invalid_request", "error_description": f"Use {method}"})
+        return route(request)
+
+    def _discovery_document(self) -> dict:
+        return {
+            "issuer": self.url,
+            "authorization_endpoint": f"{self.url}/oauth2/authorize",
+            "token_endpoint": f"{self.url}{TOKEN_PATH}",
+            "jwks_uri": f"{self.url}/oauth2/certs",
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["public"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["tls_client_auth", "client_secret_post"],
+            "tls_client_certificate_bound_access_tokens": True,
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+
+    @staticmethod
+    def _static(body: bytes) -> Response:
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    def _token(self, request: Request) -> Response:
+        thumb = certificate_thumbprint(request.peer_cert) if request.peer_cert else None
+        client_id, token, faults = None, None, self._faults()
+        try:
+            form = _form(request)
+            client_id = form.get("client_id")
+            self._authenticate(request, form, client_id, thumb)
+            token = self._issue(faults, client_id, thumb)
+            response = Response.json(
+                200,
+                {"access_token": token, "token_type": "Bearer", "expires_in": faults.token_lifetime},
+                {"Cache-Control": "no-store", "Pragma": "no-cache"},
+            )
+        except TokenError as err:
+            if err.status == 401 and client_id and err.description != LOCKED:
+                self.lockout.failed(client_id, time.time())
+            response = err.response()
+        self.journal.record(TokenRequest(client_id, thumb, response.status), token)
+        return response
+
+    def _authenticate(self, request: Request, form: dict, client_id: str, thumb: str | None) -> None:
+        if self.lockout.locked(client_id, time.time()):
+            raise TokenError(401, "invalid_client", LOCKED)
+        authorization = request.headers.get("Authorization", "")
+        if "client_secret" in form or authorization.lower().startswith("basic "):
+            raise TokenError(
+                401, "invalid_client", "A client secret was sent; this client must use its certificate"
+            )
+        if request.peer_cert is None:
+            raise TokenError(401, "invalid_client", "No client certificate was presented")
+        if not self.registry.knows(client_id, thumb):
+            raise TokenError(401, "invalid_client", NOT_REGISTERED)
+        # IAS's own clock decides, not OpenSSL's (the handshake took any certificate).
+        now = datetime.fromtimestamp(time.time(), UTC)
+        if now > request.peer_cert.not_valid_after_utc:
+            raise TokenError(401, "invalid_client", "The client certificate has expired")
+        if now < request.peer_cert.not_valid_before_utc:
+            raise TokenError(401, "invalid_client", "The client certificate is not yet valid")
+
+    def _issue(self, faults: Faults, client_id: str, thumb: str) -> str:
+        iat = int(time.time())
+        claims = {
+            "iss": faults.issuer if faults.issuer is not None else self.url,
+            "sub": client_id,
+            "azp": client_id,
+            "aud": faults.audience if faults.audience is not None else client_id,
+            "iat": iat,
+            "exp": iat + faults.token_lifetime,
+            "jti": str(uuid.uuid4()),
+            "app_tid": self.app_tid,
+            "sap_id_type": "app",
+            "cnf": {"x5t#S256": faults.cnf_thumbprint if faults.cnf_thumbprint is not None else thumb},
+        }
+        key, kid = self.pki.signing_key, self.pki.kid
+        if faults.sign_with_unknown_key:
+            key = self._rogue()
+            kid = key_id(key.public_key())
+        elif faults.sign_with_wrong_key_same_kid:
+            key = self._rogue()
+        return jwt.encode(claims, key, kid)
+
+    def _rogue(self):
+        # Made on first use only: most runs never need it and an RSA key costs a tenth of a second.
+        with self._rogue_lock:
+            if self._rogue_key is None:
+                self._rogue_key = new_signing_key()
+            return self._rogue_key
+
+
+def _form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise TokenError(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+    try:
+        parsed = parse_qs(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise TokenError(400, "invalid_request", "The request body is not UTF-8") from exc
+    repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
+    if repeated:
+        raise TokenError(400, "invalid_request", f"Parameters sent more than once: {', '.join(repeated)}")
+    form = {name: values[0] for name, values in parsed.items()}
+    if not form.get("grant_type"):
+        raise TokenError(400, "invalid_request", "The grant_type parameter is missing")
+    if form["grant_type"] != "client_credentials":
+        raise TokenError(400, "unsupported_grant_type", f"Unsupported grant type {form['grant_type']!r}")
+    if not form.get("client_id"):
+        raise TokenError(400, "invalid_request", "The client_id parameter is missing")
+    return form
+
+
+class Backend:
+    """The tutorial's protected backend: /hello wants a valid token, /cert/hello also the bound cert."""
+
+    def __init__(self, issuer: str, pki: Pki, faults: Callable[[], Faults]):
+        self.issuer = issuer
+        self._keys = {pki.kid: pki.signing_key.public_key()}
+        self._faults = faults
+
+    def __call__(self, request: Request) -> Response:
+        status = self._faults().backend_status
+        if status is not None:
+            return Response.json(
+                status, {"error": "injected", "error_description": f"backend_status {status}"}
+            )
+        if request.path not in ("/hello", "/cert/hello"):
+            return Response.json(404, {"error": "not_found", "error_description": request.path})
+        if request.method != "GET":
+            return Response.json(405, {"error": "invalid_request", "error_description": "Use GET"})
+        try:
+            claims = self._validate(request)
+            if request.path == "/cert/hello":
+                _check_binding(request, claims)
+        except jwt.InvalidToken as exc:
+            return Response.json(
+                401,
+                {"error": "invalid_token", "error_description": exc.reason},
+                {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'},
+            )
+        return Response.json(
+            200, {"message": "Hello from the protected backend", "client_id": claims.get("sub")}
+        )
+
+    def _validate(self, request: Request) -> dict:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise jwt.InvalidToken("missing bearer token")
+        claims = jwt.decode(token.strip(), self._keys)
+        if claims.get("iss") != self.issuer:
+            raise jwt.InvalidToken(f"wrong issuer {claims.get('iss')!r}")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise jwt.InvalidToken("token has no valid exp")
+        if time.time() > exp + BACKEND_LEEWAY:
+            raise jwt.InvalidToken("token expired")
+        return claims
+
+
+def _check_binding(request: Request, claims: dict) -> None:
+    """RFC 8705 §3: the certificate of this connection must be the one the token was issued to."""
+    if request.peer_cert is None:
+        raise jwt.InvalidToken("client certificate required")
+    cnf = claims.get("cnf")
+    bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+    if bound != certificate_thumbprint(request.peer_cert):
+        raise jwt.InvalidToken("certificate binding mismatch")
+
+
+def with_faults(app: App, faults: Callable[[], Faults], wait: Callable[[float], object]) -> App:
+    """Wrap ``app`` with the faults common to both listeners: delay, close, redirect."""
+
+    def guarded(request: Request) -> Response | None:
+        current = faults()
+        seconds = current.delay.get(request.path)
+        if seconds:
+            wait(seconds)  # interruptible, so stop() need not wait for a long delay
+        if request.path in current.close:
+            return None
+        location = current.redirect.get(request.path)
+        if location is not None:
+            return Response(302, b"", {"Location": location})
+        return app(request)
+
+    return guarded
+
+
+def _json_bytes(data) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")

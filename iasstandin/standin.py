@@ -1,0 +1,153 @@
+"""StandIn: the tenant and the backend listeners together, and ``serve`` for the CLI and ``./dev run``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from .app import Backend, Faults, Journal, Lockout, Tenant, TokenRequest, with_faults
+from .clients import Registry
+from .pki import Pki
+from .tlsserver import TlsServer, server_context
+
+# The stand-in takes any client certificate and hands out tokens: it must never face a network.
+_BIND = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+
+class StandIn:
+    """A local IAS tenant for the client-credentials grant with mTLS, and a protected backend."""
+
+    def __init__(self, directory: Path | str | None = None, host: str = "127.0.0.1"):
+        if host not in _BIND:
+            raise ValueError(f"The IAS stand-in listens on loopback only, not on {host!r}")
+        self.host = host
+        self.directory = Path(directory) if directory is not None else None
+        self.pki = Pki.load_or_create(self.directory) if self.directory else Pki.create()
+        self.faults = Faults()
+        self._registry = Registry(self.directory)
+        self._journal = Journal()
+        self._lockout = Lockout()
+        self._stopping = threading.Event()
+        self._servers: list[TlsServer] = []
+        self._url = self._backend_url = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, tenant_port: int = 0, backend_port: int = 0) -> StandIn:
+        if self._servers:
+            raise RuntimeError("the stand-in is already running")
+        context = server_context(self.pki.server_cert, self.pki.server_key)
+        address = _BIND[self.host]
+        tenant = TlsServer(address, tenant_port, context)
+        try:
+            backend = TlsServer(address, backend_port, context)
+        except OSError:
+            tenant.stop()
+            raise
+        self._url, self._backend_url = self._base(tenant.port), self._base(backend.port)
+        current = lambda: self.faults  # noqa: E731 - read per request: tests replace or mutate faults
+        tenant_app = Tenant(self._url, self.pki, self._registry, current, self._journal, self._lockout)
+        backend_app = Backend(self._url, self.pki, current)
+        self._stopping.clear()
+        tenant.start(with_faults(tenant_app, current, self._stopping.wait))
+        backend.start(with_faults(backend_app, current, self._stopping.wait))
+        self._servers = [tenant, backend]
+        return self
+
+    def stop(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.stop()
+        # Then end injected delays: their connections are cut already, so nobody gets a late answer.
+        self._stopping.set()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._servers)
+
+    def __enter__(self) -> StandIn:
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _base(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{port}"
+
+    # --- what clients see ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The tenant URL, which is also the issuer of its tokens."""
+        if self._url is None:
+            raise RuntimeError("start() the stand-in first")
+        return self._url
+
+    @property
+    def backend_url(self) -> str:
+        if self._backend_url is None:
+            raise RuntimeError("start() the stand-in first")
+        return self._backend_url
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.pki.ca_pem
+
+    @property
+    def ca_path(self) -> Path | None:
+        return self.directory / "ca.pem" if self.directory else None
+
+    # --- what tests control and inspect ----------------------------------------------------------
+
+    def register(self, client_id: str, certificate_pem: str | bytes) -> None:
+        """Register the (first) certificate of ``certificate_pem`` for ``client_id``; others stay."""
+        self._registry.register(client_id, certificate_pem)
+
+    def unregister(self, client_id: str) -> None:
+        self._registry.unregister(client_id)
+
+    def reset(self) -> None:
+        """Faults to defaults, lockouts and records cleared; registrations stay."""
+        self.faults.restore_defaults()
+        self._lockout.clear()
+        self._journal.clear()
+
+    @property
+    def token_requests(self) -> list[TokenRequest]:
+        return self._journal.token_requests
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        return self._journal.issued_tokens
+
+
+def serve(
+    directory, port: int = 8443, backend_port: int = 8444, *, ready=None, host: str = "127.0.0.1"
+) -> None:
+    """Run a stand-in with persisted state until SIGINT/SIGTERM (or until ``ready``'s caller stops it)."""
+    standin = StandIn(directory=directory, host=host).start(port, backend_port)
+    done = threading.Event()
+    restore = _on_signals(lambda *_: done.set())
+    try:
+        print(f"IAS stand-in tenant:    {standin.url}", flush=True)
+        print(f"Protected backend:      {standin.backend_url}", flush=True)
+        where = standin.ca_path.resolve() if standin.ca_path else "(in memory only)"
+        print(f"CA to trust:            {where}", flush=True)
+        if ready is not None:
+            ready(standin)
+        # A timeout, so the wait also ends when someone else stopped the stand-in.
+        while standin.running and not done.wait(0.5):
+            pass
+    finally:
+        restore()
+        standin.stop()
+
+
+def _on_signals(handler):
+    """Install ``handler`` for SIGINT and SIGTERM; returns what puts the previous ones back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # only the main thread may set signal handlers
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

@@ -1,0 +1,198 @@
+"""The health check as the portal runs it: stored runs, the audit of the key read, the lockout
+guard and the schedule. Against the local IAS stand-in over real TLS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import serializers
+
+from certmgr import healthchecks
+from certmgr.models import Application, AuditEvent, HealthCheckRun
+from tests import certs
+from tests.test_keys_at_rest import secrets_of
+
+# Checks run in this thread (workers=1) where the test transaction is visible; the pool has its
+# own test below.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_life")]
+
+
+def manual(app) -> HealthCheckRun:
+    return healthchecks.run_check(app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto")
+
+
+def test_a_healthy_run_is_stored_with_steps_timings_and_plain_claims(checked_app, client_cert, ias):
+    run = manual(checked_app)
+
+    assert run.ok and run.failed_step == "" and run.code == ""
+    assert [step["name"] for step in run.steps] == ["discovery", "token", "token_validation", "backend"]
+    assert all(step["ok"] is True and step["duration_ms"] > 0 for step in run.steps)
+    assert [step["status"] for step in run.steps] == [200, 200, None, 200]
+    assert run.claims["sub"] == checked_app.client_id and run.claims["aud"] == checked_app.client_id
+    assert run.claims["cnf"] == {"x5t#S256": checked_app.certificates.get().x5t_s256}
+    assert run.certificate.fingerprint == client_cert.fingerprint
+    checked_app.refresh_from_db()
+    assert checked_app.last_check == run and not checked_app.checks_paused
+
+
+def test_each_run_reads_the_key_once_and_says_so_in_the_audit_log(checked_app):
+    manual(checked_app)
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ)
+    assert event.actor_label == "otto"
+    assert event.detail == "token-flow health check (manual)"
+    assert event.certificate == checked_app.certificates.get()
+
+
+def test_a_refused_certificate_is_stored_with_the_failed_step_and_its_diagnosis(checked_app, ias):
+    ias.unregister(checked_app.client_id)
+
+    run = manual(checked_app)
+
+    assert not run.ok
+    assert (run.failed_step, run.code) == ("token", "invalid_client")
+    assert "not registered for client id" in run.diagnosis
+    assert [step["ok"] for step in run.steps] == [True, False, None, None]
+
+
+def test_the_access_token_and_the_key_appear_in_no_log_and_no_stored_row(
+    checked_app, client_cert, ias, caplog
+):
+    caplog.set_level(logging.DEBUG)  # every logger, urllib3's included
+    manual(checked_app)
+    ias.faults.audience = "someone-else"
+    manual(checked_app)  # a failed validation keeps claims too
+    assert len(ias.issued_tokens) == 2
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    stored = serializers.serialize(
+        "json", [*HealthCheckRun.objects.all(), *Application.objects.all(), *AuditEvent.objects.all()]
+    )
+    for token in ias.issued_tokens:
+        signature = token.rsplit(".", 1)[1]
+        assert signature not in logged and signature not in stored
+    for name, needle in secrets_of(client_cert).items():
+        if name == "PEM label":
+            continue
+        assert needle.decode("latin-1") not in logged, name
+        assert needle.decode("latin-1") not in stored, name
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"tenant_url": ""}, "Set the IAS tenant URL"),
+        ({"client_id": ""}, "Set the client id"),
+    ],
+)
+def test_an_application_that_cannot_be_checked_says_why(checked_app, change, reason):
+    Application.objects.filter(pk=checked_app.pk).update(**change)
+    checked_app.refresh_from_db()
+    with pytest.raises(healthchecks.NotCheckable, match=reason):
+        manual(checked_app)
+    assert not HealthCheckRun.objects.exists()
+
+
+def test_a_certificate_without_its_key_cannot_be_checked(frontend_app, store, leaf, ias_settings):
+    store(leaf.pem, frontend_app)
+    assert "No active certificate with a stored private key" in healthchecks.why_not_checkable(frontend_app)
+
+
+def test_the_check_uses_the_active_certificate_that_lasts_longest(checked_app, store, ias):
+    later = certs.issue(
+        "frontend-app (P000042)", key_slot=3, serial=0x4343, not_after=certs.EXPIRES + timedelta(days=90)
+    )
+    store(later.key_pem() + later.pem, checked_app, store_keys=True)
+    ias.register(checked_app.client_id, later.pem)
+
+    run = manual(checked_app)
+
+    assert run.ok and run.certificate.fingerprint == later.fingerprint
+
+
+# --- the lockout guard --------------------------------------------------------------------------
+
+
+def test_two_refusals_in_a_row_pause_the_schedule_until_someone_runs_it_by_hand(
+    checked_app, client_cert, ias
+):
+    ias.unregister(checked_app.client_id)
+    assert healthchecks.run_due(workers=1)[0].code == "invalid_client"
+    checked_app.refresh_from_db()
+    assert not checked_app.checks_paused  # one refusal could be a blip
+
+    with time_machine.travel(certs.MID_LIFE + timedelta(hours=1, minutes=1), tick=False):
+        assert healthchecks.run_due(workers=1)[0].code == "invalid_client"
+        checked_app.refresh_from_db()
+        assert checked_app.checks_paused
+    with time_machine.travel(certs.MID_LIFE + timedelta(hours=5), tick=False):
+        assert healthchecks.run_due(workers=1) == []  # long due, but paused
+    assert len(ias.token_requests) == 2  # IAS saw two failed logins, far from its limit of five
+
+    ias.register(checked_app.client_id, client_cert.pem)
+    assert manual(checked_app).ok
+    checked_app.refresh_from_db()
+    assert not checked_app.checks_paused
+
+
+def test_a_refusal_after_a_success_does_not_pause(checked_app, ias):
+    assert manual(checked_app).ok
+    ias.unregister(checked_app.client_id)
+    manual(checked_app)
+    checked_app.refresh_from_db()
+    assert not checked_app.checks_paused
+
+
+# --- the schedule ---------------------------------------------------------------------------------
+
+
+def test_a_due_application_is_checked_once_per_interval(checked_app, ias):
+    Application.objects.filter(pk=checked_app.pk).update(check_interval_minutes=60)
+
+    assert [run.application for run in healthchecks.run_due(workers=1)] == [checked_app]
+    assert healthchecks.run_due(workers=1) == []  # the same instant: already claimed
+
+    with time_machine.travel(certs.MID_LIFE + timedelta(minutes=59), tick=False):
+        assert healthchecks.run_due(workers=1) == []
+    with time_machine.travel(certs.MID_LIFE + timedelta(minutes=60), tick=False):
+        assert len(healthchecks.run_due(workers=1)) == 1
+    assert HealthCheckRun.objects.filter(trigger=HealthCheckRun.Trigger.SCHEDULED).count() == 2
+    assert len(ias.token_requests) == 2
+
+
+def test_a_claim_is_won_by_one_claimant_only(checked_app):
+    first = healthchecks.claim_next(certs.MID_LIFE)
+    second = healthchecks.claim_next(certs.MID_LIFE)
+    assert first == checked_app and second is None
+    checked_app.refresh_from_db()
+    assert checked_app.next_check_at == certs.MID_LIFE + timedelta(minutes=checked_app.check_interval_minutes)
+
+
+def test_applications_that_cannot_be_checked_are_not_due(
+    frontend_app, backend_app, store, leaf, ias_settings
+):
+    store(leaf.pem, frontend_app)  # no key
+    assert list(healthchecks.due()) == []
+
+
+@pytest.mark.django_db(transaction=True)  # the pool's threads have connections of their own
+def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store, owner):
+    apps = [checked_app]
+    for n in range(3):
+        app = Application.objects.create(
+            name=f"App {n}", slug=f"app-{n}", tenant_url=ias.url, client_id=f"client-{n}", backend_url=""
+        )
+        item = certs.issue(f"app-{n}", key_slot=3, serial=0x5000 + n)
+        store(item.key_pem() + item.pem, app, store_keys=True)
+        ias.register(app.client_id, item.pem)
+        apps.append(app)
+
+    runs = healthchecks.run_due(workers=4)
+
+    assert sorted(run.application.slug for run in runs) == sorted(app.slug for app in apps)
+    assert all(run.ok for run in runs), [run.diagnosis for run in runs]
+    assert sorted(request.client_id for request in ias.token_requests) == sorted(
+        app.client_id for app in apps
+    )
