@@ -3,7 +3,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Application, AuditEvent, Certificate
+from .models import Application, AuditEvent, Certificate, HealthCheckRun
 
 
 @admin.register(Application)
@@ -77,4 +77,21 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(HealthCheckRun)
+class HealthCheckRunAdmin(admin.ModelAdmin):
+    """Runs are records of what happened: read-only, like the audit log."""
+
+    list_display = ["started_at", "application", "ok", "failed_step", "code", "trigger", "duration_ms"]
+    list_filter = ["ok", "trigger", "failed_step", "code"]
+    search_fields = ["application__name", "application__slug", "diagnosis"]
+    list_select_related = ["application"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
