@@ -60,10 +60,17 @@ def test_the_streamed_run_reports_each_step_then_the_verdict(otto, checked_app, 
 
     assert response.streaming and response["Content-Type"] == "application/x-ndjson"
     lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
-    assert [line["step"]["name"] for line in lines[:-1]] == ["discovery", "token", "token_validation", "backend"]
+    assert [line["step"]["name"] for line in lines[:-1]] == [
+        "discovery",
+        "token",
+        "token_validation",
+        "backend",
+    ]
     assert [line["step"]["ok"] for line in lines[:-1]] == [True, True, True, False]
     assert lines[-1]["done"] is True and lines[-1]["ok"] is False
-    assert lines[-1]["summary"].startswith("Failed at backend: The backend accepted the token but denied access (403)")
+    assert lines[-1]["summary"].startswith(
+        "Failed at backend: The backend accepted the token but denied access (403)"
+    )
     assert lines[-1]["url"] == HealthCheckRun.objects.get().get_absolute_url()
 
 

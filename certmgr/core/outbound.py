@@ -62,13 +62,20 @@ def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     """``*.example.com`` matches any host under example.com (not example.com itself)."""
     host = host.lower().rstrip(".")
     for pattern in patterns:
-        pattern = pattern.lower().strip()
+        pattern = pattern.lower().strip().rstrip(".")
         if pattern.startswith("*."):
             if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
                 return True
         elif host == pattern:
             return True
     return False
+
+
+def _connect_host(url: str) -> str:
+    try:
+        return (urllib3.util.parse_url(url).host or "").lower().strip("[]")
+    except ValueError:
+        return ""
 
 
 def is_loopback(host: str) -> bool:
@@ -86,6 +93,10 @@ def check_url(url: str, policy: HttpPolicy, *, tenant: bool) -> None:
     host = parts.hostname or ""
     if not host:
         raise OutboundError("bad_url", f"{url!r} is not an absolute URL.")
+    # Parsers disagree on backslashes, user info and blanks (urlsplit saw one host, urllib3 would
+    # connect to another): such URLs are refused, and the host checked is the one urllib3 uses.
+    if any(ch in parts.netloc for ch in "\\@ \t") or _connect_host(url) != host.lower():
+        raise OutboundError("bad_url", f"Refused {url!r}: its host is ambiguous.")
     if parts.scheme == "http":
         if not (policy.allow_http_loopback and is_loopback(host)):
             raise OutboundError(
@@ -236,7 +247,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     seen, todo = set(), [exc]
     while todo:
         current = todo.pop(0)
-        if current is None or id(current) in seen:
+        # urllib3 keeps causes in ``reason``; on ssl.SSLError ``reason`` is a string.
+        if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
         yield current
@@ -247,23 +259,26 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def describe(exc: BaseException, url: str, policy: HttpPolicy) -> tuple[str, str]:
     host = _host(url)
     causes = list(_causes(exc))
+    # The most specific cause wins: urllib3's NewConnectionError is a ConnectTimeoutError too.
     for cause in causes:
         if isinstance(cause, socket.gaierror):
             return "dns", f"DNS lookup of {urlsplit(url).hostname} failed: the host name does not resolve."
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = cause.verify_message or cause.reason or "verification failed"
-            return "untrusted_server", f"The server certificate of {host} is not trusted: {reason}."
-        if isinstance(cause, ConnectTimeoutError):
-            return "timeout", f"Connecting to {host} timed out after {policy.connect_timeout:g} s."
-        if isinstance(cause, ReadTimeoutError | TimeoutError | socket.timeout):
-            return "timeout", f"{host} did not answer within {policy.read_timeout:g} s."
-    for cause in causes:
-        if isinstance(cause, ssl.SSLError):
-            return _tls_failure(cause, host)
         if isinstance(cause, ConnectionRefusedError):
             return "refused", f"Connection to {host} refused: nothing listens there."
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or getattr(cause, "reason", None) or "verification failed"
+            return "untrusted_server", f"The server certificate of {host} is not trusted: {reason}."
+    for cause in causes:
+        if isinstance(cause, ReadTimeoutError):
+            return "timeout", f"{host} did not answer within {policy.read_timeout:g} s."
+        if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
+            return "timeout", f"Connecting to {host} timed out after {policy.connect_timeout:g} s."
+        if isinstance(cause, ssl.SSLError):
+            return _tls_failure(cause, host)
         if isinstance(cause, RemoteDisconnected | ConnectionResetError | BrokenPipeError):
             return "closed", f"{host} closed the connection without an answer."
+        if isinstance(cause, TimeoutError):
+            return "timeout", f"{host} did not answer within {policy.read_timeout:g} s."
     for cause in causes:
         if isinstance(cause, NewConnectionError | ProtocolError | OSError):
             return "connection", f"Could not talk to {host}: {cause.__class__.__name__}."
@@ -271,7 +286,7 @@ def describe(exc: BaseException, url: str, policy: HttpPolicy) -> tuple[str, str
 
 
 def _tls_failure(error: ssl.SSLError, host: str) -> tuple[str, str]:
-    reason = (error.reason or "").upper()
+    reason = (getattr(error, "reason", None) or "").upper()
     if "ALERT_" in reason:
         alert = reason.split("ALERT_", 1)[1].replace("_", " ").lower()
         return "tls_alert", f"TLS handshake with {host} failed: the server sent the alert '{alert}'."

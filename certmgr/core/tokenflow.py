@@ -91,14 +91,19 @@ class TokenFlowResult:
 
     @property
     def ok(self) -> bool:
-        return all(step.ok is not False for step in self.steps) and self.step("token_validation").ok is True
+        validation = self.step("token_validation")
+        return (
+            all(step.ok is not False for step in self.steps)
+            and validation is not None
+            and validation.ok is True
+        )
 
     @property
     def failed_step(self) -> StepResult | None:
         return next((step for step in self.steps if step.ok is False), None)
 
-    def step(self, name: str) -> StepResult:
-        return next(step for step in self.steps if step.name == name)
+    def step(self, name: str) -> StepResult | None:
+        return next((step for step in self.steps if step.name == name), None)
 
 
 class StepFailed(Exception):
@@ -258,7 +263,6 @@ class TokenFlow:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise StepFailed("malformed_token", "The access token is not a well-formed JWT.") from None
-        self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
         if header.get("alg") != "RS256":
             raise StepFailed("bad_signature", f"The token is signed with {header.get('alg')!r}, not RS256.")
         key = jwks_key(self.discovery["jwks_uri"], str(header.get("kid", "")), self.policy)
@@ -273,6 +277,8 @@ class TokenFlow:
             raise StepFailed(
                 "malformed_token", f"The token could not be verified ({exc.__class__.__name__})."
             ) from None
+        # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
+        self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
         self._check_claims(claims)
         return True, "ok", "Signature, issuer, lifetime, audience and certificate binding verified.", None
 
@@ -394,6 +400,10 @@ def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy):
 
 def _fetch_jwks(jwks_uri: str, policy: HttpPolicy) -> dict:
     response = outbound.request(shared_pool(policy), "GET", jwks_uri, policy, tenant=True)
+    if response.status != 200:
+        raise StepFailed(
+            "unexpected_response", f"The JWKS endpoint answered {response.status}, not 200.", response.status
+        )
     document = _json_object(response, "The JWKS")
     keys = {}
     for entry in document.get("keys") or []:
