@@ -110,3 +110,40 @@ def test_it_names_the_missing_credential_of_a_broken_postgresql_binding(monkeypa
 def test_it_has_no_database_binding_without_vcap_services(monkeypatch):
     monkeypatch.delenv("VCAP_SERVICES", raising=False)
     assert vcap.postgres_database() is None
+
+
+def _production(**env: str) -> dict[str, str]:
+    return {"DJANGO_SECRET_KEY": "x" * 50, "CERTMGR_ENCRYPTION_KEYS": Fernet.generate_key().decode(), **env}
+
+
+def test_it_reports_a_ca_bundle_that_cannot_be_read(tmp_path):
+    result = _manage("check", **_production(CERTMGR_CA_BUNDLE=str(tmp_path / "missing.pem")))
+    assert result.returncode != 0
+    assert "certmgr.E003" in result.stderr and "cannot be read" in result.stderr
+
+    (tmp_path / "empty.pem").write_text("no certificate here\n")
+    result = _manage("check", **_production(CERTMGR_CA_BUNDLE=str(tmp_path / "empty.pem")))
+    assert "certmgr.E003" in result.stderr and "holds no PEM certificate" in result.stderr
+
+
+def test_it_reports_tenant_hosts_that_are_urls_or_carry_a_port():
+    result = _manage(
+        "check", **_production(CERTMGR_TENANT_HOSTS="ok.example.com,https://x.example.com,y.example.com:443")
+    )
+    assert result.returncode != 0
+    assert "certmgr.E004" in result.stderr
+    assert (
+        "https://x.example.com, y.example.com:443" in result.stderr and "ok.example.com," not in result.stderr
+    )
+
+
+def test_tenant_hosts_and_a_readable_ca_bundle_pass_the_checks(tmp_path, standin):
+    (tmp_path / "ca.pem").write_bytes(standin.ca_pem)
+    result = _manage(
+        "check",
+        **_production(
+            CERTMGR_TENANT_HOSTS="ias.example.com,*.ias.example.org,127.0.0.1,::1",
+            CERTMGR_CA_BUNDLE=str(tmp_path / "ca.pem"),
+        ),
+    )
+    assert result.returncode == 0, result.stderr
