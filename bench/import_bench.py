@@ -30,10 +30,10 @@ from time import perf_counter
 from unittest import mock
 
 from cryptography import x509
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from portal_env import set_up_portal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,27 +52,12 @@ TARGET = 3.0
 
 def configure(tmp: Path) -> None:
     """Environment for portal.settings, then django.setup(), migrate and collectstatic."""
-    if not os.environ.get("DATABASE_URL"):
-        os.environ.pop("VCAP_SERVICES", None)
-        os.environ["SQLITE_PATH"] = str(tmp / "bench.sqlite3")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ["DJANGO_SECRET_KEY"] = "bench-" + Fernet.generate_key().decode()
-    os.environ["CERTMGR_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    import django
-
-    django.setup()
+    set_up_portal(tmp)
     from django.conf import settings
     from django.core.management import call_command
 
     settings.STATIC_ROOT = tmp / "static"  # templates use whitenoise's hashed names
-    call_command("migrate", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
-    from certmgr.models import Application
-
-    if Application.objects.exists():
-        sys.exit("The database already holds applications: give the benchmark an empty scratch database.")
 
 
 def generate_bundle(root: Path, count: int, apps: int) -> list[Path]:

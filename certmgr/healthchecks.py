@@ -8,14 +8,16 @@ any number of processes can run them and each due application is checked once pe
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import close_old_connections, connection
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
@@ -25,7 +27,6 @@ from .models import Application, Certificate, HealthCheckRun
 
 log = logging.getLogger(__name__)
 
-CLAIM_WINDOW = 20  # candidates tried per claim; others may be taking the first ones
 IAS_DOMAINS = ("accounts.ondemand.com", "accounts.cloud.sap", "accounts400.ondemand.com")
 
 
@@ -45,12 +46,10 @@ def http_policy() -> HttpPolicy:
 
 def certificate_to_check(application: Application) -> Certificate | None:
     """The active certificate with a stored key that lasts longest: what the application uses."""
-    return (
-        application.certificates.active()
-        .filter(encrypted_private_key__isnull=False)
-        .order_by("-not_after", "-pk")
-        .first()
-    )
+    # Picked in Python: an ORDER BY not_after lets the database walk the not_after index of every
+    # certificate instead of the few of this application.
+    usable = application.certificates.active().filter(encrypted_private_key__isnull=False)
+    return max(usable, key=lambda certificate: (certificate.not_after, certificate.pk), default=None)
 
 
 def why_not_checkable(application: Application, certificates=None) -> str:
@@ -63,9 +62,10 @@ def why_not_checkable(application: Application, certificates=None) -> str:
         usable = any(c.lifecycle == Certificate.Lifecycle.ACTIVE and c.has_private_key for c in certificates)
     else:
         usable = certificate_to_check(application) is not None
-    if not usable:
-        return "No active certificate with a stored private key: upload the certificate with its key."
-    return ""
+    return "" if usable else NO_KEY
+
+
+NO_KEY = "No active certificate with a stored private key: upload the certificate with its key."
 
 
 def trusted_domains(application: Application) -> tuple[str, ...]:
@@ -87,10 +87,10 @@ class Check:
 
     def __iter__(self) -> Iterator[StepResult]:
         application = self.application
-        reason = why_not_checkable(application)
+        certificate = certificate_to_check(application)
+        reason = why_not_checkable(application, [certificate] if certificate else [])
         if reason:
             raise NotCheckable(reason)
-        certificate = certificate_to_check(application)
         started = timezone.now()
         flow = TokenFlow(self._request(certificate), TokenFlowOptions(policy=http_policy()))
         yield from flow
@@ -125,6 +125,12 @@ def run_check(application: Application, **kwargs) -> HealthCheckRun:
 
 
 def record(application, certificate, result, *, trigger: str, started: datetime, actor_label: str):
+    previous_code = application.health_checks.values_list("code", flat=True).first()
+    with transaction.atomic():  # the run and the application's pointer to it, in one commit
+        return _store_run(application, certificate, result, trigger, started, actor_label, previous_code)
+
+
+def _store_run(application, certificate, result, trigger, started, actor_label, previous_code):
     failed = result.failed_step
     run = HealthCheckRun.objects.create(
         application=application,
@@ -140,10 +146,9 @@ def record(application, certificate, result, *, trigger: str, started: datetime,
         steps=[step.to_dict() for step in result.steps],
         claims=result.claims,
     )
-    previous = application.health_checks.exclude(pk=run.pk).only("code").first()
     # IAS locks a client id after 5 failed logins for 60 minutes: two refusals in a row stop the
     # schedule until someone runs the check by hand (a run that is not refused resumes it).
-    application.checks_paused = run.locks_out and previous is not None and previous.locks_out
+    application.checks_paused = run.locks_out and previous_code in HealthCheckRun.LOCKOUT_CODES
     application.last_check = run
     Application.objects.filter(pk=application.pk).update(
         checks_paused=application.checks_paused, last_check=run
@@ -168,43 +173,47 @@ def due(now: datetime | None = None, slug: str | None = None):
     return apps.filter(slug=slug) if slug else apps
 
 
-def claim_next(now: datetime, slug: str | None = None) -> Application | None:
-    """One due application for this process: the conditional UPDATE succeeds for one claimant only.
-
-    Claimed one at a time, right before checking, so several instances share a long list
-    instead of the first one taking it all (and leaving it unchecked if it dies).
-    """
-    candidates = (
-        due(now, slug)
-        .order_by(F("next_check_at").asc(nulls_first=True), "pk")
-        .values_list("pk", "next_check_at", "check_interval_minutes")
+def claim(application: Application, now: datetime) -> bool:
+    """The conditional UPDATE: it succeeds for one claimant only, whatever the number of processes."""
+    claimed_until = now + timedelta(minutes=application.check_interval_minutes)
+    won = Application.objects.filter(pk=application.pk, next_check_at=application.next_check_at).update(
+        next_check_at=claimed_until
     )
-    for pk, next_check_at, minutes in candidates[:CLAIM_WINDOW]:
-        won = Application.objects.filter(pk=pk, next_check_at=next_check_at).update(
-            next_check_at=now + timedelta(minutes=minutes)
-        )
-        if won:
-            return Application.objects.get(pk=pk)
-    return None
+    if won:
+        application.next_check_at = claimed_until
+    return bool(won)
 
 
 def run_due(now: datetime | None = None, slug: str | None = None, workers: int | None = None):
-    """Check everything due at ``now`` with up to ``workers`` threads; the stored runs, by slug."""
+    """Check everything due at ``now`` with up to ``workers`` threads; the stored runs, by slug.
+
+    Each application is claimed right before its check, so several instances share a long list
+    (in shuffled order, to rarely want the same one) instead of the first taking it all and
+    leaving it unchecked if it dies.
+    """
     now = now or timezone.now()
     workers = max(1, workers or settings.CERTMGR_HEALTHCHECK_WORKERS)
+    candidates = list(due(now, slug))
+    random.shuffle(candidates)
+    queue = iter(candidates)
+    lock = threading.Lock()
 
     def drain() -> list[HealthCheckRun]:
         runs = []
-        while (application := claim_next(now, slug)) is not None:
-            runs.append(_scheduled(application))
-        return [run for run in runs if run is not None]
+        while True:
+            with lock:
+                application = next(queue, None)
+            if application is None:
+                return runs
+            if claim(application, now) and (run := _scheduled(application)) is not None:
+                runs.append(run)
 
     # An in-memory SQLite database (the test suite's) is one connection: no threads there.
-    if workers == 1 or getattr(connection, "is_in_memory_db", lambda: False)():
+    if workers == 1 or len(candidates) < 2 or getattr(connection, "is_in_memory_db", lambda: False)():
         runs = drain()
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="healthcheck") as pool:
-            batches = [pool.submit(_in_thread, drain) for _ in range(workers)]
+            batches = [pool.submit(_in_thread, drain) for _ in range(min(workers, len(candidates)))]
             runs = [run for batch in batches for run in batch.result()]
     return sorted(runs, key=lambda run: run.application.slug)
 

@@ -377,7 +377,9 @@ class HealthCheckRun(models.Model):
     def get_absolute_url(self):
         return reverse("health-run", args=[self.application.slug, self.pk])
 
+    LOCKOUT_CODES = frozenset({"invalid_client", "client_locked"})
+
     @property
     def locks_out(self) -> bool:
         """IAS counts this as a failed login of the client id."""
-        return self.code in {"invalid_client", "client_locked"}
+        return self.code in self.LOCKOUT_CODES

@@ -133,6 +133,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
+            # Writers from several threads or processes (the scheduled checks) queue instead of
+            # failing with "database is locked" when a read transaction would have to upgrade.
+            # WAL: readers do not wait for a writer, and a commit is not an fsync of the whole file.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

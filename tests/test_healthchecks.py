@@ -163,11 +163,13 @@ def test_a_due_application_is_checked_once_per_interval(checked_app, ias):
 
 
 def test_a_claim_is_won_by_one_claimant_only(checked_app):
-    first = healthchecks.claim_next(certs.MID_LIFE)
-    second = healthchecks.claim_next(certs.MID_LIFE)
-    assert first == checked_app and second is None
+    # Two processes that both read the application as due: only the first UPDATE takes it.
+    first, second = healthchecks.due().get(), healthchecks.due().get()
+    assert healthchecks.claim(first, certs.MID_LIFE) is True
+    assert healthchecks.claim(second, certs.MID_LIFE) is False
     checked_app.refresh_from_db()
     assert checked_app.next_check_at == certs.MID_LIFE + timedelta(minutes=checked_app.check_interval_minutes)
+    assert list(healthchecks.due()) == []
 
 
 def test_applications_that_cannot_be_checked_are_not_due(
