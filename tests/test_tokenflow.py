@@ -719,7 +719,8 @@ def test_a_client_certificate_from_the_wrong_ca_gets_a_tls_alert_at_the_token_en
 
     assert_failed_at(result, "token", "tls_alert", "localhost", "alert 'unknown ca'")
     assert tiny.requests == ["/.well-known/openid-configuration"]
-    assert tiny.handshake_errors  # the server did refuse our certificate
+    # The server thread records its side of the handshake after the client has read the alert.
+    assert wait_for(lambda: tiny.handshake_errors)  # the server did refuse our certificate
 
 
 def test_a_backend_refusing_our_certificate_is_tls_alert(ias, registered, tiny_server):
