@@ -94,6 +94,12 @@ class Application(models.Model):
         default=False,
         help_text="For a backend that checks the token's certificate binding on its cert. route.",
     )
+    notice_thresholds = models.JSONField(
+        "notice thresholds (days)",
+        default=list,
+        blank=True,
+        help_text="Days before expiry to notify, e.g. 30, 7, 1; empty: the global default.",
+    )
     check_interval_minutes = models.PositiveIntegerField(
         "health check every (minutes)",
         default=default_check_interval,
@@ -254,6 +260,9 @@ class Certificate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     uploaded_at = models.DateTimeField(default=timezone.now)
+    muted_until = models.DateTimeField(
+        null=True, blank=True, help_text="No expiry notices for this certificate until then."
+    )
 
     objects = CertificateQuerySet.as_manager()
 
@@ -383,3 +392,6 @@ class HealthCheckRun(models.Model):
     def locks_out(self) -> bool:
         """IAS counts this as a failed login of the client id."""
         return self.code in self.LOCKOUT_CODES
+
+
+from .notify_models import Notice, NotificationChannel, UserPreference  # noqa: E402, F401 (Django finds models here)
