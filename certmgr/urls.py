@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_binding, views_health
+from . import views, views_binding, views_feeds, views_health
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -33,4 +33,9 @@ urlpatterns = [
         views_binding.credential_types,
         name="application-credential-types",
     ),
+    # Authenticated by their own means, not a login (see views_feeds.py).
+    path("metrics", views_feeds.metrics, name="metrics"),
+    path("feeds/<str:token>/all.ics", views_feeds.feed_all, name="feed-all"),
+    path("feeds/<str:token>/apps/<slug:slug>.ics", views_feeds.feed_application, name="feed-application"),
+    path("account/calendar/", views_feeds.account_calendar, name="account-calendar"),
 ]

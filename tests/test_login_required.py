@@ -21,6 +21,9 @@ from tests import certs
 
 # The only pages an anonymous visitor may see: the two login forms.
 LOGIN_PAGES = {"login", "admin:login"}
+# Feeds for machines, which authenticate by their own means (tested in test_feeds.py): a bearer
+# token from the configuration, a secret URL per user. Without it they answer 401 or 404.
+OWN_AUTHENTICATION = {"metrics", "feed-all", "feed-application"}
 CATCH_ALL_VALUE = "no-such-page/"
 
 
@@ -69,7 +72,7 @@ def violations(client, urls: list[tuple[str, str]]) -> list[str]:
     site_login, admin_login = reverse("login"), reverse("admin:login")
     problems = []
     for url, name in urls:
-        if name in LOGIN_PAGES:
+        if name in LOGIN_PAGES | OWN_AUTHENTICATION:
             continue
         allowed = {site_login, admin_login} if url.startswith("/admin/") else {site_login}
         for method in (client.get, client.post):
@@ -96,6 +99,7 @@ def values(frontend_app, store):
         "app_label": "certmgr",
         "url": CATCH_ALL_VALUE,
         "fmt": "json",
+        "token": "not-a-feed-token",
     }
 
 
@@ -133,6 +137,25 @@ def test_it_sends_an_anonymous_visitor_of_every_url_to_a_login_page(client, valu
     assert violations(client, urls) == []
     assert (Application.objects.count(), Certificate.objects.count(), AuditEvent.objects.count()) == before
     assert Certificate.objects.get().lifecycle == Certificate.Lifecycle.ACTIVE
+
+
+def test_only_the_login_pages_and_the_listed_feeds_do_without_a_login(values):
+    exempt = {
+        name
+        for route, name, callback in walk(get_resolver().url_patterns)
+        if getattr(callback, "login_required", True) is False
+    }
+
+    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION
+
+
+def test_the_feeds_give_an_anonymous_visitor_without_credentials_nothing(client, values, settings):
+    settings.CERTMGR_METRICS_TOKEN = "configured-metrics-token"
+    feeds = [(url, name) for url, name in all_urls(values) if name in OWN_AUTHENTICATION]
+
+    answers = {name: (client.get(url).status_code, client.post(url).status_code) for url, name in feeds}
+
+    assert answers == {"metrics": (401, 405), "feed-all": (404, 405), "feed-application": (404, 405)}
 
 
 def test_the_redirect_brings_the_visitor_back_where_they_wanted_to_go(client, values):
