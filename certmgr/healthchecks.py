@@ -20,6 +20,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from . import notify
 from .core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
 from .core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
 from .keys import read_private_key
@@ -125,9 +126,11 @@ def run_check(application: Application, **kwargs) -> HealthCheckRun:
 
 
 def record(application, certificate, result, *, trigger: str, started: datetime, actor_label: str):
-    previous_code = application.health_checks.values_list("code", flat=True).first()
-    with transaction.atomic():  # the run and the application's pointer to it, in one commit
-        return _store_run(application, certificate, result, trigger, started, actor_label, previous_code)
+    previous_ok, previous_code = application.health_checks.values_list("ok", "code").first() or (None, "")
+    with transaction.atomic():  # the run, the application's pointer to it and any notice: one commit
+        run = _store_run(application, certificate, result, trigger, started, actor_label, previous_code)
+        notify.health_transition(application, run, previous_ok)
+    return run
 
 
 def _store_run(application, certificate, result, trigger, started, actor_label, previous_code):

@@ -196,3 +196,30 @@ LOGGING = {
     # ADMINS; those could carry a p12 password or a pasted key, so errors go to the console only.
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# Email notices through SMTP: EMAIL_* from the environment or, when EMAIL_HOST is not set, from a
+# user-provided service named or tagged "smtp" or "mail" (see vcap.smtp_credentials).
+_smtp = None if env_str("EMAIL_HOST") else vcap.smtp_credentials(env_str("VCAP_SERVICES"))
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if _smtp:
+    EMAIL_HOST = _smtp["host"]
+    EMAIL_PORT = _smtp["port"]
+    EMAIL_HOST_USER = _smtp["username"]
+    EMAIL_HOST_PASSWORD = _smtp["password"]
+    EMAIL_USE_TLS = _smtp["use_tls"]
+    EMAIL_USE_SSL = _smtp["use_ssl"]
+else:
+    EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env_int("EMAIL_PORT", 25)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL are both set: STARTTLS or implicit TLS, pick one."
+    )
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = (
+    env_str("CERTMGR_MAIL_FROM") or (_smtp or {}).get("from") or "IAS certificate portal <noreply@localhost>"
+)

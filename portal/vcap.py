@@ -60,3 +60,71 @@ def _write_root_cert(creds: dict) -> str:
     path = Path(tempfile.gettempdir()) / f"pg-root-{quote(creds['hostname'], safe='')}.pem"
     path.write_text(creds["sslrootcert"])
     return str(path)
+
+
+def smtp_credentials(vcap_services_json: str | None) -> dict | None:
+    """The mail server of a user-provided service named or tagged "smtp" or "mail", if one is bound.
+
+    Created with e.g. ``cf cups portal-smtp -p '{"host": "...", "port": 587, "username": "...",
+    "password": "...", "use_tls": true, "from": "..."}' -t smtp``. Returns {host, port, username,
+    password, use_tls, use_ssl, from}.
+    """
+    if not (vcap_services_json or "").strip():
+        return None
+    try:
+        bound = json.loads(vcap_services_json)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"VCAP_SERVICES is not valid JSON: {exc.msg}.") from None
+    for entries in bound.values() if isinstance(bound, dict) else []:
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("label") == "user-provided" and _is_mail(entry):
+                return _smtp(entry.get("name", ""), entry.get("credentials") or {})
+    return None
+
+
+def _is_mail(entry: dict) -> bool:
+    words = [str(entry.get("name", "")), *(str(tag) for tag in entry.get("tags") or [])]
+    return any(key in word.lower() for word in words for key in ("smtp", "mail"))
+
+
+def _smtp(name: str, creds: dict) -> dict:
+    host = str(creds.get("host") or creds.get("hostname") or "").strip()
+    if not host:
+        raise ImproperlyConfigured(f"The user-provided service {name!r} lacks the credential 'host'.")
+    use_ssl = _flag(name, creds, "use_ssl", "ssl")
+    use_tls = _flag(name, creds, "use_tls", "starttls", "tls")
+    if use_ssl and use_tls:
+        raise ImproperlyConfigured(
+            f"The user-provided service {name!r} sets both use_tls and use_ssl: pick one."
+        )
+    port = creds.get("port") or (465 if use_ssl else 587 if use_tls else 25)
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"The user-provided service {name!r} has the port {port!r}.") from None
+    return {
+        "host": host,
+        "port": port,
+        "username": str(creds.get("username") or creds.get("user") or ""),
+        "password": str(creds.get("password") or ""),
+        "use_tls": use_tls,
+        "use_ssl": use_ssl,
+        "from": str(creds.get("from") or creds.get("from_email") or creds.get("sender") or ""),
+    }
+
+
+def _flag(name: str, creds: dict, *keys: str) -> bool:
+    for key in keys:
+        value = creds.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(value).strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ImproperlyConfigured(
+            f"The user-provided service {name!r} has {key}={value!r}: use true or false."
+        )
+    return False

@@ -1,0 +1,300 @@
+"""Notifications: plan what is due into the ledger, then deliver the ledger. Any number at once.
+
+plan(): the crossing rule (core/notices.py) over the certificates that can be due, and the
+renewals; each due notice becomes one ledger row per channel and recipient, inserted with the
+unique constraint doing the deduplication (a second process, or a second run, inserts nothing).
+deliver(): claims a pending row with a conditional UPDATE (one sender wins), sends it, records
+the outcome; a retryable failure comes back later with backoff, a permanent one stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .core.expiry import days_left
+from .core.notices import Due, Message, due_notice, horizon
+from .models import Application, Certificate, HealthCheckRun
+from .notify_models import Notice, NotificationChannel
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=15)  # a sender that held a row this long has died
+NOTIFIED = (Notice.Event.THRESHOLD, Notice.Event.EXPIRED)
+
+
+def thresholds_for(application: Application) -> tuple[int, ...]:
+    return tuple(application.notice_thresholds or settings.CERTMGR_NOTICE_THRESHOLDS)
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def plan(now: datetime | None = None) -> int:
+    """Write every notice due at ``now`` into the ledger; returns the number of new rows."""
+    now = now or timezone.now()
+    channels = _channels_by_application()
+    if not channels:
+        return 0
+    rows = _expiry_rows(now, channels) + _resolved_rows(channels)
+    return _insert(rows, now)
+
+
+def _channels_by_application(application_id: int | None = None) -> dict[int, list]:
+    """Enabled channels with their recipients, by application: {application id: [(channel, [recipient])]}."""
+    query = NotificationChannel.objects.filter(enabled=True)
+    if application_id is not None:
+        query = query.filter(application_id=application_id)
+    channels = list(
+        query.select_related("application").prefetch_related(
+            "application__owners", "application__owner_groups__user_set"
+        )
+    )
+    if not channels:
+        return {}
+    from .channels import recipients
+
+    by_app = defaultdict(list)
+    for channel in channels:
+        by_app[channel.application_id].append((channel, recipients(channel)))
+    return by_app
+
+
+def due_certificates(now: datetime, application_ids, largest: timedelta):
+    """Active, unmuted certificates that can have a notice due: the bench times this query."""
+    return (
+        Certificate.objects.active()
+        .filter(application_id__in=application_ids, not_after__lte=now + largest)
+        .filter(Q(muted_until__isnull=True) | Q(muted_until__lte=now))
+        .select_related("application")
+        .only("id", "application_id", "not_after", "application__notice_thresholds")
+    )
+
+
+def _expiry_rows(now: datetime, channels) -> list[Notice]:
+    rows = []
+    for certificate, due in find_due(now, list(channels)):
+        rows += _fan_out(channels[certificate.application_id], certificate=certificate, due=due)
+    return rows
+
+
+def find_due(now: datetime, application_ids: list[int]) -> list[tuple[Certificate, Due]]:
+    """Every certificate of these applications with a notice due at ``now`` (bench/notify_bench.py)."""
+    largest = max(
+        [horizon(settings.CERTMGR_NOTICE_THRESHOLDS)]
+        + [
+            horizon(thresholds)
+            for thresholds in Application.objects.filter(pk__in=application_ids)
+            .exclude(notice_thresholds=[])
+            .values_list("notice_thresholds", flat=True)
+        ]
+    )
+    query = due_certificates(now, application_ids, largest)
+    candidates = list(query)
+    latest = _latest_expiry_by_application(application_ids)
+    notified = _notified(query.values("pk"))  # a subquery: no parameter per certificate
+    found = []
+    for certificate in candidates:
+        if latest.get(certificate.application_id, certificate.not_after) > certificate.not_after:
+            continue  # renewed: a newer active certificate lasts longer (see _resolved_rows)
+        due = due_notice(
+            certificate.not_after, now, thresholds_for(certificate.application), notified[certificate.pk]
+        )
+        if due is not None:
+            found.append((certificate, due))
+    return found
+
+
+def _latest_expiry_by_application(application_ids) -> dict[int, datetime]:
+    latest = (
+        Certificate.objects.active()
+        .filter(application_id__in=list(application_ids))
+        .values("application_id")
+        .annotate(latest=Max("not_after"))
+    )
+    return {row["application_id"]: row["latest"] for row in latest}
+
+
+def _notified(certificate_ids) -> dict[int, set[tuple[str, int]]]:
+    """(event, threshold) pairs already in the ledger, per certificate."""
+    notified = defaultdict(set)
+    rows = Notice.objects.filter(certificate_id__in=certificate_ids).values_list(
+        "certificate_id", "event", "threshold"
+    )
+    for certificate_id, event, threshold in rows.distinct():
+        notified[certificate_id].add((event, threshold))
+    return notified
+
+
+def _resolved_rows(channels) -> list[Notice]:
+    """One "renewed" notice for each notified certificate that a later-expiring active one replaced."""
+    warned = (
+        Notice.objects.filter(event__in=NOTIFIED, application_id__in=list(channels))
+        .exclude(certificate__notices__event=Notice.Event.RESOLVED)
+        .values_list("certificate_id", flat=True)
+        .distinct()
+    )
+    latest = _latest_expiry_by_application(channels)
+    rows = []
+    for certificate in Certificate.objects.filter(pk__in=list(warned)).select_related("application"):
+        if latest.get(certificate.application_id, certificate.not_after) > certificate.not_after:
+            due = _Resolved()
+            rows += _fan_out(channels[certificate.application_id], certificate=certificate, due=due)
+    return rows
+
+
+class _Resolved:
+    event, threshold = Notice.Event.RESOLVED, 0
+
+
+def _fan_out(channel_items, *, certificate=None, due=None, health_check=None, event=None) -> list[Notice]:
+    rows = []
+    for channel, recipients in channel_items:
+        for recipient in recipients:
+            rows.append(
+                Notice(
+                    application_id=channel.application_id,
+                    certificate=certificate,
+                    health_check=health_check,
+                    channel=channel,
+                    event=event or due.event,
+                    threshold=due.threshold if due else 0,
+                    recipient=recipient,
+                )
+            )
+    return rows
+
+
+def _insert(rows: list[Notice], now: datetime) -> int:
+    if not rows:
+        return 0
+    for row in rows:  # due at the instant they were planned for (also with --now)
+        row.created_at = row.next_attempt_at = now
+    before = Notice.objects.count()
+    Notice.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return Notice.objects.count() - before
+
+
+def health_transition(application: Application, run: HealthCheckRun, previous_ok: bool | None) -> int:
+    """A first failure after success (or after nothing), or a recovery: one notice per channel."""
+    if run.ok == previous_ok or (run.ok and previous_ok is None):
+        return 0
+    channels = _channels_by_application(application.pk).get(application.pk, [])
+    event = Notice.Event.HEALTH_RECOVERED if run.ok else Notice.Event.HEALTH_FAILED
+    return _insert(_fan_out(channels, health_check=run, event=event), run.started_at)
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+def deliver(now: datetime | None = None, batch_size: int = 200) -> dict[str, int]:
+    """Send every pending notice that is due; returns counts by outcome."""
+    now = now or timezone.now()
+    _release_stale_claims(now)
+    outcome = defaultdict(int)
+    due = Notice.objects.filter(state=Notice.State.PENDING, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "pk"
+    )
+    # Batch after batch until none is left: rows another sender claimed meanwhile are skipped,
+    # and they are no longer pending when the next batch is read.
+    while batch := list(due.values_list("pk", "attempts")[:batch_size]):
+        for pk_attempts in batch:
+            claimed = claim(pk_attempts, now)
+            if claimed is not None:
+                outcome[send(claimed, now)] += 1
+    return dict(outcome)
+
+
+def claim(pk_attempts: tuple[int, int], now: datetime) -> Notice | None:
+    pk, attempts = pk_attempts
+    won = Notice.objects.filter(pk=pk, state=Notice.State.PENDING, attempts=attempts).update(
+        state=Notice.State.SENDING, claimed_at=now, attempts=attempts + 1
+    )
+    if not won:
+        return None  # another sender has it
+    return Notice.objects.select_related("application", "certificate", "channel", "health_check").get(pk=pk)
+
+
+def send(notice: Notice, now: datetime) -> str:
+    from .channels import ChannelError, channel_for
+
+    try:
+        channel_for(notice.channel).send(message_for(notice, now), notice.recipient)
+    except ChannelError as exc:
+        return _failed(notice, now, str(exc), exc.retryable)
+    Notice.objects.filter(pk=notice.pk).update(state=Notice.State.SENT, sent_at=now, last_error="")
+    return "sent"
+
+
+def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:
+    final = not retryable or notice.attempts >= settings.CERTMGR_NOTICE_MAX_ATTEMPTS
+    backoff = timedelta(minutes=min(2 ** (notice.attempts - 1), 120))
+    Notice.objects.filter(pk=notice.pk).update(
+        state=Notice.State.FAILED if final else Notice.State.PENDING,
+        next_attempt_at=now + backoff,
+        last_error=error[:500],
+    )
+    log.warning(
+        "notice %s via %s failed (%s): %s",
+        notice.pk,
+        notice.channel.kind,
+        "final" if final else "will retry",
+        error,
+    )
+    return "failed" if final else "retry"
+
+
+def _release_stale_claims(now: datetime) -> None:
+    # At least once: a sender that died mid-send may have sent; sending again beats never.
+    Notice.objects.filter(state=Notice.State.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+        state=Notice.State.PENDING, last_error="the sender stopped while sending; retried"
+    )
+
+
+# --- what a notice says ---------------------------------------------------------------------------
+
+
+def message_for(notice: Notice, now: datetime) -> Message:
+    app, certificate = notice.application, notice.certificate
+    context = {
+        "notice": notice,
+        "app": app,
+        "certificate": certificate,
+        "run": notice.health_check,
+        "days_left": days_left(certificate.not_after, now) if certificate else None,
+        "link": settings.CERTMGR_PORTAL_URL + app.get_absolute_url() if app else settings.CERTMGR_PORTAL_URL,
+        "now": now,
+    }
+    context["days_ago"] = -context["days_left"] if context["days_left"] is not None else None
+    subject = " ".join(render_to_string("certmgr/notices/subject.txt", context).split())
+    return Message(
+        event=notice.event,
+        subject=subject,
+        text=render_to_string("certmgr/notices/body.txt", context),
+        html=render_to_string("certmgr/notices/body.html", context),
+        application=app.name if app else "",
+        application_slug=app.slug if app else "",
+        tenant=app.tenant if app else "",
+        certificate_subject=certificate.subject if certificate else "",
+        fingerprint=certificate.fingerprint if certificate else "",
+        not_after=certificate.not_after if certificate else None,
+        days_left=context["days_left"],
+        threshold=notice.threshold or None,
+        link=context["link"],
+        severity=_SEVERITY.get(notice.event, "warning"),
+    )
+
+
+_SEVERITY = {
+    Notice.Event.EXPIRED: "critical",
+    Notice.Event.HEALTH_FAILED: "error",
+    Notice.Event.RESOLVED: "info",
+    Notice.Event.HEALTH_RECOVERED: "info",
+    Notice.Event.TEST: "info",
+}
