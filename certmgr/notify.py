@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -40,10 +41,8 @@ def plan(now: datetime | None = None) -> int:
     """Write every notice due at ``now`` into the ledger; returns the number of new rows."""
     now = now or timezone.now()
     channels = _channels_by_application()
-    if not channels:
-        return 0
-    rows = _expiry_rows(now, channels) + _resolved_rows(channels)
-    return _insert(rows, now)
+    rows = (_expiry_rows(now, channels) + _resolved_rows(channels)) if channels else []
+    return _insert(rows + _digest_rows(now), now)
 
 
 def _channels_by_application(application_id: int | None = None) -> dict[int, list]:
@@ -190,6 +189,34 @@ def health_transition(application: Application, run: HealthCheckRun, previous_ok
     return _insert(_fan_out(channels, health_check=run, event=event), run.started_at)
 
 
+def digest_readers():
+    """Active users who opted in to the daily digest and have an email address."""
+    return get_user_model().objects.filter(is_active=True, preference__daily_digest=True).exclude(email="")
+
+
+def digest_certificates(user, now: datetime):
+    """Active certificates of the user's applications expiring within the largest threshold."""
+    apps = Application.objects.all() if user.is_superuser else Application.objects.managed_by(user)
+    largest = horizon(settings.CERTMGR_NOTICE_THRESHOLDS)
+    return (
+        Certificate.objects.active()
+        .filter(application__in=apps, not_after__lte=now + largest)
+        .select_related("application")
+        .order_by("not_after")
+    )
+
+
+def _digest_rows(now: datetime) -> list[Notice]:
+    """One digest a day per reader, from CERTMGR_DIGEST_HOUR (UTC) on, and only with something in it."""
+    if now.hour < settings.CERTMGR_DIGEST_HOUR:
+        return []
+    return [
+        Notice(event=Notice.Event.DIGEST, day=now.date(), recipient=user.email)
+        for user in digest_readers()
+        if digest_certificates(user, now).exists()
+    ]
+
+
 # --- delivery -----------------------------------------------------------------------------------
 
 
@@ -222,10 +249,13 @@ def claim(pk_attempts: tuple[int, int], now: datetime) -> Notice | None:
 
 
 def send(notice: Notice, now: datetime) -> str:
-    from .channels import ChannelError, channel_for
+    from .channels import ChannelError, EmailChannel, channel_for
 
     try:
-        channel_for(notice.channel).send(message_for(notice, now), notice.recipient)
+        if notice.event == Notice.Event.DIGEST:
+            EmailChannel().send(digest_message(notice, now), notice.recipient)
+        else:
+            channel_for(notice.channel).send(message_for(notice, now), notice.recipient)
     except ChannelError as exc:
         return _failed(notice, now, str(exc), exc.retryable)
     Notice.objects.filter(pk=notice.pk).update(state=Notice.State.SENT, sent_at=now, last_error="")
@@ -243,7 +273,7 @@ def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:
     log.warning(
         "notice %s via %s failed (%s): %s",
         notice.pk,
-        notice.channel.kind,
+        notice.channel.kind if notice.channel else "email",
         "final" if final else "will retry",
         error,
     )
@@ -298,3 +328,21 @@ _SEVERITY = {
     Notice.Event.HEALTH_RECOVERED: "info",
     Notice.Event.TEST: "info",
 }
+
+
+def digest_message(notice: Notice, now: datetime) -> Message:
+    reader = digest_readers().filter(email__iexact=notice.recipient).first()
+    rows = [
+        (certificate, days_left(certificate.not_after, now))
+        for certificate in (digest_certificates(reader, now) if reader else [])
+    ]
+    context = {"rows": rows, "now": now, "portal": settings.CERTMGR_PORTAL_URL, "reader": reader}
+    return Message(
+        event=Notice.Event.DIGEST,
+        subject=f"[IAS certificates] Daily digest: {len(rows)} certificate{'s' if len(rows) != 1 else ''} "
+        f"expiring within {horizon(settings.CERTMGR_NOTICE_THRESHOLDS).days} days",
+        text=render_to_string("certmgr/notices/digest.txt", context),
+        html=render_to_string("certmgr/notices/digest.html", context),
+        link=settings.CERTMGR_PORTAL_URL + "/",
+        severity="info",
+    )

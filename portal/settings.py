@@ -85,6 +85,7 @@ CERTMGR_NOTICE_THRESHOLDS = [
     int(days) for days in env_list("CERTMGR_NOTICE_THRESHOLDS", ("60", "30", "14", "7", "1"))
 ]
 CERTMGR_NOTICE_MAX_ATTEMPTS = env_int("CERTMGR_NOTICE_MAX_ATTEMPTS", 6)
+CERTMGR_DIGEST_HOUR = env_int("CERTMGR_DIGEST_HOUR", 7)  # UTC; daily digests go out from then on
 CERTMGR_PORTAL_URL = env_str("CERTMGR_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")  # links in notices
 CERTMGR_METRICS_TOKEN = env_str("CERTMGR_METRICS_TOKEN")
 
@@ -200,7 +201,12 @@ LOGGING = {
 # Email notices through SMTP: EMAIL_* from the environment or, when EMAIL_HOST is not set, from a
 # user-provided service named or tagged "smtp" or "mail" (see vcap.smtp_credentials).
 _smtp = None if env_str("EMAIL_HOST") else vcap.smtp_credentials(env_str("VCAP_SERVICES"))
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# In development without a mail server, notices are printed to the console instead.
+EMAIL_BACKEND = (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG and not _smtp and not env_str("EMAIL_HOST")
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
 if _smtp:
     EMAIL_HOST = _smtp["host"]
     EMAIL_PORT = _smtp["port"]

@@ -202,3 +202,27 @@ def test_health_check_failure_and_recovery_are_notified_once_each(channels, chec
         ["[IAS certificates] Frontend: token-flow health check failing at token"] * 2
         + ["[IAS certificates] Frontend: token-flow health check healthy again"] * 2
     )
+
+
+# --- the daily digest -----------------------------------------------------------------------------
+
+
+def test_the_daily_digest_goes_out_once_a_day_to_those_who_asked(owner_with_email, viewer, stored, smtp):
+    from certmgr.notify_models import UserPreference
+
+    UserPreference.objects.create(user=owner_with_email, daily_digest=True)
+    viewer.email = "vera@example.com"
+    viewer.save()
+    UserPreference.objects.create(user=viewer, daily_digest=True)  # owns nothing: no digest
+    morning = days_before_expiry(20).replace(hour=6, minute=0)
+
+    run_at(morning)  # before CERTMGR_DIGEST_HOUR (07:00 UTC)
+    assert smtp.mails == []
+    run_at(morning.replace(hour=8))
+    run_at(morning.replace(hour=18))
+    run_at(morning.replace(hour=8) + timedelta(days=1))
+
+    assert [mail.recipients for mail in smtp.mails] == [["otto@example.com"], ["otto@example.com"]]
+    assert smtp.mails[0].subject == "[IAS certificates] Daily digest: 1 certificate expiring within 60 days"
+    text = smtp.mails[0].message.get_body(("plain",)).get_content()
+    assert "- Frontend: 2027-01-15 09:00 (20 days left)" in text
