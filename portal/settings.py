@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from certmgr.core.notices import clean_thresholds
+
 from . import vcap
 from .env import env_bool, env_int, env_list, env_str
 
@@ -81,9 +83,14 @@ CERTMGR_HEALTHCHECK_WORKERS = env_int("CERTMGR_HEALTHCHECK_WORKERS", 8)
 CERTMGR_HEALTHCHECK_INTERVAL_MINUTES = env_int("CERTMGR_HEALTHCHECK_INTERVAL_MINUTES", 60)
 
 # Expiry notices: days before expiry at which a notice goes out (per application overridable).
-CERTMGR_NOTICE_THRESHOLDS = [
-    int(days) for days in env_list("CERTMGR_NOTICE_THRESHOLDS", ("60", "30", "14", "7", "1"))
-]
+try:
+    CERTMGR_NOTICE_THRESHOLDS = list(
+        clean_thresholds(env_list("CERTMGR_NOTICE_THRESHOLDS", ("60", "30", "14", "7", "1")))
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"CERTMGR_NOTICE_THRESHOLDS: {exc}; use comma-separated days such as 60,30,14,7,1."
+    ) from None
 CERTMGR_NOTICE_MAX_ATTEMPTS = env_int("CERTMGR_NOTICE_MAX_ATTEMPTS", 6)
 CERTMGR_DIGEST_HOUR = env_int("CERTMGR_DIGEST_HOUR", 7)  # UTC; daily digests go out from then on
 CERTMGR_PORTAL_URL = env_str("CERTMGR_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")  # links in notices

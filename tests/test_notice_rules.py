@@ -62,5 +62,5 @@ def test_thresholds_are_cleaned_and_their_horizon_is_the_largest():
     assert horizon((30, 7, 1)) == timedelta(days=30)
     with pytest.raises(ValueError, match="'0' is not a number of days"):
         clean_thresholds(["0"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'soon' is not a whole number of days"):
         clean_thresholds(["soon"])

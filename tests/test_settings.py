@@ -147,3 +147,9 @@ def test_tenant_hosts_and_a_readable_ca_bundle_pass_the_checks(tmp_path, standin
         ),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_it_refuses_notice_thresholds_that_are_not_days():
+    result = _manage("check", **_production(CERTMGR_NOTICE_THRESHOLDS="30,soon"))
+    assert result.returncode != 0
+    assert "CERTMGR_NOTICE_THRESHOLDS: 'soon' is not a whole number of days" in result.stderr

@@ -74,7 +74,10 @@ def clean_thresholds(values: Iterable) -> tuple[int, ...]:
     """Whole days, largest first, no duplicates; raises ValueError naming the bad value."""
     days = set()
     for value in values:
-        number = int(str(value).strip())
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number of days") from None
         if not 1 <= number <= 3650:
             raise ValueError(f"{value!r} is not a number of days between 1 and 3650")
         days.add(number)
