@@ -39,3 +39,28 @@ urlpatterns = [
     path("feeds/<str:token>/apps/<slug:slug>.ics", views_feeds.feed_application, name="feed-application"),
     path("account/calendar/", views_feeds.account_calendar, name="account-calendar"),
 ]
+
+# Notifications (views_notify.py): channels, thresholds, the ledger, per-certificate mute.
+from . import views_notify  # noqa: E402 (appended with its patterns)
+
+urlpatterns += [
+    path("apps/<slug:slug>/notifications/", views_notify.notifications, name="notifications"),
+    path("apps/<slug:slug>/notifications/new/", views_notify.channel_new, name="notification-channel-new"),
+    path(
+        "apps/<slug:slug>/notifications/<int:pk>/edit/",
+        views_notify.channel_edit,
+        name="notification-channel-edit",
+    ),
+    path(
+        "apps/<slug:slug>/notifications/<int:pk>/delete",
+        views_notify.channel_delete,
+        name="notification-channel-delete",
+    ),
+    path(
+        "apps/<slug:slug>/notifications/<int:pk>/test",
+        views_notify.channel_test,
+        name="notification-channel-test",
+    ),
+    path("apps/<slug:slug>/thresholds/", views_notify.thresholds, name="application-thresholds"),
+    path("certificates/<int:pk>/mute", views_notify.certificate_mute, name="certificate-mute"),
+]
