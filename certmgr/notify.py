@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Max, Q
+from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -65,86 +66,79 @@ def _channels_by_application(application_id: int | None = None) -> dict[int, lis
     return by_app
 
 
-def due_certificates(now: datetime, application_ids, largest: timedelta):
-    """Active, unmuted certificates that can have a notice due: the bench times this query."""
+class DueCertificate(NamedTuple):
+    certificate_id: int
+    application_id: int
+    not_after: datetime
+    due: Due
+
+
+def _renewed():
+    """A later-expiring active certificate of the same application exists (a renewal)."""
+    return Exists(
+        Certificate.objects.active().filter(
+            application_id=OuterRef("application_id"), not_after__gt=OuterRef("not_after")
+        )
+    )
+
+
+def due_certificates(now: datetime, largest: timedelta):
+    """Active, unmuted, not renewed certificates within ``largest`` of expiry, each row joined with
+    its ledger entries: (id, application id, not_after, event, threshold). The bench times this."""
     return (
         Certificate.objects.active()
-        .filter(application_id__in=application_ids, not_after__lte=now + largest)
+        .filter(not_after__lte=now + largest)
         .filter(Q(muted_until__isnull=True) | Q(muted_until__lte=now))
-        .select_related("application")
-        .only("id", "application_id", "not_after", "application__notice_thresholds")
+        .filter(~_renewed())
+        .order_by()
+        .values_list("id", "application_id", "not_after", "notices__event", "notices__threshold")
     )
 
 
 def _expiry_rows(now: datetime, channels) -> list[Notice]:
     rows = []
-    for certificate, due in find_due(now, list(channels)):
-        rows += _fan_out(channels[certificate.application_id], certificate=certificate, due=due)
+    for found in find_due(now, channels):
+        rows += _fan_out(channels[found.application_id], certificate_id=found.certificate_id, due=found.due)
     return rows
 
 
-def find_due(now: datetime, application_ids: list[int]) -> list[tuple[Certificate, Due]]:
-    """Every certificate of these applications with a notice due at ``now`` (bench/notify_bench.py)."""
-    largest = max(
-        [horizon(settings.CERTMGR_NOTICE_THRESHOLDS)]
-        + [
-            horizon(thresholds)
-            for thresholds in Application.objects.filter(pk__in=application_ids)
-            .exclude(notice_thresholds=[])
-            .values_list("notice_thresholds", flat=True)
-        ]
-    )
-    query = due_certificates(now, application_ids, largest)
-    candidates = list(query)
-    latest = _latest_expiry_by_application(application_ids)
-    notified = _notified(query.values("pk"))  # a subquery: no parameter per certificate
+def find_due(now: datetime, application_ids) -> list[DueCertificate]:
+    """Every certificate of these applications with a notice due at ``now`` (bench/notify_bench.py).
+
+    Plain tuples and no IN list of applications: with tens of thousands of applications, bound
+    parameters and model instances would cost more than the query itself.
+    """
+    wanted = set(application_ids)
+    default = tuple(settings.CERTMGR_NOTICE_THRESHOLDS)
+    own = dict(Application.objects.exclude(notice_thresholds=[]).values_list("pk", "notice_thresholds"))
+    largest = max([horizon(default)] + [horizon(thresholds) for thresholds in own.values()])
+    facts, notified = {}, defaultdict(set)
+    for pk, application_id, not_after, event, threshold in due_certificates(now, largest):
+        facts[pk] = (application_id, not_after)
+        if event is not None:
+            notified[pk].add((event, threshold))
     found = []
-    for certificate in candidates:
-        if latest.get(certificate.application_id, certificate.not_after) > certificate.not_after:
-            continue  # renewed: a newer active certificate lasts longer (see _resolved_rows)
-        due = due_notice(
-            certificate.not_after, now, thresholds_for(certificate.application), notified[certificate.pk]
-        )
-        if due is not None:
-            found.append((certificate, due))
+    for pk, (application_id, not_after) in facts.items():
+        if application_id in wanted:
+            due = due_notice(not_after, now, own.get(application_id) or default, notified[pk])
+            if due is not None:
+                found.append(DueCertificate(pk, application_id, not_after, due))
     return found
-
-
-def _latest_expiry_by_application(application_ids) -> dict[int, datetime]:
-    latest = (
-        Certificate.objects.active()
-        .filter(application_id__in=list(application_ids))
-        .values("application_id")
-        .annotate(latest=Max("not_after"))
-    )
-    return {row["application_id"]: row["latest"] for row in latest}
-
-
-def _notified(certificate_ids) -> dict[int, set[tuple[str, int]]]:
-    """(event, threshold) pairs already in the ledger, per certificate."""
-    notified = defaultdict(set)
-    rows = Notice.objects.filter(certificate_id__in=certificate_ids).values_list(
-        "certificate_id", "event", "threshold"
-    )
-    for certificate_id, event, threshold in rows.distinct():
-        notified[certificate_id].add((event, threshold))
-    return notified
 
 
 def _resolved_rows(channels) -> list[Notice]:
     """One "renewed" notice for each notified certificate that a later-expiring active one replaced."""
-    warned = (
-        Notice.objects.filter(event__in=NOTIFIED, application_id__in=list(channels))
-        .exclude(certificate__notices__event=Notice.Event.RESOLVED)
-        .values_list("certificate_id", flat=True)
+    replaced = (
+        Certificate.objects.filter(notices__event__in=NOTIFIED)
+        .exclude(notices__event=Notice.Event.RESOLVED)
+        .filter(_renewed())
+        .values_list("id", "application_id")
         .distinct()
     )
-    latest = _latest_expiry_by_application(channels)
     rows = []
-    for certificate in Certificate.objects.filter(pk__in=list(warned)).select_related("application"):
-        if latest.get(certificate.application_id, certificate.not_after) > certificate.not_after:
-            due = _Resolved()
-            rows += _fan_out(channels[certificate.application_id], certificate=certificate, due=due)
+    for pk, application_id in replaced:
+        if application_id in channels:
+            rows += _fan_out(channels[application_id], certificate_id=pk, due=_Resolved())
     return rows
 
 
@@ -152,14 +146,14 @@ class _Resolved:
     event, threshold = Notice.Event.RESOLVED, 0
 
 
-def _fan_out(channel_items, *, certificate=None, due=None, health_check=None, event=None) -> list[Notice]:
+def _fan_out(channel_items, *, certificate_id=None, due=None, health_check=None, event=None) -> list[Notice]:
     rows = []
     for channel, recipients in channel_items:
         for recipient in recipients:
             rows.append(
                 Notice(
                     application_id=channel.application_id,
-                    certificate=certificate,
+                    certificate_id=certificate_id,
                     health_check=health_check,
                     channel=channel,
                     event=event or due.event,
