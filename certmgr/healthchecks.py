@@ -24,7 +24,7 @@ from . import notify
 from .core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
 from .core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
 from .keys import read_private_key
-from .models import Application, Certificate, HealthCheckRun
+from .models import Application, AuditEvent, Certificate, HealthCheckRun
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,16 @@ class Check:
         started = timezone.now()
         flow = TokenFlow(self._request(certificate), TokenFlowOptions(policy=http_policy()))
         yield from flow
-        self.run = record(application, certificate, flow.result, trigger=self.trigger, started=started,
-                          actor_label=self.actor_label)  # fmt: skip
+        self.run = record(
+            application,
+            certificate,
+            flow.result,
+            trigger=self.trigger,
+            started=started,
+            actor_label=self.actor_label,
+            actor=self.actor,
+            remote_addr=self.remote_addr,
+        )
 
     def _request(self, certificate: Certificate) -> TokenFlowRequest:
         application = self.application
@@ -125,11 +133,30 @@ def run_check(application: Application, **kwargs) -> HealthCheckRun:
     return check.run
 
 
-def record(application, certificate, result, *, trigger: str, started: datetime, actor_label: str):
+def record(
+    application,
+    certificate,
+    result,
+    *,
+    trigger: str,
+    started: datetime,
+    actor_label: str,
+    actor=None,
+    remote_addr=None,
+):
     previous_ok, previous_code = application.health_checks.values_list("ok", "code").first() or (None, "")
     with transaction.atomic():  # the run, the application's pointer to it and any notice: one commit
         run = _store_run(application, certificate, result, trigger, started, actor_label, previous_code)
         notify.health_transition(application, run, previous_ok)
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.HEALTH_CHECK_RUN,
+            actor=actor,
+            remote_addr=remote_addr,
+            actor_label=actor_label[:200],
+            application=application,
+            certificate=certificate,
+            detail=f"{trigger}: {'healthy' if run.ok else f'failed at {run.failed_step} ({run.code})'}",
+        )
     return run
 
 

@@ -336,6 +336,8 @@ class AuditEvent(models.Model):
         CERTIFICATE_ADDED = "certificate_added", "certificate added"
         CERTIFICATE_CHANGED = "certificate_changed", "certificate changed"
         KEYS_ROTATED = "keys_rotated", "encryption keys rotated"
+        PARAMETERS_GENERATED = "parameters_generated", "binding parameters generated"
+        HEALTH_CHECK_RUN = "health_check_run", "health check run"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -351,6 +353,17 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.get_action_display()}"
+
+    @classmethod
+    def record(cls, action, request=None, *, actor_label: str = "", **fields) -> AuditEvent:
+        """One entry; with a request, its user and address are the actor."""
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            fields.setdefault("actor", user)
+            actor_label = actor_label or user.get_username()
+        if request is not None:
+            fields.setdefault("remote_addr", request.META.get("REMOTE_ADDR") or None)
+        return cls.objects.create(action=action, actor_label=actor_label[:200] or "system", **fields)
 
 
 class HealthCheckRun(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_binding, views_feeds, views_health
+from . import views, views_audit, views_binding, views_feeds, views_health, views_notify
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -41,8 +41,6 @@ urlpatterns = [
 ]
 
 # Notifications (views_notify.py): channels, thresholds, the ledger, per-certificate mute.
-from . import views_notify  # noqa: E402 (appended with its patterns)
-
 urlpatterns += [
     path("apps/<slug:slug>/notifications/", views_notify.notifications, name="notifications"),
     path("apps/<slug:slug>/notifications/new/", views_notify.channel_new, name="notification-channel-new"),
@@ -64,3 +62,4 @@ urlpatterns += [
     path("apps/<slug:slug>/thresholds/", views_notify.thresholds, name="application-thresholds"),
     path("certificates/<int:pk>/mute", views_notify.certificate_mute, name="certificate-mute"),
 ]
+urlpatterns += [path("audit/", views_audit.audit_log, name="audit-log")]

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from . import bindings, rotation
 from .core import binding
 from .core.binding import FORMATS, Target
-from .models import Application, Certificate
+from .models import Application, AuditEvent, Certificate
 from .viewkit import client_ip, managed_application, param
 
 
@@ -114,7 +114,18 @@ def certificate_binding(request, pk, fmt):
         content_type=f"{spec.content_type}; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{spec.filename}"'
+    _audit_parameters(request, cert, f"{fmt} download{' with chain' if chain else ''}")
     return response
+
+
+def _audit_parameters(request, cert, detail: str) -> None:
+    AuditEvent.record(
+        AuditEvent.Action.PARAMETERS_GENERATED,
+        request,
+        application_id=cert.application_id,
+        certificate=cert,
+        detail=detail,
+    )
 
 
 @require_safe
@@ -132,6 +143,7 @@ def api_certificate_binding(request, pk):
     if cert is None:
         return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
     chain, target, _ = binding_options(request)
+    _audit_parameters(request, cert, f"{fmt} via the API{' with chain' if chain else ''}")
     return JsonResponse(
         {
             "certificate": cert.pk,
