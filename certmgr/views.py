@@ -160,7 +160,8 @@ def application_edit(request, slug):
 @never_cache
 def upload(request, slug=None):
     managed = Application.objects.managed_by(request.user).order_by("name")
-    initial_app = get_object_or_404(managed, slug=slug) if slug else None
+    # An application the user may see but not manage: 403, as everywhere else.
+    initial_app = managed_application(request, slug) if slug else None
     if request.method == "POST" and request.POST.get("step") in {"confirm", "cancel"}:
         return _finish_upload(request)
     form = UploadForm(

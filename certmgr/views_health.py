@@ -64,8 +64,9 @@ def _line(data: dict) -> bytes:
 
 def summary(run: HealthCheckRun) -> str:
     if run.ok:
+        backend_ok = any(step.get("name") == "backend" and step.get("ok") for step in run.steps)
         return "Healthy: IAS issued a token for this certificate" + (
-            " and the backend accepted it." if run.steps[-1].get("ok") else "."
+            " and the backend accepted it." if backend_ok else "."
         )
     return f"Failed at {run.failed_step}: {run.diagnosis}"
 

@@ -388,7 +388,7 @@ def test_a_viewer_cannot_upload_to_frontend(client, viewer, frontend_app, leaf):
     assert direct.status_code == 200
     assert "You do not own any application yet" in text_of(direct)
     assert "token" not in direct.context
-    assert via_app.status_code == 404
+    assert via_app.status_code == 403  # visible to her, not hers to change
     assert nothing_saved()
 
 
