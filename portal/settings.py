@@ -19,7 +19,10 @@ from .env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("CERTMGR_LOCAL_DIR") or BASE_DIR / ".local")
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
+# On Cloud Foundry (VCAP_APPLICATION is set in every container) DEBUG is off whatever the
+# environment says: a debug page there would show settings and request data to the internet.
+ON_CLOUD_FOUNDRY = vcap.on_cloud_foundry()
+DEBUG = env_bool("DJANGO_DEBUG", False) and not ON_CLOUD_FOUNDRY
 
 
 def _local_secret(filename: str, make) -> str:
@@ -93,11 +96,21 @@ except ValueError as exc:
     ) from None
 CERTMGR_NOTICE_MAX_ATTEMPTS = env_int("CERTMGR_NOTICE_MAX_ATTEMPTS", 6)
 CERTMGR_DIGEST_HOUR = env_int("CERTMGR_DIGEST_HOUR", 7)  # UTC; daily digests go out from then on
-CERTMGR_PORTAL_URL = env_str("CERTMGR_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")  # links in notices
+# The routes Cloud Foundry maps to the app ("host" or "host/path"), first one first.
+_routes = vcap.application_uris()
+_route_hosts = [route.split("/", 1)[0] for route in _routes]
+# Links in notices: the first route on Cloud Foundry, else the development server.
+CERTMGR_PORTAL_URL = env_str(
+    "CERTMGR_PORTAL_URL", f"https://{_routes[0]}" if _routes else "http://127.0.0.1:8000"
+).rstrip("/")
 CERTMGR_METRICS_TOKEN = env_str("CERTMGR_METRICS_TOKEN")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]") if DEBUG else ())
+ALLOWED_HOSTS += [host for host in _route_hosts if host not in ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS += [
+    f"https://{host}" for host in _route_hosts if f"https://{host}" not in CSRF_TRUSTED_ORIGINS
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,7 +123,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.HealthCheckMiddleware",  # first: the platform's probe skips host checks
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,7 +154,7 @@ TEMPLATES = [
     },
 ]
 
-_vcap_db = vcap.postgres_database()
+_vcap_db = vcap.postgres_database()  # sslmode=verify-full against the binding's root CA
 if env_str("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60)}
 elif _vcap_db:
@@ -159,6 +174,12 @@ else:
             },
         }
     }
+if ON_CLOUD_FOUNDRY and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured(
+        "No database on Cloud Foundry: bind a PostgreSQL instance (cf create-service postgresql-db "
+        "<plan> cert-portal-db; cf bind-service ias-cert-portal cert-portal-db) or set DATABASE_URL. "
+        "SQLite would live in the container's disk and be lost at every restart."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -176,7 +197,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -195,10 +216,41 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
+# Behind Cloud Foundry's router TLS ends there; it says so in X-Forwarded-Proto (and the app is
+# reachable only through it, so the header cannot come from anyone else).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# https only: secure cookies, redirect of plain http, HSTS. On unless DEBUG; DJANGO_SECURE=0
+# turns it off for plain-http setups that are not development (the test suite's test client and
+# live server; a local production-like run without a TLS proxy). Never off on Cloud Foundry.
+SECURE = env_bool("DJANGO_SECURE", not DEBUG) or ON_CLOUD_FOUNDRY
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_SSL_REDIRECT = SECURE
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the platform's probe speaks plain http to the container
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000) if SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+# Preloading is a decision for the owner of the parent domain (SAP's, for cfapps.*.hana.ondemand
+# .com routes), not this app: off unless asked for, and the deploy check's reminder silenced.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# No inline script or style anywhere: pages load their JavaScript and CSS from /static/.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Outside development: one JSON object per line on stdout, Cloud Foundry's log stream.
+    "formatters": {"json": {"()": "portal.logjson.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"}
+        if DEBUG
+        else {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     # Django's default also mails error reports (with request data and local variables) to
     # ADMINS; those could carry a p12 password or a pasted key, so errors go to the console only.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -57,9 +58,47 @@ def postgres_database() -> dict | None:
 
 
 def _write_root_cert(creds: dict) -> str:
-    path = Path(tempfile.gettempdir()) / f"pg-root-{quote(creds['hostname'], safe='')}.pem"
-    path.write_text(creds["sslrootcert"])
+    """The binding's root CA as a file (libpq wants a path), readable by this user only.
+
+    Every process of the app (gunicorn workers, the worker, tasks) writes it at startup; it is
+    written to a private temporary file and renamed into place, so no reader sees half of it.
+    """
+    text = creds["sslrootcert"]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"pg-root-{quote(creds['hostname'], safe='')}-{digest}.pem"
+    if path.exists() and path.read_text() == text and path.stat().st_mode & 0o077 == 0:
+        return str(path)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".pg-root-", suffix=".pem")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     return str(path)
+
+
+def application() -> dict:
+    """VCAP_APPLICATION: set by Cloud Foundry in every container (and during staging)."""
+    raw = os.environ.get("VCAP_APPLICATION", "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"VCAP_APPLICATION is not valid JSON: {exc.msg}.") from None
+    return value if isinstance(value, dict) else {}
+
+
+def on_cloud_foundry() -> bool:
+    return bool(os.environ.get("VCAP_APPLICATION", "").strip())
+
+
+def application_uris() -> list[str]:
+    """The routes mapped to the app (host names, maybe with a path), in the platform's order."""
+    uris = application().get("application_uris") or []
+    return [str(uri).strip() for uri in uris if str(uri).strip()] if isinstance(uris, list) else []
 
 
 def smtp_credentials(vcap_services_json: str | None) -> dict | None:

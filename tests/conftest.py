@@ -145,6 +145,11 @@ def page(browser, live_server, owner, browser_clock, settings):
     page = context.new_page()
     page.requested = []
     page.on("request", lambda request: page.requested.append(request.url))
+    # Anything the Content-Security-Policy blocked (inline script or style) is a broken page.
+    blocked = []
+    page.on(
+        "console", lambda message: "Content Security Policy" in message.text and blocked.append(message.text)
+    )
     page.goto(live_server.url + "/")
     page.get_by_label("User name").fill("otto")
     page.get_by_label("Password").fill("otto-pass-123")
@@ -152,6 +157,7 @@ def page(browser, live_server, owner, browser_clock, settings):
     page.wait_for_url(live_server.url + "/")
     yield page
     context.close()
+    assert blocked == [], "the Content-Security-Policy blocked something"
 
 
 # --- the local IAS stand-in (iasstandin) over real TLS on 127.0.0.1 ----------------------------

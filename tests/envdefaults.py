@@ -13,3 +13,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-" + Fernet.generate_key().decod
 os.environ.setdefault("CERTMGR_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ["DJANGO_DEBUG"] = "0"
+# The test client and the browser tests' live server speak plain http: no https redirect, no
+# secure-only cookies, no HSTS (production keeps the default, on). Tests of the production
+# settings run manage.py or gunicorn in a subprocess without it.
+os.environ["DJANGO_SECURE"] = "0"
+os.environ.pop("VCAP_APPLICATION", None)

@@ -24,6 +24,9 @@ LOGIN_PAGES = {"login", "admin:login"}
 # Feeds for machines, which authenticate by their own means (tested in test_feeds.py): a bearer
 # token from the configuration, a secret URL per user. Without it they answer 401 or 404.
 OWN_AUTHENTICATION = {"metrics", "feed-all", "feed-application"}
+# The platform's health probe (Cloud Foundry calls it without a session): it says "ok" or 503
+# and nothing else (tested in test_deploy.py).
+PROBES = {"healthz"}
 CATCH_ALL_VALUE = "no-such-page/"
 
 
@@ -72,7 +75,7 @@ def violations(client, urls: list[tuple[str, str]]) -> list[str]:
     site_login, admin_login = reverse("login"), reverse("admin:login")
     problems = []
     for url, name in urls:
-        if name in LOGIN_PAGES | OWN_AUTHENTICATION:
+        if name in LOGIN_PAGES | OWN_AUTHENTICATION | PROBES:
             continue
         allowed = {site_login, admin_login} if url.startswith("/admin/") else {site_login}
         for method in (client.get, client.post):
@@ -146,7 +149,7 @@ def test_only_the_login_pages_and_the_listed_feeds_do_without_a_login(values):
         if getattr(callback, "login_required", True) is False
     }
 
-    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION
+    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION | PROBES
 
 
 def test_the_feeds_give_an_anonymous_visitor_without_credentials_nothing(client, values, settings):
