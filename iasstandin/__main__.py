@@ -11,7 +11,7 @@ from .standin import serve
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m iasstandin",
-        description="A local IAS tenant (client credentials with mTLS) and a protected backend.",
+        description="A local IAS tenant (client credentials with mTLS, OIDC login) and a protected backend.",
     )
     parser.add_argument("--directory", default=".local/sandbox", help="state kept across restarts")
     parser.add_argument("--port", type=int, default=8443, help="tenant port (0: any free port)")

@@ -16,11 +16,15 @@ from typing import NamedTuple
 from urllib.parse import parse_qs
 
 from . import jwt
+from .accounts import Accounts
 from .clients import Registry
+from .errors import NO_STORE, TokenError
+from .oidc import AUTHORIZE_PATH, LOGOUT_PATH, SCOPES, USERINFO_PATH, Codes, Oidc
 from .pki import Pki, certificate_thumbprint, key_id, new_signing_key
 from .tlsserver import App, Request, Response
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a secret
+CLIENT_CREDENTIALS, AUTHORIZATION_CODE = "client_credentials", "authorization_code"
 BACKEND_LEEWAY = 60  # seconds of clock skew the backend forgives on exp, as the tutorial's does
 
 
@@ -41,6 +45,12 @@ class Faults:
     close: set[str] = field(default_factory=set)  # paths answered by closing the connection
     redirect: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
     backend_status: int | None = None  # the backend answers every request with this status
+    # OpenID Connect login: the ID token's claims and signature (the access token follows the above)
+    id_token_issuer: str | None = None  # iss of issued ID tokens
+    id_token_audience: str | list | None = None  # aud of issued ID tokens
+    id_token_lifetime: int = 3600  # exp = iat + this
+    id_token_nonce: str | None = None  # nonce of issued ID tokens instead of the request's
+    id_token_sign_with_unknown_key: bool = False  # a key whose kid the JWKS does not list
 
     def restore_defaults(self) -> None:
         # In place, so whoever holds this object sees the reset too.
@@ -106,22 +116,12 @@ class Lockout:
             self._until.clear()
 
 
-class TokenError(Exception):
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description)
-        self.status, self.error, self.description = status, error, description
-
-    def response(self) -> Response:
-        body = {"error": self.error, "error_description": self.description}
-        return Response.json(self.status, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
 LOCKED = "The client is locked for 60 minutes after too many failed logins"
 NOT_REGISTERED = "The client certificate is not registered for this client id"
 
 
 class Tenant:
-    """The IAS tenant at ``url``: discovery, JWKS and the client-credentials grant with mTLS."""
+    """The IAS tenant at ``url``: discovery, JWKS, the client-credentials grant with mTLS, and OIDC login."""
 
     def __init__(
         self,
@@ -131,6 +131,8 @@ class Tenant:
         faults: Callable[[], Faults],
         journal: Journal,
         lockout: Lockout,
+        accounts: Accounts | None = None,
+        codes: Codes | None = None,
     ):
         self.url, self.pki, self.registry, self.journal, self.lockout = url, pki, registry, journal, lockout
         self._faults = faults
@@ -140,32 +142,63 @@ class Tenant:
         # Computed once: they never change while the tenant runs, and benchmarks hit them hard.
         self._discovery = _json_bytes(self._discovery_document())
         self._jwks = _json_bytes({"keys": [jwt.jwk(pki.signing_key.public_key(), pki.kid)]})
+        keys = {pki.kid: pki.signing_key.public_key()}
+        self.oidc = Oidc(url, accounts or Accounts(), codes or Codes(), self._sign, keys, self.app_tid)
         self._routes = {
-            "/.well-known/openid-configuration": ("GET", lambda _: self._static(self._discovery)),
-            "/oauth2/certs": ("GET", lambda _: self._static(self._jwks)),
-            TOKEN_PATH: ("POST", self._token),
+            "/.well-known/openid-configuration": (("GET",), lambda _: self._static(self._discovery)),
+            "/oauth2/certs": (("GET",), lambda _: self._static(self._jwks)),
+            TOKEN_PATH: (("POST",), self._token),
+            **self.oidc.routes(),
         }
 
     def __call__(self, request: Request) -> Response:
-        method, route = self._routes.get(request.path, (None, None))
+        methods, route = self._routes.get(request.path, ((), None))
         if route is None:
             return Response.json(404, {"error": "not_found", "error_description": request.path})
-        if request.method != method:
-            return Response.json(405, {"error": "invalid_request", "error_description": f"Use {method}"})
+        if request.method not in methods:
+            allowed = " or ".join(methods)
+            return Response.json(405, {"error": "invalid_request", "error_description": f"Use {allowed}"})
         return route(request)
 
     def _discovery_document(self) -> dict:
         return {
             "issuer": self.url,
-            "authorization_endpoint": f"{self.url}/oauth2/authorize",
+            "authorization_endpoint": f"{self.url}{AUTHORIZE_PATH}",
             "token_endpoint": f"{self.url}{TOKEN_PATH}",
+            "userinfo_endpoint": f"{self.url}{USERINFO_PATH}",
+            "end_session_endpoint": f"{self.url}{LOGOUT_PATH}",
             "jwks_uri": f"{self.url}/oauth2/certs",
-            "response_types_supported": ["code", "id_token", "token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
             "subject_types_supported": ["public"],
-            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["tls_client_auth", "client_secret_post"],
+            "scopes_supported": list(SCOPES),
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "token_endpoint_auth_methods_supported": [
+                "tls_client_auth",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             "tls_client_certificate_bound_access_tokens": True,
             "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "azp",
+                "iat",
+                "exp",
+                "auth_time",
+                "nonce",
+                "sid",
+                "email",
+                "given_name",
+                "family_name",
+                "groups",
+                "user_uuid",
+                "ias_iss",
+                "at_hash",
+            ],
         }
 
     @staticmethod
@@ -177,14 +210,16 @@ class Tenant:
         client_id, token, faults = None, None, self._faults()
         try:
             form = _form(request)
-            client_id = form.get("client_id")
-            self._authenticate(request, form, client_id, thumb)
-            token = self._issue(faults, client_id, thumb)
-            response = Response.json(
-                200,
-                {"access_token": token, "token_type": "Bearer", "expires_in": faults.token_lifetime},
-                {"Cache-Control": "no-store", "Pragma": "no-cache"},
-            )
+            if form["grant_type"] == AUTHORIZATION_CODE:
+                client_id, secret = self.oidc.client_credentials(request, form)
+                self._check_lock(client_id)
+                body, token = self.oidc.exchange(form, client_id, secret, faults)
+            else:
+                client_id = form.get("client_id")
+                self._authenticate(request, form, client_id, thumb)
+                token = self._issue(faults, client_id, thumb)
+                body = {"access_token": token, "token_type": "Bearer", "expires_in": faults.token_lifetime}
+            response = Response.json(200, body, NO_STORE)
         except TokenError as err:
             if err.status == 401 and client_id and err.description != LOCKED:
                 self.lockout.failed(client_id, time.time())
@@ -192,9 +227,12 @@ class Tenant:
         self.journal.record(TokenRequest(client_id, thumb, response.status), token)
         return response
 
-    def _authenticate(self, request: Request, form: dict, client_id: str, thumb: str | None) -> None:
+    def _check_lock(self, client_id: str) -> None:
         if self.lockout.locked(client_id, time.time()):
             raise TokenError(401, "invalid_client", LOCKED)
+
+    def _authenticate(self, request: Request, form: dict, client_id: str, thumb: str | None) -> None:
+        self._check_lock(client_id)
         authorization = request.headers.get("Authorization", "")
         if "client_secret" in form or authorization.lower().startswith("basic "):
             raise TokenError(
@@ -225,11 +263,18 @@ class Tenant:
             "sap_id_type": "app",
             "cnf": {"x5t#S256": faults.cnf_thumbprint if faults.cnf_thumbprint is not None else thumb},
         }
+        return self._sign(
+            claims,
+            unknown_key=faults.sign_with_unknown_key,
+            wrong_key_same_kid=faults.sign_with_wrong_key_same_kid,
+        )
+
+    def _sign(self, claims: dict, *, unknown_key: bool = False, wrong_key_same_kid: bool = False) -> str:
         key, kid = self.pki.signing_key, self.pki.kid
-        if faults.sign_with_unknown_key:
+        if unknown_key:
             key = self._rogue()
             kid = key_id(key.public_key())
-        elif faults.sign_with_wrong_key_same_kid:
+        elif wrong_key_same_kid:
             key = self._rogue()
         return jwt.encode(claims, key, kid)
 
@@ -255,9 +300,9 @@ def _form(request: Request) -> dict[str, str]:
     form = {name: values[0] for name, values in parsed.items()}
     if not form.get("grant_type"):
         raise TokenError(400, "invalid_request", "The grant_type parameter is missing")
-    if form["grant_type"] != "client_credentials":
+    if form["grant_type"] not in (CLIENT_CREDENTIALS, AUTHORIZATION_CODE):
         raise TokenError(400, "unsupported_grant_type", f"Unsupported grant type {form['grant_type']!r}")
-    if not form.get("client_id"):
+    if form["grant_type"] == CLIENT_CREDENTIALS and not form.get("client_id"):
         raise TokenError(400, "invalid_request", "The client_id parameter is missing")
     return form
 

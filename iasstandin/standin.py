@@ -6,8 +6,10 @@ import signal
 import threading
 from pathlib import Path
 
+from .accounts import Accounts
 from .app import Backend, Faults, Journal, Lockout, Tenant, TokenRequest, with_faults
 from .clients import Registry
+from .oidc import Codes
 from .pki import Pki
 from .tlsserver import TlsServer, server_context
 
@@ -16,7 +18,7 @@ _BIND = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
 
 class StandIn:
-    """A local IAS tenant for the client-credentials grant with mTLS, and a protected backend."""
+    """A local IAS tenant (client credentials with mTLS, OpenID Connect login), and a protected backend."""
 
     def __init__(self, directory: Path | str | None = None, host: str = "127.0.0.1"):
         if host not in _BIND:
@@ -26,6 +28,8 @@ class StandIn:
         self.pki = Pki.load_or_create(self.directory) if self.directory else Pki.create()
         self.faults = Faults()
         self._registry = Registry(self.directory)
+        self._accounts = Accounts(self.directory)
+        self._codes = Codes()
         self._journal = Journal()
         self._lockout = Lockout()
         self._stopping = threading.Event()
@@ -47,7 +51,16 @@ class StandIn:
             raise
         self._url, self._backend_url = self._base(tenant.port), self._base(backend.port)
         current = lambda: self.faults  # noqa: E731 - read per request: tests replace or mutate faults
-        tenant_app = Tenant(self._url, self.pki, self._registry, current, self._journal, self._lockout)
+        tenant_app = Tenant(
+            self._url,
+            self.pki,
+            self._registry,
+            current,
+            self._journal,
+            self._lockout,
+            self._accounts,
+            self._codes,
+        )
         backend_app = Backend(self._url, self.pki, current)
         self._stopping.clear()
         tenant.start(with_faults(tenant_app, current, self._stopping.wait))
@@ -108,11 +121,38 @@ class StandIn:
     def unregister(self, client_id: str) -> None:
         self._registry.unregister(client_id)
 
+    def register_oidc_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: list[str],
+        *,
+        post_logout_redirect_uris: list[str] = (),
+    ) -> None:
+        """Register (or replace) a confidential OIDC client; redirect URIs are compared exactly."""
+        self._accounts.register_client(client_id, client_secret, redirect_uris, post_logout_redirect_uris)
+
+    def add_user(
+        self,
+        login: str,
+        password: str,
+        *,
+        email: str,
+        given_name: str = "",
+        family_name: str = "",
+        groups: list[str] = (),
+    ) -> str:
+        """Add (or update) a user who logs on with ``login`` or ``email``; returns its id (a UUID)."""
+        return self._accounts.add_user(
+            login, password, email=email, given_name=given_name, family_name=family_name, groups=groups
+        )
+
     def reset(self) -> None:
-        """Faults to defaults, lockouts and records cleared; registrations stay."""
+        """Faults to defaults, lockouts, records and pending codes cleared; registrations and users stay."""
         self.faults.restore_defaults()
         self._lockout.clear()
         self._journal.clear()
+        self._codes.clear()
 
     @property
     def token_requests(self) -> list[TokenRequest]:
