@@ -362,7 +362,9 @@ class AuditEvent(models.Model):
             fields.setdefault("actor", user)
             actor_label = actor_label or user.get_username()
         if request is not None:
-            fields.setdefault("remote_addr", request.META.get("REMOTE_ADDR") or None)
+            from .viewkit import client_ip
+
+            fields.setdefault("remote_addr", client_ip(request))
         return cls.objects.create(action=action, actor_label=actor_label[:200] or "system", **fields)
 
 

@@ -104,6 +104,8 @@ CERTMGR_PORTAL_URL = env_str(
     "CERTMGR_PORTAL_URL", f"https://{_routes[0]}" if _routes else "http://127.0.0.1:8000"
 ).rstrip("/")
 CERTMGR_METRICS_TOKEN = env_str("CERTMGR_METRICS_TOKEN")
+# Proxies in front of the portal that append to X-Forwarded-For (the audit log's address).
+CERTMGR_TRUSTED_PROXY_HOPS = env_int("CERTMGR_TRUSTED_PROXY_HOPS", 1 if ON_CLOUD_FOUNDRY else 0)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]") if DEBUG else ())
 ALLOWED_HOSTS += [host for host in _route_hosts if host not in ALLOWED_HOSTS]

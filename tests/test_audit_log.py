@@ -74,3 +74,29 @@ def test_the_audit_log_filters_by_action_application_actor_and_day(
         client.get(reverse("audit-log") + "?since=2001-01-01&until=2001-01-02")
     )
     assert "“soon” is not a date (YYYY-MM-DD)." in text_of(client.get(reverse("audit-log") + "?since=soon"))
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.5", "10.0.0.1"),  # no trusted proxy: the header is the client's own claim
+        (1, "203.0.113.5, 198.51.100.7", "198.51.100.7"),  # what the gorouter appended
+        (2, "203.0.113.5, 198.51.100.7", "203.0.113.5"),
+        (1, "203.0.113.5, not-an-address", "10.0.0.1"),
+        (2, "198.51.100.7", "10.0.0.1"),  # fewer entries than trusted hops: nothing to trust
+    ],
+)
+def test_the_audited_address_comes_through_the_trusted_proxies_only(
+    client, owner, store, leaf, settings, hops, forwarded, expected
+):
+    settings.CERTMGR_TRUSTED_PROXY_HOPS = hops
+    cert = store(leaf.pem)
+    client.force_login(owner)
+
+    client.get(
+        reverse("certificate-binding", args=[cert.pk, "json"]),
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+    assert AuditEvent.objects.get(action=AuditEvent.Action.PARAMETERS_GENERATED).remote_addr == expected
