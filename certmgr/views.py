@@ -326,13 +326,11 @@ def certificate_lifecycle(request, pk):
         before = cert.get_lifecycle_display()
         cert.lifecycle = form.cleaned_data["lifecycle"]
         cert.save(update_fields=["lifecycle"])
-        AuditEvent.objects.create(
-            actor=request.user,
-            actor_label=request.user.get_username(),
-            action=AuditEvent.Action.CERTIFICATE_CHANGED,
+        AuditEvent.record(
+            AuditEvent.Action.CERTIFICATE_CHANGED,
+            request,
             application=cert.application,
             certificate=cert,
-            remote_addr=client_ip(request),
             detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")

@@ -21,7 +21,7 @@ from . import channels, notify
 from .forms_notify import ChannelForm, MuteForm, ThresholdsForm, host_of
 from .models import Application, AuditEvent
 from .notify_models import Notice, NotificationChannel
-from .viewkit import client_ip, managed_application, managed_certificate
+from .viewkit import managed_application, managed_certificate
 
 log = logging.getLogger(__name__)
 Kind = NotificationChannel.Kind
@@ -252,13 +252,11 @@ def certificate_mute(request, pk):
         detail = f"expiry notices muted until {stamp}"
         done = f"Expiry notices for this certificate are muted until {stamp}."
     cert.save(update_fields=["muted_until"])
-    AuditEvent.objects.create(
-        actor=request.user,
-        actor_label=request.user.get_username(),
-        action=AuditEvent.Action.CERTIFICATE_CHANGED,
+    AuditEvent.record(
+        AuditEvent.Action.CERTIFICATE_CHANGED,
+        request,
         application=cert.application,
         certificate=cert,
-        remote_addr=client_ip(request),
         detail=detail,
     )
     messages.success(request, done)

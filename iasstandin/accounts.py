@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import copy
-import fcntl
 import hashlib
 import hmac
 import json
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .pki import atomic_write, b64url
+from .pki import atomic_write, b64url, locked_file
 
 log = logging.getLogger("iasstandin")
 OIDC_FILE = "oidc.json"
@@ -109,17 +107,6 @@ def _put_user(data: dict, login, password, email, given_name, family_name, group
     return user_id
 
 
-@contextlib.contextmanager
-def _locked(directory: Path):
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(directory / ".oidc.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield directory / OIDC_FILE
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -147,7 +134,7 @@ def register_oidc_client_in_directory(
     post_logout_redirect_uris: list[str] = (),
 ) -> None:
     """Register (or replace) an OIDC client in ``directory/oidc.json``; a running stand-in picks it up."""
-    with _locked(Path(directory)) as path:
+    with locked_file(Path(directory), OIDC_FILE) as path:
         data = _read(path)
         _put_client(data, client_id, client_secret, redirect_uris, post_logout_redirect_uris)
         _write(path, data)
@@ -164,7 +151,7 @@ def add_user_in_directory(
     groups: list[str] = (),
 ) -> str:
     """Add (or update) a user in ``directory/oidc.json``; returns its id, kept across updates."""
-    with _locked(Path(directory)) as path:
+    with locked_file(Path(directory), OIDC_FILE) as path:
         data = _read(path)
         user_id = _put_user(data, login, password, email, given_name, family_name, groups)
         _write(path, data)

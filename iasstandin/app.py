@@ -340,12 +340,7 @@ class Backend:
         )
 
     def _validate(self, request: Request) -> dict:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise jwt.InvalidToken("missing bearer token")
-        claims = jwt.decode(token.strip(), self._keys)
-        if claims.get("iss") != self.issuer:
-            raise jwt.InvalidToken(f"wrong issuer {claims.get('iss')!r}")
+        claims = jwt.bearer_claims(request.headers.get("Authorization", ""), self._keys, self.issuer)
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise jwt.InvalidToken("token has no valid exp")

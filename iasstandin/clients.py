@@ -6,8 +6,6 @@ running stand-in, as an admin would upload it in the IAS console.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -16,7 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from .pki import atomic_write, certificate_thumbprint, first_certificate
+from .pki import atomic_write, certificate_thumbprint, first_certificate, locked_file
 
 log = logging.getLogger("iasstandin")
 CLIENTS_FILE = "clients.json"
@@ -26,18 +24,6 @@ def _leaf_pem(certificate_pem: str | bytes) -> str:
     """Only the client (first) certificate counts; keep it in a normalised PEM."""
     cert = first_certificate(certificate_pem)
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-@contextlib.contextmanager
-def _locked(directory: Path):
-    # Two portal processes registering at once must not drop each other's certificate.
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(directory / ".clients.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield directory / CLIENTS_FILE
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _read(path: Path) -> dict[str, list[str]]:
@@ -63,7 +49,7 @@ def register_in_directory(directory, client_id: str, certificate_pem: str | byte
         raise ValueError("client_id must not be empty")
     pem = _leaf_pem(certificate_pem)
     thumb = certificate_thumbprint(first_certificate(pem))
-    with _locked(Path(directory)) as path:
+    with locked_file(Path(directory), CLIENTS_FILE) as path:
         clients = _read(path)
         known = clients.setdefault(client_id, [])
         if thumb in _thumbprints(known):
@@ -73,7 +59,7 @@ def register_in_directory(directory, client_id: str, certificate_pem: str | byte
 
 
 def unregister_in_directory(directory, client_id: str) -> None:
-    with _locked(Path(directory)) as path:
+    with locked_file(Path(directory), CLIENTS_FILE) as path:
         clients = _read(path)
         if clients.pop(client_id, None) is not None:
             _write(path, clients)

@@ -102,3 +102,15 @@ def jwk(public_key: rsa.RSAPublicKey, kid: str) -> dict:
         "n": _uint(numbers.n),
         "e": _uint(numbers.e),
     }
+
+
+def bearer_claims(authorization: str, keys, issuer: str) -> dict:
+    """The verified claims of an ``Authorization: Bearer`` token from ``issuer``; the caller
+    judges its lifetime and purpose. Raises InvalidToken."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("missing bearer token")
+    claims = decode(token.strip(), keys)
+    if claims.get("iss") != issuer:
+        raise InvalidToken(f"wrong issuer {claims.get('iss')!r}")
+    return claims

@@ -382,12 +382,7 @@ class Oidc:
         )
 
     def _user_token(self, request: Request) -> dict:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise jwt.InvalidToken("missing bearer token")
-        claims = jwt.decode(token.strip(), self._keys)
-        if claims.get("iss") != self.url:
-            raise jwt.InvalidToken(f"wrong issuer {claims.get('iss')!r}")
+        claims = jwt.bearer_claims(request.headers.get("Authorization", ""), self._keys, self.url)
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool) or time.time() >= exp:
             raise jwt.InvalidToken("token expired")

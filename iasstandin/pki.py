@@ -7,6 +7,8 @@ that a wrong thumbprint in the portal cannot be mirrored by the stand-in that ch
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import os
@@ -199,3 +201,16 @@ def _server_certificate(key, ca_cert: x509.Certificate, ca_key) -> x509.Certific
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+@contextlib.contextmanager
+def locked_file(directory: Path, name: str):
+    """``directory/name`` held under an exclusive lock (``.name.lock``): two processes that
+    read-modify-write the same file must not drop each other's change."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(directory / f".{name.split('.')[0]}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield directory / name
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

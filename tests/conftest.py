@@ -218,3 +218,30 @@ def mid_life():
     """Frozen at MID_LIFE: every certificate of the suite is valid, for us and for the stand-in."""
     with time_machine.travel(certs.MID_LIFE, tick=False):
         yield
+
+
+# --- real receivers for notices (tests/receivers.py) --------------------------------------------
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on 127.0.0.1, and Django's mail pointed at it."""
+    from tests.receivers import SmtpReceiver
+
+    with SmtpReceiver() as receiver:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", receiver.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        yield receiver
+
+
+@pytest.fixture
+def webhook(settings, tmp_path):
+    """A real HTTPS endpoint on 127.0.0.1 whose CA the portal trusts."""
+    from tests.receivers import HttpsReceiver
+
+    with HttpsReceiver(tmp_path) as receiver:
+        settings.CERTMGR_CA_BUNDLE = str(receiver.ca_file)
+        settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 3
+        yield receiver

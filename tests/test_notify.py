@@ -15,7 +15,6 @@ from certmgr import healthchecks, notify
 from certmgr.keys import seal
 from certmgr.notify_models import Notice, NotificationChannel
 from tests import certs
-from tests.receivers import HttpsReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -24,23 +23,6 @@ SECRET = "hmac-secret-for-tests"
 
 def days_before_expiry(days: float):
     return certs.EXPIRES - timedelta(days=days)
-
-
-@pytest.fixture
-def smtp(settings):
-    with SmtpReceiver() as receiver:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", receiver.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield receiver
-
-
-@pytest.fixture
-def webhook(settings, tmp_path):
-    with HttpsReceiver(tmp_path) as receiver:
-        settings.CERTMGR_CA_BUNDLE = str(receiver.ca_file)
-        yield receiver
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from certmgr import channels
 from certmgr.models import AuditEvent
 from certmgr.notify_models import Notice, NotificationChannel
 from tests import certs
-from tests.receivers import HttpsReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -40,24 +39,6 @@ ANS = {
 def _mid_life():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def smtp(settings):
-    with SmtpReceiver() as receiver:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", receiver.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        yield receiver
-
-
-@pytest.fixture
-def webhook(settings, tmp_path):
-    with HttpsReceiver(tmp_path) as receiver:
-        settings.CERTMGR_CA_BUNDLE = str(receiver.ca_file)
-        settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 3
-        yield receiver
 
 
 @pytest.fixture
