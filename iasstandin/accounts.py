@@ -2,6 +2,9 @@
 
 Like ``clients.json``, the file lets another process (``./dev run``, a browser test's setup) add a
 client or a user to a running stand-in. Secrets and passwords are kept as salted PBKDF2 hashes.
+A client without a secret (``"secret": null`` in the file) authenticates with its client
+certificate only, as an IAS application whose credential type is X509_GENERATED or X509_PROVIDED;
+its certificates are registered like any other (``clients.json``, ``StandIn.register``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ def hash_secret(secret: str) -> str:
     return f"pbkdf2_sha256${_ITERATIONS}${b64url(salt)}${b64url(digest)}"
 
 
-def check_secret(secret: str, stored: str) -> bool:
+def check_secret(secret: str, stored: str | None) -> bool:
+    if not stored:
+        return False  # no secret to match: a client that uses its certificate only
     try:
         scheme, iterations, salt, digest = stored.split("$")
         if scheme != "pbkdf2_sha256":
@@ -48,7 +53,7 @@ def check_secret(secret: str, stored: str) -> bool:
 @dataclass(frozen=True)
 class OidcClient:
     client_id: str
-    secret_hash: str
+    secret_hash: str | None  # None: no secret, the client authenticates with its certificate only
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...]
 
@@ -76,14 +81,18 @@ def _check_uri(uri: str) -> str:
 
 
 def _put_client(data: dict, client_id, client_secret, redirect_uris, post_logout_redirect_uris) -> None:
-    if not client_id or not client_secret:
-        raise ValueError("client_id and client_secret must not be empty")
+    if not client_id:
+        raise ValueError("client_id must not be empty")
+    if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):
+        raise ValueError(
+            "client_secret must not be empty: pass None for a client that uses its certificate only"
+        )
     if isinstance(redirect_uris, str) or not redirect_uris:
         raise ValueError("redirect_uris must be a non-empty list of URIs")
     if isinstance(post_logout_redirect_uris, str):
         raise ValueError("post_logout_redirect_uris must be a list of URIs")
     data["clients"][client_id] = {
-        "secret": hash_secret(client_secret),
+        "secret": hash_secret(client_secret) if client_secret is not None else None,
         "redirect_uris": [_check_uri(u) for u in redirect_uris],
         "post_logout_redirect_uris": [_check_uri(u) for u in post_logout_redirect_uris],
     }
@@ -128,12 +137,15 @@ def _write(path: Path, data: dict) -> None:
 def register_oidc_client_in_directory(
     directory,
     client_id: str,
-    client_secret: str,
+    client_secret: str | None,
     redirect_uris: list[str],
     *,
     post_logout_redirect_uris: list[str] = (),
 ) -> None:
-    """Register (or replace) an OIDC client in ``directory/oidc.json``; a running stand-in picks it up."""
+    """Register (or replace) an OIDC client in ``directory/oidc.json``; a running stand-in picks it up.
+
+    ``client_secret=None``: the client has no secret and authenticates with its client certificate.
+    """
     with locked_file(Path(directory), OIDC_FILE) as path:
         data = _read(path)
         _put_client(data, client_id, client_secret, redirect_uris, post_logout_redirect_uris)
@@ -203,9 +215,10 @@ class Accounts:
         entry = self._current()["clients"].get(client_id) if client_id else None
         if not isinstance(entry, dict):
             return None
+        secret = entry.get("secret")
         return OidcClient(
             client_id,
-            entry.get("secret", ""),
+            secret if isinstance(secret, str) and secret else None,
             tuple(entry.get("redirect_uris", ())),
             tuple(entry.get("post_logout_redirect_uris", ())),
         )

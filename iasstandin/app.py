@@ -19,7 +19,7 @@ from . import jwt
 from .accounts import Accounts
 from .clients import Registry
 from .errors import NO_STORE, TokenError
-from .oidc import AUTHORIZE_PATH, LOGOUT_PATH, SCOPES, USERINFO_PATH, Codes, Oidc
+from .oidc import AUTHORIZE_PATH, BASIC_CHALLENGE, LOGOUT_PATH, SCOPES, USERINFO_PATH, Codes, Oidc
 from .pki import Pki, certificate_thumbprint, key_id, new_signing_key
 from .tlsserver import App, Request, Response
 
@@ -121,7 +121,11 @@ NOT_REGISTERED = "The client certificate is not registered for this client id"
 
 
 class Tenant:
-    """The IAS tenant at ``url``: discovery, JWKS, the client-credentials grant with mTLS, and OIDC login."""
+    """The IAS tenant at ``url``: discovery, JWKS, the client-credentials grant with mTLS, and OIDC login.
+
+    OIDC clients redeem their codes with a secret or, like the client-credentials grant, a registered
+    client certificate (tls_client_auth).
+    """
 
     def __init__(
         self,
@@ -212,8 +216,12 @@ class Tenant:
             form = _form(request)
             if form["grant_type"] == AUTHORIZATION_CODE:
                 client_id, secret = self.oidc.client_credentials(request, form)
-                self._check_lock(client_id)
-                body, token = self.oidc.exchange(form, client_id, secret, faults)
+                if secret is None:  # tls_client_auth: the certificate stands in for the secret
+                    self._authenticate_by_certificate(request, form, client_id, thumb)
+                else:
+                    self._check_lock(client_id)
+                self.oidc.check_client(client_id, secret)
+                body, token = self.oidc.exchange(form, client_id, faults)
             else:
                 client_id = form.get("client_id")
                 self._authenticate(request, form, client_id, thumb)
@@ -230,6 +238,21 @@ class Tenant:
     def _check_lock(self, client_id: str) -> None:
         if self.lockout.locked(client_id, time.time()):
             raise TokenError(401, "invalid_client", LOCKED)
+
+    def _authenticate_by_certificate(
+        self, request: Request, form: dict, client_id: str | None, thumb: str | None
+    ) -> None:
+        """An authorization code request without a secret: the client certificate must do, as for client_credentials."""
+        if not client_id:
+            if request.peer_cert is None:
+                raise TokenError(401, "invalid_client", "No client authentication was sent", BASIC_CHALLENGE)
+            raise TokenError(400, "invalid_request", "The client_id parameter is missing")
+        try:
+            self._authenticate(request, form, client_id, thumb)
+        except TokenError as err:
+            if request.peer_cert is None:  # neither a secret nor a certificate: a secret would do too
+                err.headers = {**BASIC_CHALLENGE, **err.headers}
+            raise
 
     def _authenticate(self, request: Request, form: dict, client_id: str, thumb: str | None) -> None:
         self._check_lock(client_id)

@@ -1,7 +1,8 @@
 """OpenID Connect login: authorization code with PKCE (S256), the login page, userinfo and logout.
 
 The authorization endpoint, its HTML login form and the code redemption at the token endpoint,
-as a browser and a confidential client (client_secret_basic or client_secret_post) meet them.
+as a browser and a confidential client (client_secret_basic, client_secret_post, or its client
+certificate: tls_client_auth, checked by the tenant) meet them.
 """
 
 from __future__ import annotations
@@ -239,8 +240,12 @@ class Oidc:
 
     # --- the token endpoint, grant_type=authorization_code ------------------------------------------
 
-    def client_credentials(self, request: Request, form: dict[str, str]) -> tuple[str, str]:
-        """The client id and secret sent with client_secret_basic or client_secret_post."""
+    def client_credentials(self, request: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
+        """The client id and secret sent with client_secret_basic or client_secret_post.
+
+        Without any secret: the form's client id (None if it has none) and None for the secret, so
+        the client must authenticate with its certificate (tls_client_auth).
+        """
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "basic":
             if "client_secret" in form:
@@ -252,7 +257,7 @@ class Oidc:
             except (binascii.Error, UnicodeDecodeError):
                 sep = ""
             if not sep or not raw_id:
-                raise TokenError(401, "invalid_client", "Malformed Basic authorization", _BASIC)
+                raise TokenError(401, "invalid_client", "Malformed Basic authorization", BASIC_CHALLENGE)
             # RFC 6749 §2.3.1 form-encodes both before Basic; many clients do not: take either.
             client_id = raw_id if self.accounts.client(raw_id) else unquote_plus(raw_id)
             secret = raw_secret
@@ -268,13 +273,32 @@ class Oidc:
             if not form.get("client_id"):
                 raise TokenError(400, "invalid_request", "The client_id parameter is missing")
             return form["client_id"], form["client_secret"]
-        raise TokenError(401, "invalid_client", "No client authentication was sent", _BASIC)
+        return form.get("client_id") or None, None
 
-    def exchange(self, form: dict[str, str], client_id: str, secret: str, faults: Faults) -> tuple[dict, str]:
-        """The token response for an authorization code, and its access token."""
+    def check_client(self, client_id: str, secret: str | None) -> None:
+        """``client_id`` must be a registered OIDC client, and ``secret`` its secret.
+
+        ``secret`` is None only when the tenant authenticated the client by its certificate already.
+        """
         client = self.accounts.client(client_id)
+        if secret is None:
+            if client is None:
+                raise TokenError(
+                    401, "invalid_client", "The client id is not a registered OpenID Connect client"
+                )
+            return
+        if client is not None and client.secret_hash is None:
+            raise TokenError(
+                401,
+                "invalid_client",
+                "A client secret was sent; this client must use its certificate",
+                BASIC_CHALLENGE,
+            )
         if client is None or not check_secret(secret, client.secret_hash):
-            raise TokenError(401, "invalid_client", "Client authentication failed", _BASIC)
+            raise TokenError(401, "invalid_client", "Client authentication failed", BASIC_CHALLENGE)
+
+    def exchange(self, form: dict[str, str], client_id: str, faults: Faults) -> tuple[dict, str]:
+        """The token response for an authorization code of the authenticated ``client_id``, and its access token."""
         code = form.get("code")
         if not code:
             raise TokenError(400, "invalid_request", "The code parameter is missing")
@@ -409,7 +433,7 @@ class Oidc:
         return _page(200, "Logged out", "<h1>You are logged out</h1>")
 
 
-_BASIC = {"WWW-Authenticate": 'Basic realm="iasstandin"'}
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="iasstandin"'}
 
 
 def _s256(verifier: str) -> str:

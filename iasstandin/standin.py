@@ -124,12 +124,17 @@ class StandIn:
     def register_oidc_client(
         self,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None,
         redirect_uris: list[str],
         *,
         post_logout_redirect_uris: list[str] = (),
     ) -> None:
-        """Register (or replace) a confidential OIDC client; redirect URIs are compared exactly."""
+        """Register (or replace) a confidential OIDC client; redirect URIs are compared exactly.
+
+        ``client_secret=None``: the client has no secret and authenticates at the token endpoint with
+        a client certificate registered for ``client_id`` (``register``), as IAS's X509 credential
+        types do. A client with a secret may use a registered certificate too.
+        """
         self._accounts.register_client(client_id, client_secret, redirect_uris, post_logout_redirect_uris)
 
     def add_user(

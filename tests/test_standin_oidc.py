@@ -12,6 +12,7 @@ import secrets
 import stat
 from datetime import timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,13 +21,22 @@ import time_machine
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from iasstandin import StandIn, add_user_in_directory, register_oidc_client_in_directory
+from iasstandin import (
+    StandIn,
+    TokenRequest,
+    add_user_in_directory,
+    register_in_directory,
+    register_oidc_client_in_directory,
+)
 from tests import certs
 
 CLIENT_ID = "8a1c2f0e-portal-login"
 SECRET = "s3cret+with/odd:chars"
 OTHER_ID = "other-app"
 OTHER_SECRET = "other-secret"
+CERT_ID = "3e9d41b7-x509-login"  # an application whose credential type is X509: no secret
+CERT_REDIRECT = "https://cert.example.test/auth/callback"
+API_ONLY_ID = "api-only"  # a certificate registered for client_credentials, but no OIDC client
 REDIRECT = "https://portal.example.test/auth/callback"
 OTHER_REDIRECT = "https://other.example.test/cb"
 AFTER_LOGOUT = "https://portal.example.test/logged-out"
@@ -150,15 +160,20 @@ class Browser:
         assert back.headers["Location"].startswith(f"{sent['redirect_uri']}?")
         return query_of(back.headers["Location"]), sent
 
-    def redeem(self, code, verifier, *, auth="basic", client=(CLIENT_ID, SECRET), redirect_uri=REDIRECT):
+    def redeem(
+        self, code, verifier, *, auth="basic", client=(CLIENT_ID, SECRET), redirect_uri=REDIRECT, cert=None
+    ):
+        """``auth``: basic, post, or cert (tls_client_auth: the client id in the form, no secret)."""
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         if verifier is not None:
             data["code_verifier"] = verifier
-        kwargs = {}
+        kwargs = {"cert": str(cert) if cert else None}
         if auth == "basic":
             kwargs["auth"] = client
-        else:
+        elif auth == "post":
             data |= {"client_id": client[0], "client_secret": client[1]}
+        else:
+            data["client_id"] = client[0]
         return requests.post(
             f"{self.s.url}/oauth2/token", data=data, verify=str(self.ca), timeout=TIMEOUT, **kwargs
         )
@@ -172,6 +187,9 @@ def module_standin():
     with StandIn() as s:
         s.register_oidc_client(CLIENT_ID, SECRET, [REDIRECT], post_logout_redirect_uris=[AFTER_LOGOUT])
         s.register_oidc_client(OTHER_ID, OTHER_SECRET, [OTHER_REDIRECT])
+        s.register_oidc_client(CERT_ID, None, [CERT_REDIRECT])
+        s.register(CERT_ID, certs.issue("frontend-app").pem)
+        s.register(API_ONLY_ID, certs.issue("frontend-app").pem)
         s.alice = s.add_user(
             "alice",
             PASSWORD,
@@ -202,6 +220,25 @@ def browser(s, ca):
     b = Browser(s, ca)
     yield b
     b.session.close()
+
+
+@pytest.fixture(scope="module")
+def cert_files(tmp_path_factory) -> dict[str, Path]:
+    """Certificate + key files for requests: "a" is registered for CERT_ID, "b" for nobody."""
+    directory = tmp_path_factory.mktemp("client-certs")
+    issued = {"a": certs.issue("frontend-app"), "b": certs.issue("stranger", key_slot=1, serial=0x2000)}
+    files = {}
+    for name, item in issued.items():
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(item.pem + item.key_pem())
+    return files
+
+
+@pytest.fixture
+def mid_life():
+    """The test certificates are valid from 2026-01-15 to 2027-01-15: be within, and let no time pass."""
+    with time_machine.travel(certs.MID_LIFE, tick=False) as traveller:
+        yield traveller
 
 
 def error_of(response: requests.Response) -> tuple[int, str, str]:
@@ -583,3 +620,166 @@ def test_five_wrong_secrets_lock_the_client_as_for_certificates(s, browser):
     )
     assert [r.status for r in s.token_requests] == [401] * 6
     assert {r.client_id for r in s.token_requests} == {CLIENT_ID}
+
+
+# --- tls_client_auth: the client certificate instead of a secret ------------------------------------
+
+NOT_REGISTERED = "The client certificate is not registered for this client id"
+LOCKED = "The client is locked for 60 minutes after too many failed logins"
+
+
+def x5t_s256(der: bytes) -> str:
+    return b64url(hashlib.sha256(der).digest())
+
+
+def redeem_with_cert(browser, back, sent, cert, client_id=CERT_ID) -> requests.Response:
+    return browser.redeem(
+        back["code"],
+        sent["verifier"],
+        auth="cert",
+        client=(client_id, None),
+        redirect_uri=CERT_REDIRECT,
+        cert=cert,
+    )
+
+
+def test_a_certificate_only_client_logs_on_with_its_certificate(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+
+    response = redeem_with_cert(browser, back, sent, cert_files["a"])
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    jwks = browser.jwks()
+    claims = verify_rs256(body["id_token"], jwks)
+    assert claims["aud"] == claims["azp"] == CERT_ID
+    assert (claims["iss"], claims["sub"], claims["nonce"]) == (s.url, s.alice, sent["nonce"])
+    access = verify_rs256(body["access_token"], jwks)
+    assert (access["azp"], access["sub"]) == (CERT_ID, s.alice)
+    assert s.issued_tokens == [body["access_token"]]
+    assert s.token_requests == [TokenRequest(CERT_ID, x5t_s256(certs.issue("frontend-app").der), 200)]
+
+
+def test_a_certificate_only_client_without_a_certificate_is_401(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+
+    without = redeem_with_cert(browser, back, sent, None)
+    with_it = redeem_with_cert(browser, back, sent, cert_files["a"])
+
+    assert error_of(without) == (401, "invalid_client", "No client certificate was presented")
+    assert with_it.status_code == 200, with_it.text  # a failed authentication does not spend the code
+    assert [(r.client_id, r.thumbprint, r.status) for r in s.token_requests][0] == (CERT_ID, None, 401)
+
+
+def test_an_unregistered_certificate_is_401(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+
+    response = redeem_with_cert(browser, back, sent, cert_files["b"])
+
+    assert error_of(response) == (401, "invalid_client", NOT_REGISTERED)
+    stranger = certs.issue("stranger", key_slot=1, serial=0x2000)
+    assert s.token_requests == [TokenRequest(CERT_ID, x5t_s256(stranger.der), 401)]
+
+
+@pytest.mark.parametrize("cert", [None, "a"], ids=["no-cert", "registered-cert"])
+@pytest.mark.parametrize("auth", ["basic", "post"])
+def test_a_secret_for_a_certificate_only_client_is_401(s, browser, cert_files, mid_life, auth, cert):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+
+    response = browser.redeem(
+        back["code"],
+        sent["verifier"],
+        auth=auth,
+        client=(CERT_ID, "a-guessed-secret"),
+        redirect_uri=CERT_REDIRECT,
+        cert=cert_files[cert] if cert else None,
+    )
+
+    assert error_of(response) == (
+        401,
+        "invalid_client",
+        "A client secret was sent; this client must use its certificate",
+    )
+
+
+def test_a_client_with_a_secret_may_use_a_registered_certificate_instead(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on()
+
+    unregistered = browser.redeem(back["code"], sent["verifier"], auth="cert", cert=cert_files["a"])
+    s.register(CLIENT_ID, certs.issue("frontend-app").pem)
+    try:
+        registered = browser.redeem(back["code"], sent["verifier"], auth="cert", cert=cert_files["a"])
+    finally:
+        s.unregister(CLIENT_ID)
+
+    assert error_of(unregistered) == (401, "invalid_client", NOT_REGISTERED)
+    assert registered.status_code == 200, registered.text
+    assert jwt_parts(registered.json()["id_token"])[1]["aud"] == CLIENT_ID
+
+
+@pytest.mark.parametrize(
+    ("instant", "description"),
+    [
+        (certs.AFTER_EXPIRY, "The client certificate has expired"),
+        (certs.BEFORE_ISSUE, "The client certificate is not yet valid"),
+    ],
+)
+def test_the_certificate_must_be_valid_by_the_stand_ins_clock(s, browser, cert_files, instant, description):
+    with time_machine.travel(instant, tick=False):
+        back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+        response = redeem_with_cert(browser, back, sent, cert_files["a"])
+
+    assert error_of(response) == (401, "invalid_client", description)
+
+
+def test_five_wrong_certificates_lock_the_client(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+    for _ in range(5):
+        assert redeem_with_cert(browser, back, sent, cert_files["b"]).status_code == 401
+
+    locked = redeem_with_cert(browser, back, sent, cert_files["a"])
+
+    assert error_of(locked) == (401, "invalid_client", LOCKED)
+    assert [r.status for r in s.token_requests] == [401] * 6
+
+
+def test_a_certificate_of_a_client_without_oidc_login_is_401(s, browser, cert_files, mid_life):
+    back, sent = browser.log_on(client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+
+    # API_ONLY_ID has this certificate registered (client_credentials), but is no OIDC client.
+    response = redeem_with_cert(browser, back, sent, cert_files["a"], client_id=API_ONLY_ID)
+
+    assert error_of(response) == (
+        401,
+        "invalid_client",
+        "The client id is not a registered OpenID Connect client",
+    )
+
+
+def test_a_certificate_without_a_client_id_is_400(s, browser, cert_files, mid_life):
+    data = {"grant_type": "authorization_code", "code": "x", "redirect_uri": CERT_REDIRECT}
+    response = requests.post(
+        f"{s.url}/oauth2/token", data=data, cert=str(cert_files["a"]), verify=str(browser.ca), timeout=TIMEOUT
+    )
+
+    assert error_of(response) == (400, "invalid_request", "The client_id parameter is missing")
+
+
+def test_a_certificate_only_client_from_the_directory_files(tmp_path, cert_files, mid_life):
+    directory = tmp_path / "sandbox"
+    with StandIn(directory=directory) as s:
+        register_oidc_client_in_directory(directory, CERT_ID, None, [CERT_REDIRECT])
+        register_in_directory(directory, CERT_ID, certs.issue("frontend-app").pem)
+        add_user_in_directory(directory, "dave", PASSWORD, email="dave@example.test")
+        b = Browser(s, s.ca_path)
+        back, sent = b.log_on(username="dave", client_id=CERT_ID, redirect_uri=CERT_REDIRECT)
+        with_secret = b.redeem(
+            back["code"], sent["verifier"], client=(CERT_ID, "x"), redirect_uri=CERT_REDIRECT
+        )
+        response = redeem_with_cert(b, back, sent, cert_files["a"])
+        b.session.close()
+
+    assert error_of(with_secret)[:2] == (401, "invalid_client")
+    assert response.status_code == 200, response.text
+    assert jwt_parts(response.json()["id_token"])[1]["aud"] == CERT_ID
+    assert json.loads((directory / "oidc.json").read_text())["clients"][CERT_ID]["secret"] is None
