@@ -6,4 +6,4 @@ class CertmgrConfig(AppConfig):
     verbose_name = "Certificate manager"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import accounts, checks  # noqa: F401  (login audit signals; system checks)

@@ -34,8 +34,10 @@ REFRESH = timedelta(hours=6)
 
 
 def visible_applications(user):
-    """The applications ``user`` may see in feeds. For now every active user sees every application."""
-    return Application.objects.all()
+    """The applications ``user`` may see in feeds: all of them for any role (roles.py), none without."""
+    from .roles import role_of
+
+    return Application.objects.all() if role_of(user) else Application.objects.none()
 
 
 def feed_token_digest(token: str) -> str:

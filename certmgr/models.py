@@ -338,6 +338,13 @@ class AuditEvent(models.Model):
         KEYS_ROTATED = "keys_rotated", "encryption keys rotated"
         PARAMETERS_GENERATED = "parameters_generated", "binding parameters generated"
         HEALTH_CHECK_RUN = "health_check_run", "health check run"
+        APPLICATION_CREATED = "application_created", "application created"
+        APPLICATION_CHANGED = "application_changed", "application changed"
+        CHANNEL_CHANGED = "channel_changed", "notification channel changed"
+        CHANNEL_TESTED = "channel_tested", "test notice sent"
+        LOGGED_IN = "logged_in", "logged in"
+        LOGIN_FAILED = "login_failed", "login failed"
+        ROLES_CHANGED = "roles_changed", "roles changed"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -410,3 +417,25 @@ class HealthCheckRun(models.Model):
 
 
 from .notify_models import Notice, NotificationChannel, UserPreference  # noqa: E402, F401 (Django finds models here)
+
+
+class ExternalIdentity(models.Model):
+    """The IAS account behind a portal user who logs in with OpenID Connect.
+
+    Users are found by (issuer, subject), never by email: a local break-glass account with the
+    same address is not taken over by whoever holds that address in IAS.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ias_identity"
+    )
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=300)
+    groups = models.JSONField(default=list, blank=True, help_text="IAS groups at the last login.")
+    last_login = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="unique_ias_subject")]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

@@ -50,6 +50,60 @@ def ensure_demo(tenant_url: str, backend_url: str) -> tuple[Application, str]:
     return app, current.pem
 
 
+LOGIN_CLIENT_ID = "ias-cert-portal-local"
+LOGIN_FILE = "login-client.json"  # read by the settings in development: the portal's IAS login
+LOGIN_USERS = {"alice": ("Alice", ["CertPortalAdmins"]), "victor": ("Victor", ["CertPortalViewers"])}
+
+
+def ensure_login(standin, portal_url: str, password: str) -> list[str]:
+    """The portal as an OpenID Connect client of the stand-in, and IAS users to log on with.
+
+    A new client secret at every start, kept only in .local/sandbox/login-client.json (0600),
+    where the settings find it. Returns the users' login names.
+    """
+    import json
+    import secrets
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(portal_url.rstrip("/"))
+    twins = {
+        parts.netloc,
+        parts.netloc.replace("127.0.0.1", "localhost"),
+        parts.netloc.replace("localhost", "127.0.0.1"),
+    }
+    portals = sorted(f"{parts.scheme}://{netloc}" for netloc in twins)
+    secret = secrets.token_urlsafe(24)
+    standin.register_oidc_client(
+        LOGIN_CLIENT_ID,
+        secret,
+        [f"{base}/oidc/callback/" for base in portals],
+        post_logout_redirect_uris=[f"{base}/logged-out/" for base in portals],
+    )
+    for login, (given_name, groups) in LOGIN_USERS.items():
+        standin.add_user(
+            login,
+            password,
+            email=f"{login}@example.com",
+            given_name=given_name,
+            family_name="Example",
+            groups=groups,
+        )
+    path = standin.directory / LOGIN_FILE
+    path.touch(mode=0o600)
+    path.write_text(
+        json.dumps(
+            {
+                "issuer": standin.url,
+                "client_id": LOGIN_CLIENT_ID,
+                "client_secret": secret,
+                "certificate": None,
+                "key": None,
+            }
+        )
+    )
+    return list(LOGIN_USERS)
+
+
 def _usable_certificate(app: Application) -> Certificate | None:
     return (
         app.certificates.active()

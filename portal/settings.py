@@ -134,6 +134,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "certmgr.roles.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -189,9 +190,45 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "logged-out"
+
+# Login through IAS (OpenID Connect, authorization code + PKCE): from the portal's `identity`
+# binding on Cloud Foundry (CERTMGR_IDENTITY_BINDING picks one by name), else from CERTMGR_OIDC_*,
+# else, in development, from the local stand-in (`./dev run`). With none, Django's login only.
+CERTMGR_OIDC = vcap.identity_login(env_str("CERTMGR_IDENTITY_BINDING"))
+if CERTMGR_OIDC is None and env_str("CERTMGR_OIDC_ISSUER"):
+    CERTMGR_OIDC = vcap.login_client_config(
+        "CERTMGR_OIDC_*",
+        issuer=env_str("CERTMGR_OIDC_ISSUER"),
+        client_id=env_str("CERTMGR_OIDC_CLIENT_ID"),
+        client_secret=env_str("CERTMGR_OIDC_CLIENT_SECRET"),
+        certificate=env_str("CERTMGR_OIDC_CLIENT_CERTIFICATE"),
+        key=env_str("CERTMGR_OIDC_CLIENT_KEY"),
+    )
+if CERTMGR_OIDC is None and DEBUG and (CERTMGR_SANDBOX_DIR / "login-client.json").exists():
+    import json as _json
+
+    CERTMGR_OIDC = vcap.login_client_config(
+        "The stand-in's login client", **_json.loads((CERTMGR_SANDBOX_DIR / "login-client.json").read_text())
+    )
+# IAS groups → roles (see certmgr/roles.py). Owners come from each application's owner groups.
+CERTMGR_ADMIN_GROUPS = env_list("CERTMGR_ADMIN_GROUPS", ("CertPortalAdmins",))
+CERTMGR_VIEWER_GROUPS = env_list("CERTMGR_VIEWER_GROUPS", ("CertPortalViewers",))
+# Who may use Django's own password login: everyone ("all"), break-glass superusers only
+# ("admins", the default once IAS login is configured) or nobody ("off").
+CERTMGR_LOCAL_LOGIN = env_str("CERTMGR_LOCAL_LOGIN", "admins" if CERTMGR_OIDC else "all")
+if CERTMGR_LOCAL_LOGIN not in ("all", "admins", "off"):
+    raise ImproperlyConfigured(f"CERTMGR_LOCAL_LOGIN={CERTMGR_LOCAL_LOGIN!r}: use all, admins or off.")
+AUTHENTICATION_BACKENDS = ["certmgr.oidc.IasBackend", "django.contrib.auth.backends.ModelBackend"]
+# Anonymous users go straight to IAS when it is configured; /login/ stays for local accounts.
+LOGIN_URL = "oidc_authentication_init" if CERTMGR_OIDC else "login"
+# mozilla-django-oidc runs the browser side; the code exchange and id_token checks are ours.
+OIDC_RP_CLIENT_ID = (CERTMGR_OIDC or {}).get("client_id", "")
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from certmgr import accounts, oidc
 from portal.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # answered by portal.middleware before host checks
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.LocalLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logged-out/", accounts.logged_out, name="logged-out"),
+    path("oidc/authenticate/", oidc.IasLoginStart.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.IasLoginCallback.as_view(), name="oidc_authentication_callback"),
     path("admin/", admin.site.urls),
     path("", include("certmgr.urls")),
 ]

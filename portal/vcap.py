@@ -167,3 +167,62 @@ def _flag(name: str, creds: dict, *keys: str) -> bool:
             f"The user-provided service {name!r} has {key}={value!r}: use true or false."
         )
     return False
+
+
+def identity_login(name: str = "") -> dict | None:
+    """The portal's own login client from its ``identity`` binding (the one named ``name``, or the first).
+
+    Returns {issuer, client_id, client_secret, certificate_pem, key_pem, authorization_endpoint,
+    end_session_endpoint}. The credential type decides how the portal authenticates to IAS: a
+    SECRET binding holds ``clientsecret``; X509_GENERATED holds ``certificate`` and ``key``;
+    X509_PROVIDED holds only the certificate, and the key comes from CERTMGR_OIDC_CLIENT_KEY.
+    """
+    binding = None
+    for entries in services().values():
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("label") == "identity":
+                if not name or name in (entry.get("name"), entry.get("instance_name")):
+                    binding = binding or entry
+    if binding is None:
+        if name:
+            raise ImproperlyConfigured(
+                f"CERTMGR_IDENTITY_BINDING={name!r}: no identity binding has that name."
+            )
+        return None
+    creds = binding.get("credentials") or {}
+    label = f"The identity binding {binding.get('name', '')!r}"
+    return login_client_config(
+        label,
+        issuer=creds.get("url"),
+        client_id=creds.get("clientid"),
+        client_secret=creds.get("clientsecret"),
+        certificate=creds.get("certificate"),
+        key=creds.get("key") or os.environ.get("CERTMGR_OIDC_CLIENT_KEY", ""),
+        authorization_endpoint=creds.get("authorization_endpoint"),
+        end_session_endpoint=creds.get("end_session_endpoint"),
+    )
+
+
+def login_client_config(
+    label: str, *, issuer, client_id, client_secret, certificate, key, **endpoints
+) -> dict:
+    """A checked login client configuration, with a message naming what is missing."""
+    issuer = str(issuer or "").strip().rstrip("/")
+    if not issuer.startswith("https://"):
+        raise ImproperlyConfigured(f"{label}: the tenant URL {issuer!r} is not an https URL.")
+    if not str(client_id or "").strip():
+        raise ImproperlyConfigured(f"{label} lacks the client id.")
+    if not client_secret and not (certificate and key):
+        raise ImproperlyConfigured(
+            f"{label} has neither a client secret nor a certificate with its key. For credential-type "
+            "X509_PROVIDED set CERTMGR_OIDC_CLIENT_KEY to the PEM private key of the binding's certificate."
+        )
+    return {
+        "issuer": issuer,
+        "client_id": str(client_id).strip(),
+        "client_secret": client_secret or None,
+        "certificate_pem": None if client_secret else str(certificate).encode(),
+        "key_pem": None if client_secret else str(key).encode(),
+        "authorization_endpoint": endpoints.get("authorization_endpoint") or f"{issuer}/oauth2/authorize",
+        "end_session_endpoint": endpoints.get("end_session_endpoint") or f"{issuer}/oauth2/logout",
+    }

@@ -44,8 +44,12 @@ def owner(django_user_model):
 
 @pytest.fixture
 def viewer(django_user_model):
-    """Vera, logged in but owning nothing: she may look, not change."""
-    return django_user_model.objects.create_user("vera", "vera@example.com", "vera-pass-123")
+    """Vera, a viewer (the view permission, owning nothing): she may look, not change."""
+    from django.contrib.auth.models import Permission
+
+    vera = django_user_model.objects.create_user("vera", "vera@example.com", "vera-pass-123")
+    vera.user_permissions.add(Permission.objects.get(codename="view_application"))
+    return vera
 
 
 @pytest.fixture

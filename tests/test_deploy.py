@@ -14,10 +14,13 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 import pytest
+import requests
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
@@ -25,6 +28,8 @@ from django.urls import reverse
 
 from certmgr import healthchecks, notify
 from portal import vcap
+from tests import certs
+from tests.test_standin_oidc import Form
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = (
@@ -64,7 +69,7 @@ def vcap_application(*uris: str) -> str:
     return json.dumps({"application_name": "ias-cert-portal", "application_uris": list(uris)})
 
 
-def postgres_binding(**credentials) -> str:
+def postgres_binding(identity: dict | None = None, **credentials) -> str:
     creds = {
         "hostname": "pg.internal.example",
         "port": 5432,
@@ -72,13 +77,34 @@ def postgres_binding(**credentials) -> str:
         "username": "u",
         "password": "p",
     }
-    return json.dumps(
-        {
-            "postgresql-db": [
-                {"label": "postgresql-db", "name": "cert-portal-db", "credentials": {**creds, **credentials}}
-            ]
-        }
-    )
+    bound = {
+        "postgresql-db": [
+            {"label": "postgresql-db", "name": "cert-portal-db", "credentials": {**creds, **credentials}}
+        ]
+    }
+    if identity is not None:
+        bound["identity"] = [identity]
+    return json.dumps(bound)
+
+
+def identity_binding(tenant_url: str, client_id: str, certificate_pem: bytes) -> dict:
+    """The portal's own `identity` binding, credential-type X509_PROVIDED (no key in it), as on BTP."""
+    return {
+        "label": "identity",
+        "plan": "application",
+        "name": "cert-portal-ias",
+        "instance_name": "cert-portal-ias",
+        "tags": ["ias"],
+        "credentials": {
+            "clientid": client_id,
+            "credential-type": "X509_PROVIDED",
+            "certificate": certificate_pem.decode(),
+            "url": tenant_url,
+            "domains": ["accounts.ondemand.com", "accounts.cloud.sap"],
+            "authorization_endpoint": f"{tenant_url}/oauth2/authorize",
+            "end_session_endpoint": f"{tenant_url}/oauth2/logout",
+        },
+    }
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -338,6 +364,7 @@ def deploy_database():
 
 
 def fetch(port: int, path: str, **headers: str) -> http.client.HTTPResponse:
+    headers = {k.replace("_", "-"): v for k, v in headers.items()}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", path, headers=headers)
     response = conn.getresponse()
@@ -346,20 +373,35 @@ def fetch(port: int, path: str, **headers: str) -> http.client.HTTPResponse:
     return response
 
 
+# The portal's login certificate: the process under gunicorn runs on the real clock, so it is
+# issued at the suite's fixed instant and valid far beyond any run.
+LOGIN_CERT = certs.issue(
+    "ias-cert-portal (P000007)", key_slot=7, serial=0x7007, not_after=datetime(2099, 1, 1, tzinfo=UTC)
+)
+LOGIN_CLIENT = "cert-portal-login-0f6c3e02"
+ROUTE_CALLBACK = "https://portal.example.com/oidc/callback/"
+
+
 @pytest.fixture
-def gunicorn_portal(deploy_database, tmp_path):
+def gunicorn_portal(deploy_database, tmp_path, standin):
     """The portal under gunicorn with the manifest's command and a synthetic Cloud Foundry
-    environment: a route portal.example.com and a postgresql-db binding (no sslrootcert)."""
+    environment: a route portal.example.com, a postgresql-db binding (no sslrootcert) and an
+    X509_PROVIDED identity binding pointing at the IAS stand-in (the key set with cf set-env)."""
     db = deploy_database
+    standin.register_oidc_client(LOGIN_CLIENT, None, [ROUTE_CALLBACK])
+    standin.register(LOGIN_CLIENT, LOGIN_CERT.pem)
     env = production_env(
         VCAP_APPLICATION=vcap_application("portal.example.com"),
         VCAP_SERVICES=postgres_binding(
+            identity=identity_binding(standin.url, LOGIN_CLIENT, LOGIN_CERT.pem),
             hostname=db["host"],
             port=db["port"],
             dbname=db["dbname"],
             username=db["user"],
             password=db.get("password", ""),
         ),
+        CERTMGR_OIDC_CLIENT_KEY=LOGIN_CERT.key_pem().decode(),
+        CERTMGR_CA_BUNDLE=str(standin.ca_file),  # the stand-in's CA; IAS's is a public one
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="2",
@@ -399,7 +441,7 @@ def gunicorn_portal(deploy_database, tmp_path):
             assert server.poll() is None, server.stderr.read()
             assert time.monotonic() < deadline, "gunicorn did not answer /healthz within 30 s"
             time.sleep(0.2)
-        yield {"port": port, "static": tmp_path / "static", "log": log, "server": server}
+        yield {"port": port, "static": tmp_path / "static", "log": log, "server": server, "standin": standin}
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -407,6 +449,50 @@ def gunicorn_portal(deploy_database, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def cookies_of(response, jar: dict) -> str:
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie":
+            name, _, rest = value.partition("=")
+            jar[name] = rest.split(";", 1)[0]
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def log_in_through_ias(port: int, https: dict, standin) -> None:
+    """An anonymous visitor goes to IAS, logs on there, and comes back logged in (a viewer)."""
+    standin.add_user("gina", "gina-pass-5150", email="gina@example.com", groups=["CertPortalViewers"])
+    jar: dict[str, str] = {}
+    start = fetch(port, "/oidc/authenticate/?next=/certificates/", **https)
+    assert start.status == 302
+    authorize = start.getheader("Location")
+    assert authorize.startswith(f"{standin.url}/oauth2/authorize?")
+    sent = parse_qs(urlsplit(authorize).query)
+    assert sent["client_id"] == [LOGIN_CLIENT] and sent["redirect_uri"] == [ROUTE_CALLBACK]
+    assert sent["code_challenge_method"] == ["S256"]
+    cookie = cookies_of(start, jar)
+
+    idp = requests.Session()
+    idp.verify, idp.trust_env = str(standin.ca_file), False
+    form = Form(idp.get(authorize, timeout=10).text)
+    fields = {name: a.get("value", "") for name, a in form.inputs.items() if a.get("type") == "hidden"}
+    fields[form.inputs[form.labels["Email or user name"]]["name"]] = "gina"
+    fields[form.inputs[form.labels["Password"]]["name"]] = "gina-pass-5150"
+    action = form.forms[0]["action"]
+    back = idp.post(action if action.startswith("https://") else standin.url + action, data=fields,
+                    allow_redirects=False, timeout=10)  # fmt: skip
+    assert back.status_code == 302 and back.headers["Location"].startswith(ROUTE_CALLBACK + "?")
+
+    callback = fetch(
+        port, back.headers["Location"][len("https://portal.example.com") :], Cookie=cookie, **https
+    )
+    assert callback.status == 302, callback.body
+    assert callback.getheader("Location") == "/certificates/"
+    page = fetch(port, "/certificates/", Cookie=cookies_of(callback, jar), **https)
+    assert page.status == 200
+    assert b"gina@example.com" in page.body
+    [redeemed] = [r for r in standin.token_requests if r.client_id == LOGIN_CLIENT]
+    assert redeemed.status == 200 and redeemed.thumbprint  # the code was redeemed over mutual TLS
 
 
 def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
@@ -427,7 +513,7 @@ def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
 
     home = fetch(port, "/", **https)
     assert home.status == 302
-    assert home.getheader("Location") == "/login/?next=/"
+    assert home.getheader("Location") == "/oidc/authenticate/?next=/"
     assert home.getheader("Content-Security-Policy") == POLICY
     assert home.getheader("Strict-Transport-Security") == "max-age=31536000; includeSubDomains"
 
@@ -442,6 +528,8 @@ def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
     assert plain.getheader("Location") == "https://portal.example.com/"
 
     assert fetch(port, "/", Host="evil.example.net", **{"X-Forwarded-Proto": "https"}).status == 400
+
+    log_in_through_ias(port, https, gunicorn_portal["standin"])
 
     server = gunicorn_portal["server"]
     server.send_signal(signal.SIGTERM)

@@ -317,8 +317,8 @@ def test_a_scrape_costs_the_same_few_queries_for_3_or_60_certificates(
 
 
 @pytest.fixture
-def otto(client, owner):
-    client.force_login(owner)
+def otto(client, owner, frontend_app):
+    client.force_login(owner)  # the owner of 'frontend': a role, so the page is his to see
     return client
 
 
@@ -536,4 +536,4 @@ def test_a_feed_costs_the_same_few_queries_however_many_certificates(client, fee
             client.get(f"/feeds/{feed}/all.ics")
             client.get(f"/feeds/{feed}/apps/frontend.ics")
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 5, counts
+    assert counts[0] == counts[1] <= 7, counts  # two feeds; each also asks for the user's role

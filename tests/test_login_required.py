@@ -27,6 +27,10 @@ OWN_AUTHENTICATION = {"metrics", "feed-all", "feed-application"}
 # The platform's health probe (Cloud Foundry calls it without a session): it says "ok" or 503
 # and nothing else (tested in test_deploy.py).
 PROBES = {"healthz"}
+# The way in through IAS and the way out: the start sends the visitor to IAS, the callback takes
+# them back (both 404 while IAS login is not configured; tested end to end in test_oidc_login.py),
+# and the logged-out page says only that.
+IAS_LOGIN = {"oidc_authentication_init", "oidc_authentication_callback", "logged-out"}
 CATCH_ALL_VALUE = "no-such-page/"
 
 
@@ -75,7 +79,7 @@ def violations(client, urls: list[tuple[str, str]]) -> list[str]:
     site_login, admin_login = reverse("login"), reverse("admin:login")
     problems = []
     for url, name in urls:
-        if name in LOGIN_PAGES | OWN_AUTHENTICATION | PROBES:
+        if name in LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN:
             continue
         allowed = {site_login, admin_login} if url.startswith("/admin/") else {site_login}
         for method in (client.get, client.post):
@@ -149,7 +153,18 @@ def test_only_the_login_pages_and_the_listed_feeds_do_without_a_login(values):
         if getattr(callback, "login_required", True) is False
     }
 
-    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION | PROBES
+    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN
+
+
+def test_without_ias_configured_its_login_pages_do_not_exist_and_logged_out_shows_nothing(client, settings):
+    settings.CERTMGR_OIDC = None
+
+    assert client.get(reverse("oidc_authentication_init")).status_code == 404
+    assert client.get(reverse("oidc_authentication_callback"), {"code": "x", "state": "y"}).status_code == 404
+    page = client.get(reverse("logged-out"))
+    assert page.status_code == 200
+    assert "You are logged out" in page.content.decode()
+    assert reverse("login") in page.content.decode()
 
 
 def test_the_feeds_give_an_anonymous_visitor_without_credentials_nothing(client, values, settings):

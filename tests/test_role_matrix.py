@@ -1,6 +1,7 @@
 """Every URL × every persona: anonymous, a viewer, the owner of application A, the owner of
-application B, an admin. Viewers see certificates and results; owners manage their own
-applications only; admins everything. No key material reaches anyone but A's owner or an admin."""
+application B, an admin, and someone logged in without any role. Viewers see certificates and
+results; owners manage their own applications only; admins everything; without a role, nothing.
+No key material reaches anyone but A's owner or an admin."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests import certs
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = ("anonymous", "viewer", "owner_a", "owner_b", "admin")
+PERSONAS = ("anonymous", "viewer", "owner_a", "owner_b", "admin", "no_role")
 ALL, MANAGE, ADMIN = "any logged-in user", "A's owners and admins", "admins only"
 
 # (URL name, method, who may, kwargs from the world)
@@ -66,11 +67,14 @@ def world(frontend_app, owner, viewer, admin_user, django_user_model, store):
     staged_a.save()
     run_a = HealthCheckRun.objects.create(application=frontend_app, trigger="manual", ok=True, steps=[])
     channel_a = NotificationChannel.objects.create(application=frontend_app, kind="email", name="mail")
-    users = {"viewer": viewer, "owner_a": owner, "owner_b": bob, "admin": admin_user}
+    nobody = django_user_model.objects.create_user("nadia", "nadia@example.com", "nadia-pass-123")
+    users = {"viewer": viewer, "owner_a": owner, "owner_b": bob, "admin": admin_user, "no_role": nobody}
     return {"cert_a": cert_a, "staged_a": staged_a, "run_a": run_a, "channel_a": channel_a, "users": users}
 
 
 def allowed(persona: str, who: str) -> bool:
+    if persona == "no_role":
+        return False
     return persona == "admin" or who == ALL or (who == MANAGE and persona == "owner_a")
 
 
@@ -96,7 +100,7 @@ def test_every_url_answers_each_persona_as_the_role_says(client, world, persona)
     assert wrong == [], f"{persona}: " + "; ".join(wrong)
 
 
-@pytest.mark.parametrize("persona", ["viewer", "owner_b"])
+@pytest.mark.parametrize("persona", ["viewer", "owner_b", "no_role"])
 def test_no_key_download_for_anyone_but_the_owner_or_an_admin(client, world, persona):
     client.force_login(world["users"][persona])
     response = client.post(reverse("certificate-key", args=[world["cert_a"].pk]), {"password": ""})

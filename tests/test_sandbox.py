@@ -73,11 +73,31 @@ def test_the_sandbox_makes_a_demo_application_whose_health_check_is_green(dev_en
         assert result["ok"] is True
         assert [step["ok"] for step in result["steps"]] == [True, True, True, True]
         assert "backend accepted the token" in result["steps"][3]["diagnosis"]
+
+        # The development portal logs people on through the stand-in (its client secret in a 0600 file).
+        login_file = tmp_path / "local" / "sandbox" / "login-client.json"
+        assert oct(login_file.stat().st_mode & 0o777) == "0o600"
+        shown = manage(
+            dev_env,
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from django.conf import settings as s; from django.urls import reverse; "
+            "print(reverse(s.LOGIN_URL), s.CERTMGR_OIDC['issuer'], s.CERTMGR_OIDC['client_id'], s.CERTMGR_LOCAL_LOGIN)",
+        )
+        assert shown.stdout.split() == [
+            "/oidc/authenticate/",
+            f"https://127.0.0.1:{ports[0]}",
+            "ias-cert-portal-local",
+            "admins",
+        ], shown.stderr
     finally:
         sandbox.send_signal(signal.SIGTERM)
         out, err = sandbox.communicate(timeout=30)
     assert sandbox.returncode == 0, err
     assert "Demo application 'demo'" in out
+    assert "Log on through the stand-in as alice or victor (admin, viewer)" in out
     assert not ready.exists()  # the marker goes with the stand-in
     assert oct((tmp_path / "local" / "sandbox").stat().st_mode & 0o777) == "0o700"
 

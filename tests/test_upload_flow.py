@@ -54,7 +54,8 @@ def session_contents() -> list[str]:
 
 
 def nothing_saved() -> bool:
-    return not Certificate.objects.exists() and not AuditEvent.objects.exists()
+    stored = AuditEvent.objects.exclude(action=AuditEvent.Action.LOGGED_IN)
+    return not Certificate.objects.exists() and not stored.exists()
 
 
 @pytest.fixture

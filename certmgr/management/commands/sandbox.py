@@ -25,8 +25,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-demo", action="store_true", help="Do not create or update the demo application."
         )
+        parser.add_argument(
+            "--portal",
+            default="http://127.0.0.1:8000",
+            help="The portal's URL, for logging on through the stand-in (default http://127.0.0.1:8000).",
+        )
 
-    def handle(self, *args, port, backend_port, no_demo, **options):
+    def handle(self, *args, port, backend_port, no_demo, portal, **options):
         if not settings.DEBUG:
             raise CommandError("The IAS stand-in is for development and demos (DJANGO_DEBUG=1) only.")
         directory = settings.CERTMGR_SANDBOX_DIR
@@ -36,6 +41,7 @@ class Command(BaseCommand):
         def ready(standin):
             if not no_demo:
                 self.set_up_demo(standin)
+                self.set_up_login(standin, portal)
             marker.write_text(standin.url + "\n")
             self.stdout.write("The stand-in is ready; stop it with Ctrl-C.")
 
@@ -47,6 +53,18 @@ class Command(BaseCommand):
             ) from None
         finally:
             marker.unlink(missing_ok=True)
+
+    def set_up_login(self, standin, portal: str) -> None:
+        from certmgr.sandbox import ensure_login
+
+        path = settings.LOCAL_DIR / "admin-password"
+        if not path.exists():
+            self.stdout.write("No .local/admin-password (run manage.py ensure_dev_admin): no IAS test users.")
+            return
+        users = ensure_login(standin, portal, path.read_text().strip())
+        self.stdout.write(
+            f"Log on through the stand-in as {' or '.join(users)} (admin, viewer) with the password in {path}."
+        )
 
     def set_up_demo(self, standin) -> None:
         from certmgr.sandbox import ensure_demo

@@ -1,0 +1,204 @@
+"""Logging people in through IAS with OpenID Connect: the code exchange and the id_token checks.
+
+Django-free (plain data in and out), like the token flow whose HTTP wrapper, connection pool and
+JWKS cache it shares. The portal authenticates its own code exchange the way its ``identity``
+binding says: with the binding's client secret, or, for the X509 credential types, with its
+client certificate over mutual TLS (RFC 8705 tls_client_auth: client_id in the body, no secret).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from base64 import b64encode
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from . import outbound
+from .outbound import HttpPolicy, OutboundError
+from .tokenflow import StepFailed, _printable, _utc, jwks_key, shared_pool
+
+CLOCK_SKEW = 60  # seconds of clock difference tolerated on exp / iat
+
+
+class LoginError(Exception):
+    """Why a login did not complete, in words for the person who tried (no token, no secret)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LoginClient:
+    """The portal as an OpenID Connect client of one IAS tenant."""
+
+    issuer: str  # the tenant URL, e.g. https://mytenant.accounts.ondemand.com
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_pem: bytes | None = None  # X509 credential types: certificate and key instead
+    key_pem: bytes | None = field(default=None, repr=False)
+    authorization_endpoint: str = ""
+    end_session_endpoint: str = ""
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/oauth2/token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/oauth2/certs"
+
+    @property
+    def auth_method(self) -> str:
+        return "client_secret_basic" if self.client_secret else "tls_client_auth"
+
+
+def exchange_code(
+    client: LoginClient, code: str, redirect_uri: str, code_verifier: str | None, policy: HttpPolicy
+) -> dict:
+    """The token response for an authorization code (RFC 6749 §4.1.3, PKCE RFC 7636)."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    if client.client_secret:
+        # RFC 6749 §2.3.1: both parts form-encoded before Basic.
+        pair = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
+        headers["Authorization"] = "Basic " + b64encode(pair.encode()).decode("ascii")
+        pool = shared_pool(policy)
+    else:
+        form["client_id"] = client.client_id
+        pool = outbound.pool(outbound.client_context(policy, client.certificate_pem, _key_der(client)), 1)
+    try:
+        response = outbound.request(
+            pool,
+            "POST",
+            client.token_endpoint,
+            policy,
+            tenant=True,
+            headers=headers,
+            body=urlencode(form).encode("ascii"),
+        )
+    except OutboundError as exc:
+        raise LoginError("token_request_failed", f"IAS could not be reached: {exc.diagnosis}") from None
+    document = _json(response.body)
+    if response.status != 200:
+        error = _printable(str(document.get("error", "")), 60) if document else ""
+        said = _printable(str(document.get("error_description", "")), 200) if document else ""
+        if error == "invalid_client":
+            how = "client secret" if client.client_secret else "client certificate"
+            raise LoginError(
+                "invalid_client",
+                f"IAS refused the portal's own {how} (invalid_client). An administrator must check the "
+                f"portal's identity binding.{' IAS said: “' + said + '”' if said else ''}",
+            )
+        if error == "invalid_grant":
+            raise LoginError(
+                "invalid_grant",
+                "IAS did not accept the login's one-time code (it expired or was used already). "
+                "Please log on again.",
+            )
+        raise LoginError(
+            "token_error",
+            f"IAS answered the code exchange with {response.status} {error or 'no OAuth error'}.",
+        )
+    if not document or not isinstance(document.get("id_token"), str):
+        raise LoginError("unexpected_response", "IAS's token response holds no id_token.")
+    return document
+
+
+def verify_id_token(
+    client: LoginClient, id_token: str, nonce: str | None, policy: HttpPolicy, now: float | None = None
+) -> dict:
+    """The id_token's claims once signature (RS256, tenant JWKS), iss, aud, azp, exp, iat and nonce hold."""
+    now = time.time() if now is None else now
+    try:
+        header = jwt.get_unverified_header(id_token)
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise LoginError("malformed_token", "IAS's id_token is not a well-formed JWT.") from None
+    if header.get("alg") != "RS256":
+        raise LoginError("bad_signature", f"The id_token is signed with {header.get('alg')!r}, not RS256.")
+    try:
+        key = jwks_key(client.jwks_uri, str(header.get("kid", "")), policy)
+    except (StepFailed, OutboundError) as exc:
+        raise LoginError("bad_signature", f"The id_token's signing key: {exc}") from None
+    try:
+        jwt.decode(id_token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
+                   "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
+    except jwt.PyJWTError:
+        raise LoginError(
+            "bad_signature", "The id_token's signature does not verify with the tenant's key."
+        ) from None
+    # Strictly the tenant of the binding: a token of another tenant (or a custom domain the
+    # binding does not name) is refused, whatever ias_iss says.
+    if claims.get("iss") != client.issuer:
+        raise LoginError(
+            "wrong_issuer",
+            f"The id_token was issued by {claims.get('iss')!r}, not by the portal's tenant {client.issuer}.",
+        )
+    audience = claims.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+    if client.client_id not in audiences:
+        raise LoginError(
+            "wrong_audience",
+            f"The id_token is meant for {audience!r}, not for the portal ({client.client_id}).",
+        )
+    if len(audiences) > 1 and claims.get("azp") != client.client_id:
+        raise LoginError(
+            "wrong_audience", "The id_token has several audiences and the portal is not its azp."
+        )
+    expires, issued = claims.get("exp"), claims.get("iat")
+    if not isinstance(expires, int | float) or expires + CLOCK_SKEW < now:
+        raise LoginError("expired_token", f"The id_token expired at {_utc(expires)} (now {_utc(now)}).")
+    if not isinstance(issued, int | float) or issued - CLOCK_SKEW > now:
+        raise LoginError("token_not_yet_valid", f"The id_token is issued in the future ({_utc(issued)}).")
+    if nonce is not None and claims.get("nonce") != nonce:
+        raise LoginError("wrong_nonce", "The id_token does not answer this login (nonce mismatch).")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise LoginError("no_subject", "The id_token names no subject (sub).")
+    return claims
+
+
+def groups_of(claims: dict) -> list[str]:
+    """IAS's ``groups`` claim as a list of names (a single group may come as a string)."""
+    groups = claims.get("groups")
+    if isinstance(groups, str):
+        groups = [groups]
+    if not isinstance(groups, list):
+        return []
+    return sorted({g.strip() for g in groups if isinstance(g, str) and g.strip()})
+
+
+_keys_lock = threading.Lock()
+_keys: dict[bytes, bytes] = {}
+
+
+def _key_der(client: LoginClient) -> bytes:
+    """The client key as PKCS#8 DER (what outbound.client_context loads), parsed once."""
+    with _keys_lock:
+        if client.key_pem not in _keys:
+            try:
+                key = serialization.load_pem_private_key(client.key_pem, None)
+            except (TypeError, ValueError):
+                raise LoginError(
+                    "bad_client_key", "The portal's own client key (identity binding) could not be read."
+                ) from None
+            _keys[client.key_pem] = key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        return _keys[client.key_pem]
+
+
+def _json(body: bytes) -> dict | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
