@@ -22,6 +22,7 @@ import dj_database_url
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.urls import reverse
@@ -296,6 +297,70 @@ def test_a_binding_without_a_root_certificate_leaves_sslmode_to_libpq(monkeypatc
     monkeypatch.setenv("VCAP_SERVICES", postgres_binding())
 
     assert vcap.postgres_database()["OPTIONS"] == {}
+
+
+# --- the portal's own identity binding (its IAS login) ---------------------------------------------
+
+
+def test_an_x509_provided_identity_binding_takes_its_key_from_the_environment(monkeypatch):
+    binding = identity_binding("https://mytenant.accounts.ondemand.com", "5fd2be25", LOGIN_CERT.pem)
+    monkeypatch.setenv("VCAP_SERVICES", postgres_binding(identity=binding))
+    monkeypatch.setenv("CERTMGR_OIDC_CLIENT_KEY", LOGIN_CERT.key_pem().decode())
+
+    config = vcap.identity_login()
+
+    assert config["issuer"] == "https://mytenant.accounts.ondemand.com"
+    assert (config["client_id"], config["client_secret"]) == ("5fd2be25", None)
+    assert config["certificate_pem"] == LOGIN_CERT.pem and config["key_pem"] == LOGIN_CERT.key_pem()
+    assert config["authorization_endpoint"] == "https://mytenant.accounts.ondemand.com/oauth2/authorize"
+
+
+def test_an_x509_provided_identity_binding_without_the_key_is_refused_with_the_fix(monkeypatch):
+    binding = identity_binding("https://mytenant.accounts.ondemand.com", "5fd2be25", LOGIN_CERT.pem)
+    monkeypatch.setenv("VCAP_SERVICES", postgres_binding(identity=binding))
+    monkeypatch.delenv("CERTMGR_OIDC_CLIENT_KEY", raising=False)
+
+    with pytest.raises(ImproperlyConfigured, match="set CERTMGR_OIDC_CLIENT_KEY to the PEM private key"):
+        vcap.identity_login()
+
+
+def test_a_secret_identity_binding_and_the_choice_by_name(monkeypatch):
+    other = {
+        "label": "identity",
+        "name": "someone-elses",
+        "credentials": {"url": "https://x.accounts.ondemand.com"},
+    }
+    mine = {
+        "label": "identity",
+        "name": "cert-portal-ias",
+        "credentials": {"url": "https://t.accounts.ondemand.com/", "clientid": "c1", "clientsecret": "s1"},
+    }
+    monkeypatch.setenv("VCAP_SERVICES", json.dumps({"identity": [other, mine]}))
+
+    config = vcap.identity_login("cert-portal-ias")
+
+    assert (config["issuer"], config["client_id"], config["client_secret"]) == (
+        "https://t.accounts.ondemand.com",
+        "c1",
+        "s1",
+    )
+    assert config["certificate_pem"] is None and config["key_pem"] is None
+    with pytest.raises(ImproperlyConfigured, match="no identity binding has that name"):
+        vcap.identity_login("typo")
+    with pytest.raises(ImproperlyConfigured, match="lacks the client id"):
+        vcap.identity_login("someone-elses")
+
+
+def test_a_tenant_url_that_is_not_https_is_refused(monkeypatch):
+    binding = {
+        "label": "identity",
+        "name": "ias",
+        "credentials": {"url": "http://t.example", "clientid": "c", "clientsecret": "s"},
+    }
+    monkeypatch.setenv("VCAP_SERVICES", json.dumps({"identity": [binding]}))
+
+    with pytest.raises(ImproperlyConfigured, match="is not an https URL"):
+        vcap.identity_login()
 
 
 def test_it_refuses_to_start_on_cloud_foundry_with_sqlite():
