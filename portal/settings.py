@@ -252,6 +252,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = CERTMGR_MAX_UPLOAD_BYTES * 3 + 64 * 1024
 FILE_UPLOAD_HANDLERS = ["certmgr.uploads.MemoryOnlyUpload"]
 
 SESSION_COOKIE_HTTPONLY = True
+# A login lasts a working day: IAS groups (the roles) are read at login, so someone removed from
+# a group in IAS, or from IAS, loses the portal at the latest this long after (not two weeks).
+SESSION_COOKIE_AGE = env_int("CERTMGR_SESSION_HOURS", 8) * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -226,6 +227,13 @@ def test_a_local_account_with_the_same_email_is_never_taken_over(person, admin_u
     assert vicky.pk != admin_user.pk and not vicky.is_superuser
     admin_user.refresh_from_db()
     assert admin_user.is_superuser and admin_user.check_password("ada-pass-123")
+
+
+def test_a_login_lasts_a_working_day_so_group_changes_in_ias_arrive_the_same_day(person):
+    person.log_in("vicky")
+
+    session = Session.objects.get()
+    assert session.expire_date == certs.MID_LIFE + timedelta(hours=8)
 
 
 def test_no_token_is_kept_in_the_session_or_the_database(person):
