@@ -1,23 +1,130 @@
 from django.contrib import admin
-from django.db import models
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
+from django.db import models, router, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .forms import (
+    APPLICATION_AUDIT_FIELDS,
+    APPLICATION_AUDIT_LABELS,
+    APPLICATION_AUDIT_PLAIN,
+    application_created_detail,
+    audit_changes,
+    audit_detail,
+    audit_snapshot,
+)
 from .models import Application, AuditEvent, Certificate, HealthCheckRun
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Additions, changes and deletions made here go to the audit log too ("via admin: …"), in the
+    transaction of the change. What changed is the difference of the row before and after."""
+
+    audit_action = AuditEvent.Action.APPLICATION_CHANGED
+    audit_add_action = None  # the same as audit_action
+    audit_fields: tuple[str, ...] = ()
+    audit_labels: dict[str, str] = {}
+    audit_plain: frozenset[str] = frozenset()
+
+    def audit_name(self, obj) -> str:
+        return f"{obj._meta.verbose_name} '{obj}'"
+
+    def audit_targets(self, obj, *, deleted: bool = False) -> dict:
+        """The application and certificate columns of the entry."""
+        return {}
+
+    def audit_added(self, obj) -> str:
+        return f"{self.audit_name(obj)} created"
+
+    def audit_deleted(self, obj) -> str:
+        return f"{self.audit_name(obj)} deleted"
+
+    def audit(self, request, obj, detail: str, *, action=None, deleted: bool = False) -> None:
+        AuditEvent.record(
+            action or self.audit_action,
+            request,
+            detail=audit_detail("via admin: " + detail),
+            **self.audit_targets(obj, deleted=deleted),
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and request.method == "POST":
+            # Before the form writes into it: the "before" of log_change.
+            obj._audit_before = audit_snapshot(obj, self.audit_fields)
+        return obj
+
+    def log_addition(self, request, obj, message):
+        entry = super().log_addition(request, obj, message)
+        self.audit(request, obj, self.audit_added(obj), action=self.audit_add_action)
+        return entry
+
+    def log_change(self, request, obj, message):
+        entry = super().log_change(request, obj, message)
+        before = getattr(obj, "_audit_before", None)
+        if before is not None:
+            changes = audit_changes(
+                before,
+                audit_snapshot(obj, self.audit_fields),
+                labels=self.audit_labels,
+                plain=self.audit_plain,
+            )
+        else:  # not through get_object: the field names the admin logged
+            changes = [
+                str(field).lower()
+                for part in (message if isinstance(message, list) else [])
+                for field in part.get("changed", {}).get("fields", [])
+            ]
+        if changes:
+            self.audit(request, obj, f"{self.audit_name(obj)} changed: {', '.join(changes)}")
+        return entry
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self.audit(request, obj, self.audit_deleted(obj), deleted=True)
+        return super().log_deletions(request, queryset)
+
+    def response_action(self, request, queryset):
+        # "Delete selected" logs, then deletes: one transaction, as the admin's own views have.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            return super().response_action(request, queryset)
+
+
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(AuditedAdmin):
+    audit_add_action = AuditEvent.Action.APPLICATION_CREATED
+    audit_fields = APPLICATION_AUDIT_FIELDS
+    audit_labels = APPLICATION_AUDIT_LABELS
+    audit_plain = APPLICATION_AUDIT_PLAIN
+
     list_display = ["name", "slug", "tenant_url", "client_id"]
     search_fields = ["name", "slug", "client_id", "tenant_url"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["owners", "owner_groups"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    def audit_name(self, obj) -> str:
+        return f"application '{obj.name}' ({obj.slug})"
+
+    def audit_targets(self, obj, *, deleted=False):
+        return {"application": None if deleted else obj}
+
+    def audit_added(self, obj) -> str:
+        return application_created_detail(obj)
+
+    def audit_deleted(self, obj) -> str:
+        count = obj.certificates.count()
+        return f"{self.audit_name(obj)} deleted with {count} certificate{'s' if count != 1 else ''}"
+
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(AuditedAdmin):
     """Facts come from the PEM, so they are read-only; new certificates go through the upload page."""
+
+    audit_action = AuditEvent.Action.CERTIFICATE_CHANGED
+    audit_fields = ("application", "lifecycle")
+    audit_plain = frozenset(audit_fields)
 
     list_display = ["subject", "application", "not_after", "lifecycle", "key_held"]
     list_filter = ["lifecycle", "key_algorithm", "source_format"]
@@ -61,6 +168,61 @@ class CertificateAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def audit_name(self, obj) -> str:
+        subject = obj.subject if len(obj.subject) <= 80 else obj.subject[:79] + "…"
+        return f"certificate '{subject}' ({obj.display_fingerprint[:23]}…)"
+
+    def audit_targets(self, obj, *, deleted=False):
+        return {"application_id": obj.application_id, "certificate": None if deleted else obj}
+
+
+# Users and groups: who may do what. Their changes are role changes in the audit log.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
+    audit_action = AuditEvent.Action.ROLES_CHANGED
+    audit_fields = (
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "password",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "last_login",
+        "date_joined",
+    )
+    audit_labels = {
+        "is_active": "active",
+        "is_staff": "staff status",
+        "is_superuser": "superuser status",
+        "user_permissions": "permissions",
+    }
+    audit_plain = frozenset({"username", "is_active", "is_staff", "is_superuser"})
+
+    def audit_name(self, obj) -> str:
+        return f"user '{obj.get_username()}'"
+
+    def user_change_password(self, request, id, form_url=""):
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            return super().user_change_password(request, id, form_url)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditedAdmin, auth_admin.GroupAdmin):
+    audit_action = AuditEvent.Action.ROLES_CHANGED
+    audit_fields = ("name", "permissions")
+    audit_plain = frozenset({"name"})
+
+    def audit_name(self, obj) -> str:
+        return f"group '{obj.name}'"
 
 
 @admin.register(AuditEvent)

@@ -7,6 +7,7 @@ import re
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +22,19 @@ from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
 from .core.tokenflow import STEPS
-from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
+from .forms import (
+    APPLICATION_AUDIT_FIELDS,
+    APPLICATION_AUDIT_LABELS,
+    APPLICATION_AUDIT_PLAIN,
+    ApplicationForm,
+    KeyDownloadForm,
+    LifecycleForm,
+    UploadForm,
+    application_created_detail,
+    audit_changes,
+    audit_detail,
+    audit_snapshot,
+)
 from .healthchecks import why_not_checkable
 from .importer import Importer, ImportResult
 from .models import Application, AuditEvent, Certificate, warning_threshold
@@ -140,7 +153,14 @@ def application_create(request):
         raise PermissionDenied("You may not create applications.")
     form = ApplicationForm(request.POST or None, initial={"owners": [request.user]})
     if request.method == "POST" and form.is_valid():
-        app = form.save()
+        with transaction.atomic():
+            app = form.save()
+            AuditEvent.record(
+                AuditEvent.Action.APPLICATION_CREATED,
+                request,
+                application=app,
+                detail=application_created_detail(app),
+            )
         messages.success(request, f"Application '{app.name}' created.")
         return redirect(app)
     return render(request, "certmgr/application_form.html", {"form": form, "app": None})
@@ -149,8 +169,24 @@ def application_create(request):
 def application_edit(request, slug):
     app = managed_application(request, slug)
     form = ApplicationForm(request.POST or None, instance=app)
+    # Taken before validation: a valid form has already written its values into ``app``.
+    before = audit_snapshot(app, APPLICATION_AUDIT_FIELDS) if request.method == "POST" else {}
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            changes = audit_changes(
+                before,
+                audit_snapshot(app, APPLICATION_AUDIT_FIELDS),
+                labels=APPLICATION_AUDIT_LABELS,
+                plain=APPLICATION_AUDIT_PLAIN,
+            )
+            if changes:
+                AuditEvent.record(
+                    AuditEvent.Action.APPLICATION_CHANGED,
+                    request,
+                    application=app,
+                    detail=audit_detail("changed: " + ", ".join(changes)),
+                )
         messages.success(request, "Application saved.")
         return redirect(app)
     return render(request, "certmgr/application_form.html", {"form": form, "app": app})
@@ -325,14 +361,15 @@ def certificate_lifecycle(request, pk):
     if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
         before = cert.get_lifecycle_display()
         cert.lifecycle = form.cleaned_data["lifecycle"]
-        cert.save(update_fields=["lifecycle"])
-        AuditEvent.record(
-            AuditEvent.Action.CERTIFICATE_CHANGED,
-            request,
-            application=cert.application,
-            certificate=cert,
-            detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
-        )
+        with transaction.atomic():
+            cert.save(update_fields=["lifecycle"])
+            AuditEvent.record(
+                AuditEvent.Action.CERTIFICATE_CHANGED,
+                request,
+                application=cert.application,
+                certificate=cert,
+                detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
+            )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
     return redirect(cert)
 

@@ -3,14 +3,19 @@
 
 Everyone logged in may look; only the application's owners and admins may change or send. No page
 shows a stored secret or a webhook URL (Slack's and Teams' URLs are their credential): only the host.
+Every change and every test notice goes to the audit log, which names a URL or a secret only by its
+field's label.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -18,6 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import channels, notify
+from .forms import audit_changes, audit_detail
 from .forms_notify import ChannelForm, MuteForm, ThresholdsForm, host_of
 from .models import Application, AuditEvent
 from .notify_models import Notice, NotificationChannel
@@ -119,7 +125,9 @@ def channel_new(request, slug):
         return render(request, "certmgr/channel_form.html", {"app": app, "form": None, "kinds": Kind.choices})
     form = ChannelForm(request.POST if request.method == "POST" else None, application=app, kind=kind)
     if request.method == "POST" and form.is_valid():
-        row = form.save()
+        with transaction.atomic():
+            row = form.save()
+            _audit_channel(request, row, channel_created_detail(row))
         return _saved(request, app, row, form, "added")
     return _form_page(request, app, form, kind, None)
 
@@ -134,7 +142,12 @@ def channel_edit(request, slug, pk):
         request.POST if request.method == "POST" else None, application=app, kind=row.kind, instance=row
     )
     if request.method == "POST" and form.is_valid():
-        form.save()
+        before = channel_facts(row)  # the form changes the row only when it saves it
+        with transaction.atomic():
+            form.save()
+            changes = channel_changes(row, before, channel_facts(row), generated=bool(form.generated_secret))
+            if changes:
+                _audit_channel(request, row, f"{channel_title(row)} changed: {', '.join(changes)}")
         return _saved(request, app, row, form, "saved")
     return _form_page(request, app, form, row.kind, row)
 
@@ -162,12 +175,106 @@ def _saved(request, app, row, form, done: str) -> HttpResponse:
     return redirect("notifications", app.slug)
 
 
+# --- the audit log's view of a channel: labels of what changed, never a URL or a secret ----------
+
+KIND_NAMES = {
+    Kind.EMAIL: "email",
+    Kind.WEBHOOK: "webhook",
+    Kind.SLACK: "Slack",
+    Kind.TEAMS: "Teams",
+    Kind.ALERT_NOTIFICATION: "Alert Notification",
+}
+CHANNEL_LABELS = {
+    "include_owners": "mail owners",
+    "addresses": "addresses",
+    "url": "URL",
+    "token_url": "token URL",
+    "client_id": "client id",
+    "secret": "signing secret",
+    "client_secret": "client secret",
+}
+CHANNEL_PLAIN = frozenset({"name", "enabled", "include_owners"})
+
+
+def channel_title(row: NotificationChannel) -> str:
+    return f"{KIND_NAMES.get(row.kind, row.kind)} channel '{row.name}'"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
+
+
+def channel_facts(row: NotificationChannel) -> dict:
+    """What the audit log compares: plain settings as they are; URLs and secrets only as digests;
+    the extra addresses as their number and a digest."""
+    options = row.options or {}
+    facts = {"name": row.name, "enabled": row.enabled}
+    if row.kind == Kind.EMAIL:
+        addresses = options.get("addresses") or []
+        addresses = [addresses] if isinstance(addresses, str) else addresses
+        facts["include_owners"] = options.get("include_owners", True)
+        facts["addresses"] = (len(addresses), _digest(sorted(str(a).lower() for a in addresses)))
+        return facts
+    for name in ("url", "token_url", "client_id"):
+        if name in options:
+            facts[name] = _digest(options[name])
+    try:
+        sender = channels.channel_for(row)
+    except channels.ChannelError:
+        sender = None
+    for name in ("url", "secret", "client_secret"):
+        if sender is not None and hasattr(sender, name):
+            facts[name] = _digest(getattr(sender, name))
+    return facts
+
+
+def channel_changes(
+    row: NotificationChannel, before: dict, after: dict, *, generated: bool = False
+) -> list[str]:
+    """``name 'ops' → 'alerts'``, ``URL``, ``signing secret (generated)``, ``addresses (1 → 2)``."""
+    labels = CHANNEL_LABELS | ({"url": "service URL"} if row.kind == Kind.ALERT_NOTIFICATION else {})
+    counted = {name: (before.get(name), after.get(name)) for name in ("addresses",)}
+    changes = audit_changes(
+        {k: v for k, v in before.items() if k not in counted},
+        {k: v for k, v in after.items() if k not in counted},
+        labels=labels,
+        plain=CHANNEL_PLAIN,
+    )
+    for name, (old, new) in counted.items():
+        if old != new:
+            changes.append(f"{labels[name]} ({old[0] if old else 0} → {new[0] if new else 0})")
+    if generated:
+        changes = [change + " (generated)" if change == labels["secret"] else change for change in changes]
+    return changes
+
+
+def channel_created_detail(row: NotificationChannel) -> str:
+    """``webhook channel 'ops' created``; ``email channel 'team' created (owners included, 2 more addresses)``."""
+    notes = []
+    if row.kind == Kind.EMAIL:
+        facts = channel_facts(row)
+        count = facts["addresses"][0]
+        notes += [
+            "owners included" if facts["include_owners"] else "owners not included",
+            f"{count} more address{'es' if count != 1 else ''}",
+        ]
+    if not row.enabled:
+        notes.append("disabled")
+    return f"{channel_title(row)} created" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _audit_channel(request, row: NotificationChannel, detail: str, action=AuditEvent.Action.CHANNEL_CHANGED):
+    AuditEvent.record(action, request, application=row.application, detail=audit_detail(detail))
+
+
 @require_POST
 def channel_delete(request, slug, pk):
     app = managed_application(request, slug)
     row = get_object_or_404(NotificationChannel, application=app, pk=pk)
     name = row.name
-    row.delete()  # its ledger rows go with it
+    with transaction.atomic():
+        _audit_channel(request, row, f"{channel_title(row)} deleted")
+        row.delete()  # its ledger rows go with it
     messages.success(request, f"Channel '{name}' deleted.")
     return redirect("notifications", app.slug)
 
@@ -181,6 +288,7 @@ def channel_test(request, slug, pk):
         sender = channels.channel_for(row)
     except channels.ChannelError as exc:
         messages.error(request, f"The test notice through '{row.name}' was not sent: {exc}")
+        _audit_test(request, row, None, f"not sent: {exc}")
         return redirect("notifications", app.slug)
     message = channels.test_message(app, row.kind)
     to = channels.recipients(row)
@@ -188,22 +296,29 @@ def channel_test(request, slug, pk):
         messages.error(
             request, f"The test notice through '{row.name}' was not sent: the channel has no recipients."
         )
+        _audit_test(request, row, sender, "not sent: the channel has no recipients.")
         return redirect("notifications", app.slug)
-    delivered = 0
+    delivered, failures = 0, []
     for recipient in to:
         try:
             sender.send(message, recipient)
         except channels.ChannelError as exc:
             _test_failed(request, row, recipient, str(exc), exc.retryable)
+            failures.append((recipient, str(exc)))
         except Exception as exc:  # noqa: BLE001 - a button must answer with a page, whatever went wrong
             # Only the class: an exception's text may quote a webhook URL, which is a credential.
             log.error("test notice through channel %s failed: %s", row.pk, exc.__class__.__name__)
-            _test_failed(request, row, recipient, f"unexpected error ({exc.__class__.__name__}).", False)
+            error = f"unexpected error ({exc.__class__.__name__})."
+            _test_failed(request, row, recipient, error, False)
+            failures.append((recipient, error))
         else:
             delivered += 1
+    where = f" to {delivered} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
     if delivered:
-        where = f" to {delivered} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
+    outcome = [f"sent{where}"] if delivered else []
+    outcome += [f"failed{' for ' + who if who else ''}: {_short(error)}" for who, error in failures]
+    _audit_test(request, row, sender, "; ".join(outcome))
     return redirect("notifications", app.slug)
 
 
@@ -211,6 +326,35 @@ def _test_failed(request, row, recipient: str, error: str, retryable: bool) -> N
     who = f" to {recipient}" if recipient else ""
     hint = "a temporary problem: try again later" if retryable else "fix the channel's configuration"
     messages.error(request, f"The test notice through '{row.name}'{who} failed ({hint}): {error}")
+
+
+TEST_REASON_MAX = 160
+
+
+def _short(error: str) -> str:
+    return error if len(error) <= TEST_REASON_MAX else error[: TEST_REASON_MAX - 1] + "…"
+
+
+def _audit_test(request, row: NotificationChannel, sender, outcome: str) -> None:
+    """``test notice through webhook channel 'ops': sent``, or ``…: failed: <reason>``."""
+    _audit_channel(
+        request,
+        row,
+        f"test notice through {channel_title(row)}: {_without_secrets(outcome, sender)}",
+        AuditEvent.Action.CHANNEL_TESTED,
+    )
+
+
+def _without_secrets(text: str, sender) -> str:
+    """The channel's errors already leave its URL out; the audit log makes sure of it."""
+    secrets = [getattr(sender, name, "") for name in ("secret", "client_secret")]
+    for name in ("url", "token_url"):
+        url = getattr(sender, name, "") or ""
+        parts = urlsplit(url)
+        secrets += [url, parts.path, parts.query]
+    for secret in sorted((s for s in secrets if s and len(s) > 1), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
 
 
 # --- thresholds and mute ------------------------------------------------------------------------
@@ -222,15 +366,29 @@ def thresholds(request, slug):
     form = ThresholdsForm(request.POST)
     if not form.is_valid():
         return _page(request, app, thresholds_form=form)
+    before, was_default = effective_thresholds(app)
+    stored = app.notice_thresholds
     app.notice_thresholds = form.cleaned_data["thresholds"]
-    app.save(update_fields=["notice_thresholds"])
     days, default = effective_thresholds(app)
+    with transaction.atomic():
+        app.save(update_fields=["notice_thresholds"])
+        if app.notice_thresholds != stored:
+            AuditEvent.record(
+                AuditEvent.Action.APPLICATION_CHANGED,
+                request,
+                application=app,
+                detail=f"notice thresholds {_days(before, was_default)} → {_days(days, default)}",
+            )
     text = ", ".join(map(str, days))
     messages.success(
         request,
         f"Notices now go out {text} days before expiry" + (" (the global default)." if default else "."),
     )
     return redirect("notifications", app.slug)
+
+
+def _days(days: list[int], default: bool) -> str:
+    return ",".join(map(str, days)) + (" (global default)" if default else "")
 
 
 @require_POST
@@ -251,13 +409,14 @@ def certificate_mute(request, pk):
         stamp = f"{cert.muted_until:%Y-%m-%d %H:%M} UTC"
         detail = f"expiry notices muted until {stamp}"
         done = f"Expiry notices for this certificate are muted until {stamp}."
-    cert.save(update_fields=["muted_until"])
-    AuditEvent.record(
-        AuditEvent.Action.CERTIFICATE_CHANGED,
-        request,
-        application=cert.application,
-        certificate=cert,
-        detail=detail,
-    )
+    with transaction.atomic():
+        cert.save(update_fields=["muted_until"])
+        AuditEvent.record(
+            AuditEvent.Action.CERTIFICATE_CHANGED,
+            request,
+            application=cert.application,
+            certificate=cert,
+            detail=detail,
+        )
     messages.success(request, done)
     return redirect(back)

@@ -28,8 +28,10 @@ def spki_pin(url: str) -> str:
     """Chromium's pin of the stand-in's server key: trust that one key, not every certificate."""
     parts = urlsplit(url)
     pem = ssl.get_server_certificate((parts.hostname, parts.port))
-    spki = x509.load_pem_x509_certificate(pem.encode()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = (
+        x509.load_pem_x509_certificate(pem.encode())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
@@ -55,7 +57,9 @@ def ias_browser(standin):
 def ias_login(ias, ias_settings, live_server, frontend_app):
     forget_cached_state()
     ias.register_oidc_client(CLIENT_ID, SECRET, [live_server.url + "/oidc/callback/"])
-    ias.add_user("brigitte", PASSWORD, email="brigitte@example.com", given_name="Brigitte", groups=["team-frontend"])
+    ias.add_user(
+        "brigitte", PASSWORD, email="brigitte@example.com", given_name="Brigitte", groups=["team-frontend"]
+    )
     frontend_app.owner_groups.add(Group.objects.create(name="team-frontend"))
     ias_settings.CERTMGR_OIDC = {
         "issuer": ias.url,
