@@ -257,3 +257,6 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # history: it goes only with its application (whose deletion is audited)

@@ -631,3 +631,26 @@ def test_role_changes_of_users_and_groups_in_the_admin_are_audited(client, admin
         "via admin: group 'operations' changed: name 'ops' → 'operations', permissions (+certmgr.change_application)",
     ]
     assert not any("Passw0rd" in d for d in audited().values_list("detail", flat=True))
+
+
+@pytest.mark.usefixtures("frozen")
+def test_not_even_an_admin_can_rewrite_history_in_the_admin_site(client, admin_user, frontend_app):
+    from certmgr.models import HealthCheckRun
+
+    run = HealthCheckRun.objects.create(application=frontend_app, trigger="manual", ok=False, steps=[])
+    entry = AuditEvent.record(AuditEvent.Action.HEALTH_CHECK_RUN, actor_label="ada", application=frontend_app)
+    client.force_login(admin_user)
+
+    for model, pk in (("healthcheckrun", run.pk), ("auditevent", entry.pk)):
+        assert client.get(reverse(f"admin:certmgr_{model}_delete", args=[pk])).status_code == 403
+        assert (
+            client.post(reverse(f"admin:certmgr_{model}_delete", args=[pk]), {"post": "yes"}).status_code
+            == 403
+        )
+        assert (
+            client.post(reverse(f"admin:certmgr_{model}_change", args=[pk]), {"detail": "x"}).status_code
+            == 403
+        )
+
+    assert HealthCheckRun.objects.filter(pk=run.pk).exists()
+    assert AuditEvent.objects.filter(pk=entry.pk, detail="").exists()
