@@ -16,18 +16,25 @@ timeout = 60
 # TLS ends at the gorouter; it is the only peer and sets X-Forwarded-For/-Proto.
 forwarded_allow_ips = "*"
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# The path without its query string, feed tokens masked (portal.logjson.AccessLogRedactor).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 # One JSON object per line on stdout, like the portal's own logs (portal/logjson.py).
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "portal.logjson.JsonFormatter"}},
+    "filters": {"redact": {"()": "portal.logjson.AccessLogRedactor"}},
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
     },
     "root": {"level": "INFO", "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {
+            "level": "INFO",
+            "handlers": ["stdout"],
+            "filters": ["redact"],
+            "propagate": False,
+        },
     },
 }

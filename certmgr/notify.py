@@ -190,6 +190,10 @@ def digest_readers():
 
 def digest_certificates(user, now: datetime):
     """Active certificates of the user's applications expiring within the largest threshold."""
+    from .roles import role_of
+
+    if role_of(user) is None:  # e.g. an IAS user whose roles lapsed: no more data by mail
+        return Certificate.objects.none()
     apps = Application.objects.all() if user.is_superuser else Application.objects.managed_by(user)
     largest = horizon(settings.CERTMGR_NOTICE_THRESHOLDS)
     return (

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import render
@@ -84,8 +84,9 @@ class IasBackend(ModelBackend):
 
 def sync_user(client: LoginClient, claims: dict, request=None):
     """The portal user of an IAS account, created on first login; name, email and roles from IAS."""
-    # IAS's user_uuid stays when login name or email change; sub may be either of those.
-    subject = str(claims.get("user_uuid") or claims["sub"])
+    # IAS's user_uuid stays when login name or email change; sub may be either of those (and be
+    # given to someone else later). The claim's name is part of the key, so the two never mix.
+    subject = f"user_uuid:{claims['user_uuid']}" if claims.get("user_uuid") else f"sub:{claims['sub']}"
     groups = groups_of(claims)
     User = get_user_model()
     for _attempt in range(2):  # two first logins of one person at once: the second finds the first's
@@ -116,6 +117,7 @@ def sync_user(client: LoginClient, claims: dict, request=None):
                 identity.groups = groups
                 identity.last_login = timezone.now()
                 identity.save()
+                roles.forget(user)
                 after = roles.describe(user)
                 if after != before:
                     AuditEvent.record(
@@ -144,17 +146,17 @@ def _free_username(claims: dict, subject: str) -> str:
 
 
 def _mirror_groups(user, groups: list[str]) -> None:
-    """The user's Django groups become exactly their IAS groups; viewer groups carry the view permission."""
+    """The user's IAS groups as Django groups named "ias:<group>", exactly; groups given in the portal stay.
+
+    The prefix keeps IAS's groups apart from the portal's own: an IAS group never inherits the
+    permissions of a local group that happens to share its name.
+    """
     mirrored = []
     for name in groups:
-        group, _ = Group.objects.get_or_create(name=name[:150])
+        group, _ = Group.objects.get_or_create(name=(roles.IAS_GROUP_PREFIX + name)[:150])
         mirrored.append(group)
-    user.groups.set(mirrored)
-    viewer_groups = [g for g in mirrored if g.name in settings.CERTMGR_VIEWER_GROUPS]
-    if viewer_groups:
-        view = Permission.objects.get(content_type__app_label="certmgr", codename="view_application")
-        for group in viewer_groups:
-            group.permissions.add(view)
+    local = user.groups.exclude(name__startswith=roles.IAS_GROUP_PREFIX)
+    user.groups.set([*local, *mirrored])
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -179,14 +181,15 @@ class IasLoginCallback(OIDCAuthenticationCallbackView):
     def get(self, request):
         if not settings.CERTMGR_OIDC:
             raise Http404("Login through IAS is not configured.")
-        if request.GET.get("error"):
+        state = request.GET.get("state")
+        known = state in (request.session.get("oidc_states") or {})
+        if request.GET.get("error") and known:
             said = request.GET.get("error_description") or request.GET["error"]
             reason = f"IAS ended the login: {said[:300]}"
             AuditEvent.record(AuditEvent.Action.LOGIN_FAILED, request, actor_label="IAS login", detail=reason)
             super().get(request)  # drops the state, logs out
             return self.failed(reason)
-        state = request.GET.get("state")
-        if "code" in request.GET and state not in (request.session.get("oidc_states") or {}):
+        if not known:  # a stray or forged link: no logout, nothing recorded in anyone's name
             return self.failed(
                 "This login does not belong to this browser session: it was started in another tab or "
                 "browser, used twice, or the session ended meanwhile."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 
@@ -24,3 +25,35 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+_FEED_TOKEN = re.compile(r"(/feeds/)[^/\s?]+")
+
+
+def mask_feed_tokens(text: str) -> str:
+    """A calendar feed's URL carries its secret token: /feeds/<token>/… becomes /feeds/…/…."""
+    return _FEED_TOKEN.sub("\\1…", text)
+
+
+class AccessLogRedactor(logging.Filter):
+    """Keeps secrets out of gunicorn's access log: no query strings (the login's one-time code and
+    state), and the calendar feeds' tokens, which are in their path, masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict) and "U" in record.args:
+            atoms = dict(record.args)
+            atoms["U"] = mask_feed_tokens(str(atoms["U"]))
+            atoms["q"] = ""
+            record.args = atoms
+        return True
+
+
+class FeedTokenRedactor(logging.Filter):
+    """The same for the portal's own logs (Django's "Not Found: /feeds/<token>/apps/x.ics")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("/feeds/" in str(arg) for arg in record.args):
+            record.args = tuple(mask_feed_tokens(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str) and "/feeds/" in record.msg:
+            record.msg = mask_feed_tokens(record.msg)
+        return True

@@ -215,6 +215,10 @@ if CERTMGR_OIDC is None and DEBUG and (CERTMGR_SANDBOX_DIR / "login-client.json"
 # IAS groups → roles (see certmgr/roles.py). Owners come from each application's owner groups.
 CERTMGR_ADMIN_GROUPS = env_list("CERTMGR_ADMIN_GROUPS", ("CertPortalAdmins",))
 CERTMGR_VIEWER_GROUPS = env_list("CERTMGR_VIEWER_GROUPS", ("CertPortalViewers",))
+# An IAS user's roles lapse this long after their last IAS login (their calendar feeds and
+# digests stop with them): someone who left IAS does not keep receiving data.
+CERTMGR_IAS_ROLE_DAYS = env_int("CERTMGR_IAS_ROLE_DAYS", 30)
+CERTMGR_SESSION_HOURS = env_int("CERTMGR_SESSION_HOURS", 8)
 # Who may use Django's own password login: everyone ("all"), break-glass superusers only
 # ("admins", the default once IAS login is configured) or nobody ("off").
 CERTMGR_LOCAL_LOGIN = env_str("CERTMGR_LOCAL_LOGIN", "admins" if CERTMGR_OIDC else "all")
@@ -254,7 +258,8 @@ FILE_UPLOAD_HANDLERS = ["certmgr.uploads.MemoryOnlyUpload"]
 SESSION_COOKIE_HTTPONLY = True
 # A login lasts a working day: IAS groups (the roles) are read at login, so someone removed from
 # a group in IAS, or from IAS, loses the portal at the latest this long after (not two weeks).
-SESSION_COOKIE_AGE = env_int("CERTMGR_SESSION_HOURS", 8) * 3600
+# The expiry is fixed at login (certmgr/accounts.py): later requests do not extend it.
+SESSION_COOKIE_AGE = CERTMGR_SESSION_HOURS * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
@@ -288,10 +293,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Outside development: one JSON object per line on stdout, Cloud Foundry's log stream.
     "formatters": {"json": {"()": "portal.logjson.JsonFormatter"}},
+    "filters": {"feed_tokens": {"()": "portal.logjson.FeedTokenRedactor"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler"}
+        "console": {"class": "logging.StreamHandler", "filters": ["feed_tokens"]}
         if DEBUG
-        else {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
+        else {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["feed_tokens"],
+        }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     # Django's default also mails error reports (with request data and local variables) to

@@ -5,6 +5,10 @@ from django.urls import include, path
 from certmgr import accounts, oidc
 from portal.health import healthz
 
+# One password login with one set of rules (CERTMGR_LOCAL_LOGIN, throttling, audit): the admin
+# site's own login form would check only is_staff.
+admin.site.login = accounts.admin_login
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # answered by portal.middleware before host checks
     path("login/", accounts.LocalLoginView.as_view(), name="login"),

@@ -60,7 +60,7 @@ def ias_login(ias, ias_settings, live_server, frontend_app):
     ias.add_user(
         "brigitte", PASSWORD, email="brigitte@example.com", given_name="Brigitte", groups=["team-frontend"]
     )
-    frontend_app.owner_groups.add(Group.objects.create(name="team-frontend"))
+    frontend_app.owner_groups.add(Group.objects.create(name="ias:team-frontend"))
     ias_settings.CERTMGR_OIDC = {
         "issuer": ias.url,
         "client_id": CLIENT_ID,

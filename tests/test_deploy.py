@@ -524,7 +524,7 @@ def cookies_of(response, jar: dict) -> str:
     return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
-def log_in_through_ias(port: int, https: dict, standin) -> None:
+def log_in_through_ias(port: int, https: dict, standin) -> str:
     """An anonymous visitor goes to IAS, logs on there, and comes back logged in (a viewer)."""
     standin.add_user("gina", "gina-pass-5150", email="gina@example.com", groups=["CertPortalViewers"])
     jar: dict[str, str] = {}
@@ -558,6 +558,7 @@ def log_in_through_ias(port: int, https: dict, standin) -> None:
     assert b"gina@example.com" in page.body
     [redeemed] = [r for r in standin.token_requests if r.client_id == LOGIN_CLIENT]
     assert redeemed.status == 200 and redeemed.thumbprint  # the code was redeemed over mutual TLS
+    return parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
 
 
 def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
@@ -594,7 +595,8 @@ def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
 
     assert fetch(port, "/", Host="evil.example.net", **{"X-Forwarded-Proto": "https"}).status == 400
 
-    log_in_through_ias(port, https, gunicorn_portal["standin"])
+    code = log_in_through_ias(port, https, gunicorn_portal["standin"])
+    assert fetch(port, "/feeds/feed-token-5c1e7a/all.ics", **https).status == 404
 
     server = gunicorn_portal["server"]
     server.send_signal(signal.SIGTERM)
@@ -604,3 +606,8 @@ def test_the_portal_runs_under_gunicorn_as_on_cloud_foundry(gunicorn_portal):
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     assert any(entry["logger"] == "gunicorn.access" and "/healthz" in entry["message"] for entry in entries)
     assert any(entry["logger"] == "django.security.DisallowedHost" for entry in entries)
+    # The access log shows paths, not the login's one-time code nor a feed's token.
+    access = "\n".join(entry["message"] for entry in entries if entry["logger"] == "gunicorn.access")
+    assert '"GET /oidc/callback/ HTTP/1.1" 302' in access and '"GET /feeds/…/all.ics HTTP/1.1" 404' in access
+    log_text = gunicorn_portal["log"].read_text()
+    assert code not in log_text and "feed-token-5c1e7a" not in log_text

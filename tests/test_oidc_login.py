@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import time_machine
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
@@ -157,14 +158,14 @@ def test_the_first_login_creates_a_user_linked_to_the_ias_subject_and_audits_it(
     identity = ExternalIdentity.objects.get(user=user)
     assert (identity.issuer, identity.subject, identity.groups) == (
         person.ias.url,
-        people["vicky"],
+        f"user_uuid:{people['vicky']}",
         ["CertPortalViewers"],
     )
     actions = list(AuditEvent.objects.filter(actor=user).order_by("at", "pk").values_list("action", "detail"))
     assert actions == [
         (
             "roles_changed",
-            "new IAS user → viewer (groups: CertPortalViewers) (from IAS groups: CertPortalViewers)",
+            "new IAS user → viewer (groups: ias:CertPortalViewers) (from IAS groups: CertPortalViewers)",
         ),
         ("logged_in", "through IAS"),
     ]
@@ -179,7 +180,7 @@ def test_the_admin_group_makes_an_admin_who_reaches_the_audit_log(person):
 
 
 def test_an_owner_group_manages_its_application_and_only_looks_at_others(person, frontend_app, backend_app):
-    frontend_app.owner_groups.add(Group.objects.create(name="team-frontend"))
+    frontend_app.owner_groups.add(Group.objects.create(name="ias:team-frontend"))
 
     person.log_in("olga")
 
@@ -214,7 +215,7 @@ def test_groups_are_read_again_at_every_login(person, ias, people):
     assert get_user_model().objects.filter(email="adam@example.com").count() == 1
     assert person.client.get(reverse("audit-log")).status_code == 403
     change = AuditEvent.objects.filter(action="roles_changed", actor=user).order_by("-at", "-pk").first()
-    assert change.detail.startswith("admin (groups: CertPortalAdmins, CertPortalViewers) → viewer")
+    assert change.detail.startswith("admin (groups: ias:CertPortalAdmins, ias:CertPortalViewers) → viewer")
 
 
 def test_a_local_account_with_the_same_email_is_never_taken_over(person, admin_user):
@@ -403,7 +404,12 @@ def test_a_local_account_that_is_not_an_admin_must_use_ias(client, login_setting
     admitted = client.post(reverse("login"), {"username": "ada", "password": "ada-pass-123"})
 
     assert refused.status_code == 200
-    assert "the password login is for break-glass admin accounts only" in text_of(refused)
+    assert "Please enter a correct username and password" in text_of(refused)  # no hint it was right
+    assert AuditEvent.objects.filter(
+        action="login_failed",
+        actor_label="otto",
+        detail="local password login refused: not a break-glass admin",
+    ).exists()
     assert admitted.status_code == 302
     assert AuditEvent.objects.filter(
         action="logged_in", actor=admin_user, detail="with a local password"
@@ -436,3 +442,140 @@ def test_logging_out_ends_on_a_page_that_does_not_log_straight_back_in(person):
     page = person.client.get(response["Location"])
     assert page.status_code == 200 and "You are logged out of the portal" in text_of(page)
     assert person.client.get("/").status_code == 302
+
+
+# --- what the security review found, kept found ------------------------------------------------------
+
+
+def test_a_login_ends_at_a_fixed_time_however_busy_the_session_is(person):
+    person.log_in("vicky")
+    with time_machine.travel(certs.MID_LIFE + timedelta(hours=7), tick=False):
+        person.client.get(reverse("oidc_authentication_init"))  # writes to the session
+        assert person.client.get("/").status_code == 200
+
+    with time_machine.travel(certs.MID_LIFE + timedelta(hours=8, minutes=1), tick=False):
+        assert person.client.get("/").status_code == 302
+
+
+def test_an_ias_account_given_a_password_still_cannot_use_the_local_login(person):
+    person.log_in("adam")
+    adam = get_user_model().objects.get(username="adam@example.com")
+    adam.set_password("local-pass-123")
+    adam.save()
+    person.client.post(reverse("logout"))
+
+    refused = person.client.post(
+        reverse("login"), {"username": "adam@example.com", "password": "local-pass-123"}
+    )
+
+    assert refused.status_code == 200 and person.client.get(reverse("audit-log")).status_code == 302
+    assert AuditEvent.objects.filter(detail="local password login refused: an IAS account").exists()
+
+
+def test_the_admin_sites_login_follows_the_same_rules(client, login_settings, admin_user):
+    login_settings.CERTMGR_LOCAL_LOGIN = "off"
+
+    client.post(reverse("admin:login"), {"username": "ada", "password": "ada-pass-123"})
+
+    assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_an_ias_group_does_not_inherit_a_local_group_of_the_same_name(person):
+    local = Group.objects.create(name="CertPortalViewers")
+    local.permissions.add(Permission.objects.get(codename="add_application"))
+
+    person.log_in("vicky")
+
+    assert person.client.get(reverse("application-create")).status_code == 403
+    vicky = get_user_model().objects.get(username="vicky@example.com")
+    assert sorted(vicky.groups.values_list("name", flat=True)) == ["ias:CertPortalViewers"]
+
+
+def test_groups_given_in_the_portal_survive_the_next_ias_login(person):
+    person.log_in("olga")
+    olga = get_user_model().objects.get(username="olga@example.com")
+    olga.groups.add(Group.objects.create(name="auditors"))
+    person.client.post(reverse("logout"))
+
+    person.log_in("olga")
+
+    assert sorted(olga.groups.values_list("name", flat=True)) == ["auditors", "ias:team-frontend"]
+
+
+def test_which_groups_make_viewers_is_read_from_the_settings_at_once(person, login_settings):
+    person.log_in("vicky")
+    assert person.client.get("/").status_code == 200
+
+    login_settings.CERTMGR_VIEWER_GROUPS = ["NewViewers"]
+
+    assert person.client.get("/").status_code == 403
+
+
+def test_losing_every_group_is_recorded_as_losing_the_role(person, ias):
+    person.log_in("vicky")
+    person.client.post(reverse("logout"))
+    ias.add_user("vicky", PASSWORD, email="vicky@example.com", given_name="Vicky", groups=[])
+    try:
+        person.log_in("vicky")
+    finally:
+        ias.add_user(
+            "vicky", PASSWORD, email="vicky@example.com", given_name="Vicky", groups=["CertPortalViewers"]
+        )
+
+    change = AuditEvent.objects.filter(action="roles_changed").order_by("-at", "-pk").first()
+    assert change.detail.startswith("viewer (groups: ias:CertPortalViewers) → no role")
+
+
+def test_roles_of_someone_who_stopped_logging_in_lapse_digests_included(person, frontend_app, store, leaf):
+    from certmgr import notify
+    from certmgr.roles import role_of
+
+    store(leaf.pem, frontend_app)
+    person.log_in("adam")
+    adam = get_user_model().objects.get(username="adam@example.com")
+    soon = certs.EXPIRES - timedelta(days=20)
+    assert role_of(adam) == "admin" and notify.digest_certificates(adam, soon).exists()
+
+    with time_machine.travel(certs.MID_LIFE + timedelta(days=31), tick=False):
+        lapsed = get_user_model().objects.get(pk=adam.pk)
+        assert role_of(lapsed) is None
+        assert not notify.digest_certificates(lapsed, soon).exists()
+
+
+def test_an_error_link_from_elsewhere_neither_logs_out_nor_writes_in_anyones_name(person):
+    person.log_in("vicky")
+
+    response = person.client.get(
+        reverse("oidc_authentication_callback"),
+        {"error": "access_denied", "error_description": "Call 555-0100 now"},
+    )
+
+    assert response.status_code == 403 and "555-0100" not in text_of(response)
+    assert person.client.get("/").status_code == 200  # still logged in
+    assert not AuditEvent.objects.filter(action="login_failed").exists()
+
+
+def test_a_login_certificate_that_does_not_match_its_key_is_named_not_a_crash(
+    person, certificate_client, login_settings
+):
+    other = certs.issue("someone else", key_slot=5, serial=0x5151)
+    login_settings.CERTMGR_OIDC = {**login_settings.CERTMGR_OIDC, "key_pem": other.key_pem()}
+
+    response = person.log_in("vicky")
+
+    assert response.status_code == 403
+    assert "could not be loaded together" in text_of(response)
+
+
+def test_password_guessing_on_the_local_login_is_throttled(client, login_settings, admin_user):
+    for n in range(10):
+        client.post(reverse("login"), {"username": "ada", "password": f"guess-{n}"})
+
+    right = client.post(reverse("login"), {"username": "ada", "password": "ada-pass-123"})
+
+    assert "Too many failed logins" in text_of(right)
+    assert client.get("/").status_code == 302
+    with time_machine.travel(certs.MID_LIFE + timedelta(minutes=16), tick=False):
+        assert (
+            client.post(reverse("login"), {"username": "ada", "password": "ada-pass-123"}).status_code == 302
+        )

@@ -74,7 +74,14 @@ def exchange_code(
         pool = shared_pool(policy)
     else:
         form["client_id"] = client.client_id
-        pool = outbound.pool(outbound.client_context(policy, client.certificate_pem, _key_der(client)), 1)
+        try:
+            pool = outbound.pool(outbound.client_context(policy, client.certificate_pem, _key_der(client)), 1)
+        except OutboundError:
+            raise LoginError(
+                "bad_client_key",
+                "The portal's own login certificate and key (identity binding, CERTMGR_OIDC_CLIENT_KEY) "
+                "could not be loaded together: an administrator must check them.",
+            ) from None
     try:
         response = outbound.request(
             pool,
@@ -114,7 +121,7 @@ def exchange_code(
 
 
 def verify_id_token(
-    client: LoginClient, id_token: str, nonce: str | None, policy: HttpPolicy, now: float | None = None
+    client: LoginClient, id_token: str, nonce: str, policy: HttpPolicy, now: float | None = None
 ) -> dict:
     """The id_token's claims once signature (RS256, tenant JWKS), iss, aud, azp, exp, iat and nonce hold."""
     now = time.time() if now is None else now
@@ -150,16 +157,16 @@ def verify_id_token(
             "wrong_audience",
             f"The id_token is meant for {audience!r}, not for the portal ({client.client_id}).",
         )
-    if len(audiences) > 1 and claims.get("azp") != client.client_id:
+    if ("azp" in claims or len(audiences) > 1) and claims.get("azp") != client.client_id:
         raise LoginError(
-            "wrong_audience", "The id_token has several audiences and the portal is not its azp."
+            "wrong_audience", f"The id_token's authorized party is {claims.get('azp')!r}, not the portal."
         )
     expires, issued = claims.get("exp"), claims.get("iat")
     if not isinstance(expires, int | float) or expires + CLOCK_SKEW < now:
         raise LoginError("expired_token", f"The id_token expired at {_utc(expires)} (now {_utc(now)}).")
     if not isinstance(issued, int | float) or issued - CLOCK_SKEW > now:
         raise LoginError("token_not_yet_valid", f"The id_token is issued in the future ({_utc(issued)}).")
-    if nonce is not None and claims.get("nonce") != nonce:
+    if not nonce or claims.get("nonce") != nonce:
         raise LoginError("wrong_nonce", "The id_token does not answer this login (nonce mismatch).")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise LoginError("no_subject", "The id_token names no subject (sub).")
