@@ -198,6 +198,22 @@ def ias_settings(settings, ias):
     return settings
 
 
+def log_in_through(settings, ias, client_id: str, secret: str | None) -> None:
+    """Portal settings for logging in through the stand-in, as a SECRET identity binding gives them."""
+    settings.CERTMGR_OIDC = {
+        "issuer": ias.url,
+        "client_id": client_id,
+        "client_secret": secret,
+        "certificate_pem": None,
+        "key_pem": None,
+        "authorization_endpoint": f"{ias.url}/oauth2/authorize",
+        "end_session_endpoint": f"{ias.url}/oauth2/logout",
+    }
+    settings.OIDC_RP_CLIENT_ID = client_id
+    settings.LOGIN_URL = "oidc_authentication_init"
+    settings.CERTMGR_LOCAL_LOGIN = "admins"
+
+
 @pytest.fixture
 def client_cert():
     """The certificate 'frontend' authenticates with (its own key slot, so it differs from ``leaf``)."""

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from certmgr.core.tokenflow import forget_cached_state
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, log_in_through
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,18 +61,7 @@ def ias_login(ias, ias_settings, live_server, frontend_app):
         "brigitte", PASSWORD, email="brigitte@example.com", given_name="Brigitte", groups=["team-frontend"]
     )
     frontend_app.owner_groups.add(Group.objects.create(name="ias:team-frontend"))
-    ias_settings.CERTMGR_OIDC = {
-        "issuer": ias.url,
-        "client_id": CLIENT_ID,
-        "client_secret": SECRET,
-        "certificate_pem": None,
-        "key_pem": None,
-        "authorization_endpoint": f"{ias.url}/oauth2/authorize",
-        "end_session_endpoint": f"{ias.url}/oauth2/logout",
-    }
-    ias_settings.OIDC_RP_CLIENT_ID = CLIENT_ID
-    ias_settings.LOGIN_URL = "oidc_authentication_init"
-    ias_settings.CERTMGR_LOCAL_LOGIN = "admins"
+    log_in_through(ias_settings, ias, CLIENT_ID, SECRET)
     ias_settings.STATICFILES_DIRS = [ias_settings.STATIC_ROOT]
     return ias
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from certmgr.core.tokenflow import forget_cached_state
 from certmgr.models import AuditEvent, ExternalIdentity
 from tests import certs
+from tests.conftest import log_in_through
 from tests.test_standin_oidc import Form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_life")]
@@ -57,18 +58,7 @@ def people(standin):
 @pytest.fixture
 def login_settings(ias_settings, ias, people):
     """The portal configured for IAS login with a client secret, as a SECRET identity binding gives."""
-    ias_settings.CERTMGR_OIDC = {
-        "issuer": ias.url,
-        "client_id": CLIENT_ID,
-        "client_secret": SECRET,
-        "certificate_pem": None,
-        "key_pem": None,
-        "authorization_endpoint": f"{ias.url}/oauth2/authorize",
-        "end_session_endpoint": f"{ias.url}/oauth2/logout",
-    }
-    ias_settings.OIDC_RP_CLIENT_ID = CLIENT_ID
-    ias_settings.LOGIN_URL = "oidc_authentication_init"
-    ias_settings.CERTMGR_LOCAL_LOGIN = "admins"
+    log_in_through(ias_settings, ias, CLIENT_ID, SECRET)
     return ias_settings
 
 

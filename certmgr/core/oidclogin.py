@@ -15,12 +15,11 @@ from base64 import b64encode
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 
 from . import outbound
 from .outbound import HttpPolicy, OutboundError
-from .tokenflow import StepFailed, _printable, _utc, jwks_key, shared_pool
+from .tokenflow import StepFailed, _printable, _utc, shared_pool, verify_rs256
 
 CLOCK_SKEW = 60  # seconds of clock difference tolerated on exp / iat
 
@@ -126,22 +125,12 @@ def verify_id_token(
     """The id_token's claims once signature (RS256, tenant JWKS), iss, aud, azp, exp, iat and nonce hold."""
     now = time.time() if now is None else now
     try:
-        header = jwt.get_unverified_header(id_token)
-        claims = jwt.decode(id_token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise LoginError("malformed_token", "IAS's id_token is not a well-formed JWT.") from None
-    if header.get("alg") != "RS256":
-        raise LoginError("bad_signature", f"The id_token is signed with {header.get('alg')!r}, not RS256.")
-    try:
-        key = jwks_key(client.jwks_uri, str(header.get("kid", "")), policy)
-    except (StepFailed, OutboundError) as exc:
-        raise LoginError("bad_signature", f"The id_token's signing key: {exc}") from None
-    try:
-        jwt.decode(id_token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
-                   "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
-    except jwt.PyJWTError:
+        claims = verify_rs256(id_token, client.jwks_uri, policy, "id_token")
+    except StepFailed as exc:
+        raise LoginError(exc.code, exc.diagnosis) from None
+    except OutboundError as exc:
         raise LoginError(
-            "bad_signature", "The id_token's signature does not verify with the tenant's key."
+            "jwks_unavailable", f"The tenant's signing keys could not be read: {exc.diagnosis}"
         ) from None
     # Strictly the tenant of the binding: a token of another tenant (or a custom domain the
     # binding does not name) is refused, whatever ias_iss says.

@@ -257,26 +257,7 @@ class TokenFlow:
         )
 
     def validate_token(self):
-        token = self._token
-        try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise StepFailed("malformed_token", "The access token is not a well-formed JWT.") from None
-        if header.get("alg") != "RS256":
-            raise StepFailed("bad_signature", f"The token is signed with {header.get('alg')!r}, not RS256.")
-        key = jwks_key(self.discovery["jwks_uri"], str(header.get("kid", "")), self.policy)
-        try:
-            jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
-                       "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
-        except jwt.InvalidSignatureError:
-            raise StepFailed(
-                "bad_signature", "The token's signature does not verify with the tenant's key."
-            ) from None
-        except jwt.PyJWTError as exc:
-            raise StepFailed(
-                "malformed_token", f"The token could not be verified ({exc.__class__.__name__})."
-            ) from None
+        claims = verify_rs256(self._token, self.discovery["jwks_uri"], self.policy, "access token")
         # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
         self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
         self._check_claims(claims)
@@ -341,6 +322,34 @@ class TokenFlow:
         if status >= 500:
             raise StepFailed("backend_5xx", f"The backend failed with a server error ({status}).", status)
         raise StepFailed("unexpected_response", f"The backend answered {status}.", status)
+
+
+def verify_rs256(token: str, jwks_uri: str, policy: HttpPolicy, what: str) -> dict:
+    """The claims of a JWT once its RS256 signature verifies with a key of the tenant's JWKS.
+
+    Only the signature: the caller checks the claims. StepFailed (malformed_token, bad_signature,
+    unknown_kid) otherwise; ``what`` names the token in the diagnosis.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise StepFailed("malformed_token", f"The {what} is not a well-formed JWT.") from None
+    if header.get("alg") != "RS256":
+        raise StepFailed("bad_signature", f"The {what} is signed with {header.get('alg')!r}, not RS256.")
+    key = jwks_key(jwks_uri, str(header.get("kid", "")), policy)
+    try:
+        jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
+                   "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
+    except jwt.InvalidSignatureError:
+        raise StepFailed(
+            "bad_signature", f"The {what}'s signature does not verify with the tenant's key."
+        ) from None
+    except jwt.PyJWTError as exc:
+        raise StepFailed(
+            "malformed_token", f"The {what} could not be verified ({exc.__class__.__name__})."
+        ) from None
+    return claims
 
 
 def _json_object(response: Response, what: str) -> dict:
