@@ -14,7 +14,7 @@ from .forms import (
     audit_detail,
     audit_snapshot,
 )
-from .models import Application, AuditEvent, Certificate, HealthCheckRun
+from .models import Application, AuditEvent, Certificate, ExternalIdentity, HealthCheckRun
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -260,3 +260,22 @@ class HealthCheckRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # history: it goes only with its application (whose deletion is audited)
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Who logs in through IAS, with the groups of their last login: kept by the login, read-only here."""
+
+    list_display = ["user", "subject", "issuer", "last_login", "group_list"]
+    search_fields = ["user__username", "user__email", "subject"]
+    list_select_related = ["user"]
+
+    @admin.display(description="IAS groups")
+    def group_list(self, obj):
+        return ", ".join(obj.groups)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

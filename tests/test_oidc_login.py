@@ -569,3 +569,25 @@ def test_password_guessing_on_the_local_login_is_throttled(client, login_setting
         assert (
             client.post(reverse("login"), {"username": "ada", "password": "ada-pass-123"}).status_code == 302
         )
+
+
+def test_an_account_deactivated_in_the_portal_cannot_log_in_through_ias(person):
+    person.log_in("vicky")
+    person.client.post(reverse("logout"))
+    get_user_model().objects.filter(username="vicky@example.com").update(is_active=False)
+
+    response = person.log_in("vicky")
+
+    assert response.status_code == 403
+    assert "This portal account is deactivated." in text_of(response)
+    assert person.client.get("/").status_code == 302
+
+
+def test_admins_see_who_logs_in_through_ias_with_their_groups(person, client, admin_user):
+    person.log_in("olga")
+    client.force_login(admin_user)
+
+    page = client.get(reverse("admin:certmgr_externalidentity_changelist"))
+
+    assert page.status_code == 200
+    assert "olga@example.com" in text_of(page) and "team-frontend" in text_of(page)
