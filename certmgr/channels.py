@@ -3,7 +3,7 @@
 A channel renders a Message and delivers it; what to send, to whom and when is the engine's
 business. Every failure is a ChannelError whose ``retryable`` says whether trying again later can
 help, and whose text can be shown in the UI: Slack's and Teams' webhook URLs are credentials, so
-errors name the receiving host only.
+errors name the receiving host only. The request bodies are built in ``channel_payloads``.
 
 Sealed secrets (``NotificationChannel.sealed_secret``) are a JSON object, see ``seal_secret``:
 webhook {"url", "secret"}, Slack and Teams {"url"}, Alert Notification {"client_secret"}.
@@ -11,9 +11,7 @@ webhook {"url", "secret"}, Slack and Teams {"url"}, Alert Notification {"client_
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import logging
 import re
@@ -22,8 +20,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from urllib.parse import quote_plus, urlencode, urlsplit
+from datetime import UTC
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,6 +30,15 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from .channel_payloads import (
+    ans_event,
+    ans_event_headers,
+    ans_token_request,
+    json_body,
+    slack_payload,
+    teams_payload,
+    webhook_request,
+)
 from .core import outbound
 from .core.notices import Message
 from .core.outbound import HttpPolicy, OutboundError, Response
@@ -217,14 +224,6 @@ for _name in ("urllib3.connectionpool", "urllib3.poolmanager"):
     logging.getLogger(_name).addFilter(_HideWebhookPaths())
 
 
-def _utc(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
-
-
-def _json(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode("ascii")
-
-
 # --- generic webhook ------------------------------------------------------------------------------
 
 
@@ -236,39 +235,8 @@ class WebhookChannel(HttpChannel):
         self.secret = secret
 
     def send(self, message: Message, recipient: str = "") -> None:
-        timestamp = int(time.time())
-        body = _json(webhook_payload(message, timestamp))
-        signature = hmac.new(self.secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Certmgr-Timestamp": str(timestamp),
-            "X-Certmgr-Signature": f"sha256={signature}",
-        }
+        body, headers = webhook_request(message, self.secret, int(time.time()))
         self._post(self.url, body, headers)
-
-
-def webhook_payload(message: Message, timestamp: int) -> dict:
-    return {
-        "event": message.event,
-        "subject": message.subject,
-        "text": message.text,
-        "application": {
-            "name": message.application,
-            "slug": message.application_slug,
-            "tenant": message.tenant,
-        },
-        "certificate": {
-            "subject": message.certificate_subject,
-            "fingerprint": message.fingerprint,
-            "not_after": _utc(message.not_after) or None,
-            "days_left": message.days_left,
-        },
-        "threshold": message.threshold,
-        "severity": message.severity,
-        "link": message.link,
-        # Signed with the rest: a receiver rejects old timestamps, so a captured body cannot be replayed.
-        "timestamp": timestamp,
-    }
 
 
 # --- Slack ----------------------------------------------------------------------------------------
@@ -281,20 +249,7 @@ class SlackChannel(HttpChannel):
         self.url = url
 
     def send(self, message: Message, recipient: str = "") -> None:
-        self._post(self.url, _json(slack_payload(message)), {"Content-Type": "application/json"})
-
-
-def slack_payload(message: Message) -> dict:
-    # Slack's mrkdwn treats &, < and > as markup; a section holds at most 3000 characters.
-    text = message.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": message.subject[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
-    ]
-    if message.link:
-        button = {"type": "button", "text": {"type": "plain_text", "text": "Open in the portal"}}
-        blocks.append({"type": "actions", "elements": [{**button, "url": message.link}]})
-    return {"text": message.subject, "blocks": blocks}
+        self._post(self.url, json_body(slack_payload(message)), {"Content-Type": "application/json"})
 
 
 # --- Microsoft Teams --------------------------------------------------------------------------------
@@ -307,66 +262,12 @@ class TeamsChannel(HttpChannel):
         self.url = url
 
     def send(self, message: Message, recipient: str = "") -> None:
-        self._post(self.url, _json(teams_payload(message)), {"Content-Type": "application/json"})
-
-
-TEAMS_COLORS = {"info": "Default", "warning": "Warning", "error": "Attention", "critical": "Attention"}
-
-
-def teams_payload(message: Message) -> dict:
-    facts = [
-        ("Application", message.application),
-        ("Tenant", message.tenant),
-        ("Certificate", message.certificate_subject),
-        (
-            "Expires (UTC)",
-            message.not_after.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if message.not_after else "",
-        ),
-        ("Days left", "" if message.days_left is None else str(message.days_left)),
-    ]
-    title = {
-        "type": "TextBlock",
-        "text": message.subject,
-        "size": "Medium",
-        "weight": "Bolder",
-        "wrap": True,
-        "color": TEAMS_COLORS.get(message.severity, "Default"),
-    }
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            title,
-            {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts if v]},
-            {"type": "TextBlock", "text": message.text, "wrap": True},
-        ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Open in the portal", "url": message.link}]
-        if message.link
-        else [],
-    }
-    attachment = {
-        "contentType": "application/vnd.microsoft.card.adaptive",
-        "contentUrl": None,
-        "content": card,
-    }
-    return {"type": "message", "attachments": [attachment]}
+        self._post(self.url, json_body(teams_payload(message)), {"Content-Type": "application/json"})
 
 
 # --- SAP Alert Notification service ---------------------------------------------------------------
 
 EVENTS_PATH = "/cf/producer/v1/resource-events"
-ANS_EVENT_TYPES = {
-    "threshold": "IASCertificateExpiring",
-    "expired": "IASCertificateExpired",
-    "resolved": "IASCertificateRenewed",
-    "health_failed": "IASHealthCheckFailed",
-    "health_recovered": "IASHealthCheckRecovered",
-    "digest": "IASCertificateDigest",
-    "test": "IASCertificatePortalTest",
-}
-ANS_SEVERITIES = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "FATAL"}
-ANS_NOTIFICATIONS = {"resolved", "health_recovered", "digest", "test"}  # good news, not alerts
 
 # Access tokens by (token URL, client id, SHA-256 of the secret): (token, usable until epoch seconds).
 _tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
@@ -384,23 +285,15 @@ class AlertNotificationChannel(HttpChannel):
         self._key = (token_url, client_id, hashlib.sha256(client_secret.encode("utf-8")).hexdigest())
 
     def send(self, message: Message, recipient: str = "") -> None:
-        body = _json(ans_event(message, int(time.time())))
+        body = json_body(ans_event(message, int(time.time())))
         token, fresh = self._token()
-        response = self._post(self.url + EVENTS_PATH, body, self._headers(token), check=False)
+        response = self._post(self.url + EVENTS_PATH, body, ans_event_headers(token), check=False)
         if response.status == 401 and not fresh:  # revoked or expired early: one more try, new token
             with _tokens_lock:
                 _tokens.pop(self._key, None)
             token, _ = self._token()
-            response = self._post(self.url + EVENTS_PATH, body, self._headers(token), check=False)
+            response = self._post(self.url + EVENTS_PATH, body, ans_event_headers(token), check=False)
         check_status(response, _host(self.url))
-
-    @staticmethod
-    def _headers(token: str) -> dict:
-        return {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Authorization": f"Bearer {token}",
-        }
 
     def _token(self) -> tuple[str, bool]:
         """The access token, and whether it was just fetched."""
@@ -408,14 +301,7 @@ class AlertNotificationChannel(HttpChannel):
             token, until = _tokens.get(self._key, ("", 0.0))
         if token and time.time() < until:
             return token, False
-        # RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding.
-        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()
-        headers = {
-            "Authorization": "Basic " + base64.b64encode(pair).decode("ascii"),
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        body = urlencode({"grant_type": "client_credentials"}).encode("ascii")
+        body, headers = ans_token_request(self.client_id, self.client_secret)
         response = self._post(self.token_url, body, headers, check=False)
         check_status(response, _host(self.token_url), refused="the token request")
         try:
@@ -429,33 +315,6 @@ class AlertNotificationChannel(HttpChannel):
         with _tokens_lock:
             _tokens[self._key] = (token, time.time() + lifetime - min(60.0, lifetime / 2))
         return token, True
-
-
-def ans_event(message: Message, timestamp: int) -> dict:
-    resource_tags = {"tenant": message.tenant, "fingerprint": message.fingerprint}
-    tags = {
-        # Expiring, expired and renewed events of a certificate belong together, as do failed and
-        # recovered health checks of an application.
-        "ans:correlationId": f"{message.application_slug}:{message.fingerprint or 'health'}",
-        "ans:detailsLink": message.link,
-        "event": message.event,
-    }
-    if message.threshold is not None:
-        tags["threshold"] = str(message.threshold)
-    return {
-        "eventType": ANS_EVENT_TYPES.get(message.event, "IASCertificateNotice"),
-        "eventTimestamp": timestamp,
-        "severity": ANS_SEVERITIES.get(message.severity, "WARNING"),
-        "category": "NOTIFICATION" if message.event in ANS_NOTIFICATIONS else "ALERT",
-        "subject": message.subject,
-        "body": message.text,
-        "resource": {
-            "resourceName": message.application_slug,
-            "resourceType": "ias-application",
-            "tags": {k: v for k, v in resource_tags.items() if v},
-        },
-        "tags": {k: v for k, v in tags.items() if v},
-    }
 
 
 # --- from a NotificationChannel row ----------------------------------------------------------------
