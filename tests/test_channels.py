@@ -1,36 +1,27 @@
 """Notification channels deliver a Message to real servers on 127.0.0.1 and say whether a retry helps.
 
-An SMTP server (aiosmtpd) and an HTTPS receiver (http.server behind TLS, trusted through
+The suite's receivers (tests/receivers.py: an aiosmtpd server and an HTTPS endpoint trusted through
 CERTMGR_CA_BUNDLE) record what arrives; signatures are checked here with code of the test's own.
 """
 
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import hashlib
 import hmac
 import json
 import logging
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from email.message import Message as Headers
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote_plus
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
-from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 
@@ -50,6 +41,7 @@ from certmgr.keys import seal
 from certmgr.notify_models import NotificationChannel
 from portal.vcap import smtp_credentials
 from tests import certs
+from tests.receivers import free_port
 
 MESSAGE = Message(
     event="threshold",
@@ -74,55 +66,15 @@ SLACK_PATH = "/services/T0001/B0002/hook-credential-9f8e7d"
 HMAC_SECRET = "whsec-5b1c0c2e-do-not-leak"
 
 
-# --- a real SMTP server ------------------------------------------------------------------------------
-
-
-class Inbox:
-    """aiosmtpd handler: keeps what arrives; refuses the addresses in ``refuse`` with their reply."""
-
-    def __init__(self):
-        self.envelopes = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-class EphemeralController(Controller):
-    """Listens on a free port: the port is only known once the server is bound."""
-
-    def _trigger_server(self):
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+# --- the real SMTP server (the suite's, tests/receivers.py) ---------------------------------------------
 
 
 @pytest.fixture
-def inbox(settings):
-    handler = Inbox()
-    controller = EphemeralController(handler, hostname="127.0.0.1", port=0, server_hostname="localhost")
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+def smtp(smtp, settings):
+    """The suite's SMTP webhook, with a short timeout and the portal's sender."""
     settings.EMAIL_TIMEOUT = 2
     settings.DEFAULT_FROM_EMAIL = "IAS certificate portal <certportal@example.com>"
-    yield handler
-    controller.stop()
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return smtp
 
 
 def failure(channel, message=MESSAGE, recipient="") -> ChannelError:
@@ -131,12 +83,12 @@ def failure(channel, message=MESSAGE, recipient="") -> ChannelError:
     return caught.value
 
 
-def test_email_arrives_with_subject_text_and_html_from_the_configured_sender(inbox):
+def test_email_arrives_with_subject_text_and_html_from_the_configured_sender(smtp):
     EmailChannel().send(MESSAGE, "otto@example.com")
 
-    [envelope] = inbox.envelopes
-    assert envelope.rcpt_tos == ["otto@example.com"]
-    mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    [arrived] = smtp.mails
+    assert arrived.recipients == ["otto@example.com"]
+    mail = arrived.message
     assert mail["Subject"] == MESSAGE.subject
     assert mail["From"] == "IAS certificate portal <certportal@example.com>"
     assert mail["To"] == "otto@example.com"
@@ -149,18 +101,18 @@ def text_of(mail, subtype: str) -> str:
     return mail.get_body((subtype,)).get_content().replace("\r\n", "\n").strip()
 
 
-def test_email_a_recipient_refused_with_5xx_is_permanent(inbox):
-    inbox.refuse["gone@example.com"] = "550 5.1.1 <gone@example.com>: Recipient address rejected"
+def test_email_a_recipient_refused_with_5xx_is_permanent(smtp):
+    smtp.refuse = {"gone@example.com": "550 5.1.1 <gone@example.com>: Recipient address rejected"}
 
     error = failure(EmailChannel(), recipient="gone@example.com")
 
     assert error.retryable is False
     assert "refused gone@example.com: 550" in str(error)
-    assert inbox.envelopes == []
+    assert smtp.mails == []
 
 
-def test_email_a_recipient_deferred_with_4xx_is_retryable(inbox):
-    inbox.refuse["busy@example.com"] = "450 4.2.1 Mailbox busy, try again later"
+def test_email_a_recipient_deferred_with_4xx_is_retryable(smtp):
+    smtp.refuse = {"busy@example.com": "450 4.2.1 Mailbox busy, try again later"}
 
     error = failure(EmailChannel(), recipient="busy@example.com")
 
@@ -182,125 +134,31 @@ def test_email_without_an_address_is_permanent():
     assert failure(EmailChannel(), recipient="").retryable is False
 
 
-# --- a real HTTPS receiver -----------------------------------------------------------------------------
-
-LONG_AGO, FAR_AHEAD = datetime(2020, 1, 1, tzinfo=UTC), datetime(2049, 12, 31, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A CA and a server certificate for localhost; valid around the real clock, which TLS reads."""
-    ca = certs.issue(
-        "Channel Test CA",
-        ca=True,
-        eku=(),
-        key_kind="ec",
-        key_slot=201,
-        serial=201,
-        not_before=LONG_AGO,
-        not_after=FAR_AHEAD,
-    )
-    server = certs.issue(
-        "localhost",
-        issuer=ca,
-        sans=("localhost",),
-        eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
-        key_kind="ec",
-        key_slot=202,
-        serial=202,
-        not_before=LONG_AGO,
-        not_after=FAR_AHEAD,
-    )
-    directory = tmp_path_factory.mktemp("receiver")
-    (directory / "ca.pem").write_bytes(ca.pem)
-    (directory / "server.pem").write_bytes(server.pem + server.key_pem())
-    return directory
-
-
-@dataclass
-class Seen:
-    path: str
-    headers: Headers
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class ReceiverHandler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.seen.append(Seen(self.path, self.headers, body))
-        status, payload, headers = self.server.script.pop(0) if self.server.script else (200, b"ok", {})
-        time.sleep(self.server.delay)
-        self.send_response(status)
-        for name, value in {"Content-Length": str(len(payload)), **headers}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-class Receiver(ThreadingHTTPServer):
-    """Records each POST; answers from ``script`` [(status, body, headers)], then 200 "ok"."""
-
-    daemon_threads = True
-
-    def __init__(self, context: ssl.SSLContext):
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.context = context
-        self.seen: list[Seen] = []
-        self.script: list[tuple[int, bytes, dict]] = []
-        self.delay = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"https://localhost:{self.server_address[1]}"
-
-    def answer(self, *responses):
-        for response in responses:
-            status, body, headers = (response, b"", {}) if isinstance(response, int) else response
-            self.script.append((status, body, headers))
-
-    def get_request(self):
-        sock, address = self.socket.accept()
-        return self.context.wrap_socket(sock, server_side=True), address
-
-    def handle_error(self, request, client_address):
-        pass  # a client that timed out and left: expected in these tests
+# --- the real HTTPS receiver (the suite's, tests/receivers.py) ------------------------------------------
 
 
 @pytest.fixture
-def receiver(settings, tls_files):
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tls_files / "server.pem")
-    server = Receiver(context)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    settings.CERTMGR_CA_BUNDLE = str(tls_files / "ca.pem")
+def webhook(webhook, settings):
+    """The suite's HTTPS receiver, trusted through CERTMGR_CA_BUNDLE, over https only, short timeouts."""
     settings.CERTMGR_ALLOW_HTTP_LOOPBACK = False
     settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = 2
     settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 2
-    yield server
-    server.shutdown()
-    server.server_close()
+    return webhook
 
 
-def test_webhook_posts_the_notice_as_json_signed_with_the_channel_secret(receiver):
-    WebhookChannel(receiver.url + "/hooks/certs", HMAC_SECRET).send(MESSAGE)
+def test_webhook_posts_the_notice_as_json_signed_with_the_channel_secret(webhook):
+    WebhookChannel(webhook.url + "/hooks/certs", HMAC_SECRET).send(MESSAGE)
 
-    [seen] = receiver.seen
-    assert seen.path == "/hooks/certs"
-    assert seen.headers["Content-Type"] == "application/json"
-    expected = hmac.new(HMAC_SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
-    signature = seen.headers["X-Certmgr-Signature"]
+    [delivery] = webhook.deliveries
+    assert delivery.path == "/hooks/certs"
+    assert delivery.headers["Content-Type"] == "application/json"
+    expected = hmac.new(HMAC_SECRET.encode(), delivery.body, hashlib.sha256).hexdigest()
+    signature = delivery.headers["X-Certmgr-Signature"]
     assert signature.startswith("sha256=")
     assert hmac.compare_digest(signature.removeprefix("sha256="), expected)
-    payload = seen.json()
+    payload = delivery.json()
     # The timestamp is signed with the body, so a replayed body shows its age.
-    assert str(payload["timestamp"]) == seen.headers["X-Certmgr-Timestamp"]
+    assert str(payload["timestamp"]) == delivery.headers["X-Certmgr-Timestamp"]
     assert abs(payload["timestamp"] - time.time()) < 60
     assert payload == {
         "event": "threshold",
@@ -320,20 +178,20 @@ def test_webhook_posts_the_notice_as_json_signed_with_the_channel_secret(receive
     }
 
 
-def test_webhook_signature_does_not_verify_with_another_secret(receiver):
-    WebhookChannel(receiver.url + "/hooks/certs", HMAC_SECRET).send(MESSAGE)
+def test_webhook_signature_does_not_verify_with_another_secret(webhook):
+    WebhookChannel(webhook.url + "/hooks/certs", HMAC_SECRET).send(MESSAGE)
 
-    [seen] = receiver.seen
-    forged = hmac.new(b"another secret", seen.body, hashlib.sha256).hexdigest()
-    assert not hmac.compare_digest(seen.headers["X-Certmgr-Signature"], f"sha256={forged}")
+    [delivery] = webhook.deliveries
+    forged = hmac.new(b"another secret", delivery.body, hashlib.sha256).hexdigest()
+    assert not hmac.compare_digest(delivery.headers["X-Certmgr-Signature"], f"sha256={forged}")
 
 
-def test_slack_gets_the_subject_as_text_and_blocks_with_the_message_and_a_link_button(receiver):
-    SlackChannel(receiver.url + SLACK_PATH).send(MESSAGE)
+def test_slack_gets_the_subject_as_text_and_blocks_with_the_message_and_a_link_button(webhook):
+    SlackChannel(webhook.url + SLACK_PATH).send(MESSAGE)
 
-    [seen] = receiver.seen
-    assert seen.path == SLACK_PATH
-    payload = seen.json()
+    [delivery] = webhook.deliveries
+    assert delivery.path == SLACK_PATH
+    payload = delivery.json()
     assert payload["text"] == MESSAGE.subject
     kinds = [block["type"] for block in payload["blocks"]]
     assert kinds == ["header", "section", "actions"]
@@ -346,11 +204,11 @@ def test_slack_gets_the_subject_as_text_and_blocks_with_the_message_and_a_link_b
     assert button["url"] == MESSAGE.link
 
 
-def test_teams_gets_an_adaptive_card_with_the_facts_and_a_link(receiver):
-    TeamsChannel(receiver.url + "/workflows/abc/triggers/manual/paths/invoke?sig=teams-sig-123").send(MESSAGE)
+def test_teams_gets_an_adaptive_card_with_the_facts_and_a_link(webhook):
+    TeamsChannel(webhook.url + "/workflows/abc/triggers/manual/paths/invoke?sig=teams-sig-123").send(MESSAGE)
 
-    [seen] = receiver.seen
-    payload = seen.json()
+    [delivery] = webhook.deliveries
+    payload = delivery.json()
     assert payload["type"] == "message"
     [attachment] = payload["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
@@ -384,19 +242,19 @@ def token_answer(token: str, expires_in: int = 43199) -> tuple[int, bytes, dict]
     return 200, body, {"Content-Type": "application/json"}
 
 
-def ans(receiver) -> AlertNotificationChannel:
+def ans(webhook) -> AlertNotificationChannel:
     return AlertNotificationChannel(
-        receiver.url + "/ans", receiver.url + "/oauth/token", ANS_CLIENT_ID, ANS_CLIENT_SECRET
+        webhook.url + "/ans", webhook.url + "/oauth/token", ANS_CLIENT_ID, ANS_CLIENT_SECRET
     )
 
 
-def test_alert_notification_gets_a_token_then_posts_the_resource_event_and_reuses_the_token(receiver):
-    receiver.answer(token_answer("access-token-1"), (202, b"{}", {}), (202, b"{}", {}))
+def test_alert_notification_gets_a_token_then_posts_the_resource_event_and_reuses_the_token(webhook):
+    webhook.answer(token_answer("access-token-1"), (202, b"{}", {}), (202, b"{}", {}))
 
-    ans(receiver).send(MESSAGE)
-    ans(receiver).send(MESSAGE)  # a new instance, as the engine builds them: the token is kept
+    ans(webhook).send(MESSAGE)
+    ans(webhook).send(MESSAGE)  # a new instance, as the engine builds them: the token is kept
 
-    token_request, first, second = receiver.seen
+    token_request, first, second = webhook.deliveries
     assert token_request.path == "/oauth/token"
     scheme, credentials = token_request.headers["Authorization"].split(" ", 1)
     assert scheme == "Basic"
@@ -445,47 +303,51 @@ def test_alert_notification_event_type_severity_and_category_follow_the_event(
     assert payload["eventTimestamp"] == 1_800_000_000
 
 
-def test_alert_notification_asks_for_a_new_token_shortly_before_the_old_one_expires(receiver):
-    receiver.answer(token_answer("short-lived", expires_in=300), 202, token_answer("next"), 202)
+def test_alert_notification_asks_for_a_new_token_shortly_before_the_old_one_expires(webhook):
+    webhook.answer(token_answer("short-lived", expires_in=300), 202, token_answer("next"), 202)
 
     with time_machine.travel(certs.MID_LIFE, tick=False) as clock:
-        ans(receiver).send(MESSAGE)
+        ans(webhook).send(MESSAGE)
         clock.shift(timedelta(seconds=250))  # 50 s left: too close to use
-        ans(receiver).send(MESSAGE)
+        ans(webhook).send(MESSAGE)
 
-    paths = [seen.path for seen in receiver.seen]
+    paths = [delivery.path for delivery in webhook.deliveries]
     assert paths == ["/oauth/token", "/ans/cf/producer/v1/resource-events"] * 2
-    assert receiver.seen[3].headers["Authorization"] == "Bearer next"
+    assert webhook.deliveries[3].headers["Authorization"] == "Bearer next"
 
 
-def test_alert_notification_retries_once_with_a_new_token_when_the_kept_one_is_refused(receiver):
-    receiver.answer(token_answer("revoked"), 202, 401, token_answer("fresh"), 202)
-    ans(receiver).send(MESSAGE)
+def test_alert_notification_retries_once_with_a_new_token_when_the_kept_one_is_refused(webhook):
+    webhook.answer(token_answer("revoked"), 202, 401, token_answer("fresh"), 202)
+    ans(webhook).send(MESSAGE)
 
-    ans(receiver).send(MESSAGE)
+    ans(webhook).send(MESSAGE)
 
-    bearers = [seen.headers["Authorization"] for seen in receiver.seen if "resource-events" in seen.path]
+    bearers = [
+        delivery.headers["Authorization"]
+        for delivery in webhook.deliveries
+        if "resource-events" in delivery.path
+    ]
     assert bearers == ["Bearer revoked", "Bearer revoked", "Bearer fresh"]
 
 
-def test_alert_notification_with_refused_client_credentials_is_permanent(receiver, caplog):
+def test_alert_notification_with_refused_client_credentials_is_permanent(webhook, caplog):
     caplog.set_level(logging.DEBUG)
-    receiver.answer((401, b'{"error":"unauthorized"}', {}))
+    webhook.answer((401, b'{"error":"unauthorized"}', {}))
 
-    error = failure(ans(receiver))
+    error = failure(ans(webhook))
 
     assert error.retryable is False
     assert str(error) == "localhost refused the token request (HTTP 401)."
-    assert [seen.path for seen in receiver.seen] == ["/oauth/token"]
+    assert [delivery.path for delivery in webhook.deliveries] == ["/oauth/token"]
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert ANS_CLIENT_SECRET not in logged and ANS_CLIENT_SECRET not in str(error)
 
 
-def test_alert_notification_token_is_never_logged_or_shown(receiver, caplog):
+def test_alert_notification_token_is_never_logged_or_shown(webhook, caplog):
     caplog.set_level(logging.DEBUG)
-    receiver.answer(token_answer("bearer-secret-77"), 500)
+    webhook.answer(token_answer("bearer-secret-77"), 500)
 
-    error = failure(ans(receiver))
+    error = failure(ans(webhook))
 
     assert error.retryable is True
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -508,11 +370,11 @@ def test_alert_notification_token_is_never_logged_or_shown(receiver, caplog):
         (404, False),
     ],
 )
-def test_http_status_decides_whether_a_retry_can_help(receiver, caplog, status, retryable):
+def test_http_status_decides_whether_a_retry_can_help(webhook, caplog, status, retryable):
     caplog.set_level(logging.DEBUG)
-    receiver.answer(status)
+    webhook.answer(status)
 
-    error = failure(SlackChannel(receiver.url + SLACK_PATH))
+    error = failure(SlackChannel(webhook.url + SLACK_PATH))
 
     assert error.retryable is retryable
     assert f"(HTTP {status})" in str(error)
@@ -520,37 +382,37 @@ def test_http_status_decides_whether_a_retry_can_help(receiver, caplog, status, 
     assert_no_secret(str(error), caplog)
 
 
-def test_a_refusal_word_from_slack_is_shown(receiver):
-    receiver.answer((404, b"no_service", {}))
+def test_a_refusal_word_from_slack_is_shown(webhook):
+    webhook.answer((404, b"no_service", {}))
 
-    error = failure(SlackChannel(receiver.url + SLACK_PATH))
+    error = failure(SlackChannel(webhook.url + SLACK_PATH))
 
     assert str(error) == "localhost refused the notice (HTTP 404: no_service)."
 
 
-def test_a_redirect_is_not_followed_and_is_permanent(receiver, caplog):
+def test_a_redirect_is_not_followed_and_is_permanent(webhook, caplog):
     caplog.set_level(logging.DEBUG)
-    receiver.answer((302, b"", {"Location": receiver.url + "/elsewhere" + SLACK_PATH}))
+    webhook.answer((302, b"", {"Location": webhook.url + "/elsewhere" + SLACK_PATH}))
 
-    error = failure(SlackChannel(receiver.url + SLACK_PATH))
+    error = failure(SlackChannel(webhook.url + SLACK_PATH))
 
     assert error.retryable is False
     assert "redirect" in str(error)
-    assert len(receiver.seen) == 1
+    assert len(webhook.deliveries) == 1
     assert_no_secret(str(error), caplog)
 
 
-def test_a_receiver_too_slow_to_answer_is_retryable(receiver, settings):
+def test_a_receiver_too_slow_to_answer_is_retryable(webhook, settings):
     settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 0.3
-    receiver.delay = 0.6
+    webhook.delay = 0.6
 
-    error = failure(TeamsChannel(receiver.url + "/workflows/abc?sig=teams-sig-123"))
+    error = failure(TeamsChannel(webhook.url + "/workflows/abc?sig=teams-sig-123"))
 
     assert error.retryable is True
     assert "did not answer within 0.3 s" in str(error)
 
 
-def test_nothing_listening_is_retryable(receiver, caplog):
+def test_nothing_listening_is_retryable(webhook, caplog):
     caplog.set_level(logging.DEBUG)
 
     error = failure(SlackChannel(f"https://localhost:{free_port()}{SLACK_PATH}"))
@@ -560,30 +422,30 @@ def test_nothing_listening_is_retryable(receiver, caplog):
     assert_no_secret(str(error), caplog)
 
 
-def test_an_untrusted_server_certificate_is_permanent(receiver, settings):
+def test_an_untrusted_server_certificate_is_permanent(webhook, settings):
     settings.CERTMGR_CA_BUNDLE = ""
 
-    error = failure(SlackChannel(receiver.url + SLACK_PATH))
+    error = failure(SlackChannel(webhook.url + SLACK_PATH))
 
     assert error.retryable is False
     assert "not trusted" in str(error)
-    assert receiver.seen == []
+    assert webhook.deliveries == []
 
 
-def test_a_plain_http_url_is_refused_without_quoting_it(receiver):
+def test_a_plain_http_url_is_refused_without_quoting_it(webhook):
     error = failure(SlackChannel("http://hooks.example.com" + SLACK_PATH))
 
     assert error.retryable is False
     assert str(error) == "The URL of hooks.example.com is refused: only https URLs are allowed."
 
 
-def test_webhook_urls_and_secrets_never_reach_the_logs(receiver, caplog):
+def test_webhook_urls_and_secrets_never_reach_the_logs(webhook, caplog):
     caplog.set_level(logging.DEBUG)
 
-    SlackChannel(receiver.url + SLACK_PATH).send(MESSAGE)
-    WebhookChannel(receiver.url + "/hooks/certs?token=query-credential-1", HMAC_SECRET).send(MESSAGE)
+    SlackChannel(webhook.url + SLACK_PATH).send(MESSAGE)
+    WebhookChannel(webhook.url + "/hooks/certs?token=query-credential-1", HMAC_SECRET).send(MESSAGE)
 
-    assert len(receiver.seen) == 2
+    assert len(webhook.deliveries) == 2
     # urllib3 logged both requests, with the paths hidden.
     requests = [
         r.getMessage() for r in caplog.records if r.name.startswith("urllib3") and "POST" in r.getMessage()
@@ -611,12 +473,10 @@ def row(app, kind, secret=None, **options) -> NotificationChannel:
 
 
 @pytest.mark.django_db
-def test_channel_for_builds_each_kind_with_its_unsealed_secret(frontend_app, receiver):
-    webhook = channel_for(
-        row(frontend_app, "webhook", {"url": receiver.url + "/hook", "secret": HMAC_SECRET})
-    )
-    slack = channel_for(row(frontend_app, "slack", {"url": receiver.url + SLACK_PATH}))
-    teams = channel_for(row(frontend_app, "teams", receiver.url + "/teams"))  # a bare URL is accepted
+def test_channel_for_builds_each_kind_with_its_unsealed_secret(frontend_app, webhook):
+    hook = channel_for(row(frontend_app, "webhook", {"url": webhook.url + "/hook", "secret": HMAC_SECRET}))
+    slack = channel_for(row(frontend_app, "slack", {"url": webhook.url + SLACK_PATH}))
+    teams = channel_for(row(frontend_app, "teams", webhook.url + "/teams"))  # a bare URL is accepted
     alerts = channel_for(
         row(
             frontend_app,
@@ -629,17 +489,17 @@ def test_channel_for_builds_each_kind_with_its_unsealed_secret(frontend_app, rec
     )
 
     assert isinstance(channel_for(row(frontend_app, "email")), EmailChannel)
-    assert (type(webhook), webhook.url, webhook.secret) == (
+    assert (type(hook), hook.url, hook.secret) == (
         WebhookChannel,
-        receiver.url + "/hook",
+        webhook.url + "/hook",
         HMAC_SECRET,
     )
-    assert (type(slack), slack.url) == (SlackChannel, receiver.url + SLACK_PATH)
-    assert (type(teams), teams.url) == (TeamsChannel, receiver.url + "/teams")
+    assert (type(slack), slack.url) == (SlackChannel, webhook.url + SLACK_PATH)
+    assert (type(teams), teams.url) == (TeamsChannel, webhook.url + "/teams")
     assert isinstance(alerts, AlertNotificationChannel)
     assert (alerts.client_id, alerts.client_secret) == (ANS_CLIENT_ID, ANS_CLIENT_SECRET)
     slack.send(MESSAGE)
-    assert receiver.seen[0].path == SLACK_PATH
+    assert webhook.deliveries[0].path == SLACK_PATH
 
 
 @pytest.mark.django_db
@@ -698,9 +558,7 @@ def test_other_kinds_have_the_channel_itself_as_their_one_recipient(frontend_app
 
 
 @pytest.mark.django_db
-def test_the_test_notice_names_the_application_and_its_next_expiry(
-    frontend_app, store, leaf, inbox, settings
-):
+def test_the_test_notice_names_the_application_and_its_next_expiry(frontend_app, store, leaf, smtp, settings):
     settings.CERTMGR_PORTAL_URL = "https://certs.example.com"
     store(leaf.pem)
 
@@ -715,7 +573,7 @@ def test_the_test_notice_names_the_application_and_its_next_expiry(
     assert "Frontend" in message.text
     assert "2027-01-15 09:00 UTC (20 days left)" in message.text
     assert "<strong>Frontend</strong>" in message.html
-    mail = email.message_from_bytes(inbox.envelopes[0].content, policy=email.policy.default)
+    mail = smtp.mails[0].message
     assert "email channel of the application Frontend" in mail.get_body(("plain",)).get_content()
 
 
