@@ -6,6 +6,7 @@ encryption key are generated once into .local/ (ignored by git). Anything else m
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -299,7 +300,9 @@ LOGGING = {
         if DEBUG
         else {
             "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
+            # A command asked for --json prints its document on stdout: the logs go to stderr then
+            # (on Cloud Foundry both reach the log stream), so the output stays one JSON document.
+            "stream": "ext://sys.stderr" if "--json" in sys.argv else "ext://sys.stdout",
             "formatter": "json",
             "filters": ["feed_tokens"],
         }

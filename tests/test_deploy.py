@@ -299,6 +299,23 @@ def test_a_binding_without_a_root_certificate_leaves_sslmode_to_libpq(monkeypatc
     assert vcap.postgres_database()["OPTIONS"] == {}
 
 
+def test_a_command_asked_for_json_keeps_its_stdout_one_document_and_logs_to_stderr():
+    script = (
+        "import sys; sys.argv = ['manage.py', 'healthcheck', 'demo', '--json']; import django; django.setup(); "
+        "import logging; logging.getLogger('certmgr.healthchecks').warning('a log line'); print('{\"ok\": true}')"
+    )
+    env = production_env(DJANGO_ALLOWED_HOSTS="portal.example.com", DJANGO_SETTINGS_MODULE="portal.settings")
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True}
+    [line] = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert (line["logger"], line["message"]) == ("certmgr.healthchecks", "a log line")
+
+
 # --- the portal's own identity binding (its IAS login) ---------------------------------------------
 
 
