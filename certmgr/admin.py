@@ -5,13 +5,12 @@ from django.db import models, router, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .forms import (
+from .auditdiff import (
     APPLICATION_AUDIT_FIELDS,
     APPLICATION_AUDIT_LABELS,
     APPLICATION_AUDIT_PLAIN,
     application_created_detail,
     audit_changes,
-    audit_detail,
     audit_snapshot,
 )
 from .models import Application, AuditEvent, Certificate, ExternalIdentity, HealthCheckRun
@@ -44,7 +43,7 @@ class AuditedAdmin(admin.ModelAdmin):
         AuditEvent.record(
             action or self.audit_action,
             request,
-            detail=audit_detail("via admin: " + detail),
+            detail="via admin: " + detail,
             **self.audit_targets(obj, deleted=deleted),
         )
 

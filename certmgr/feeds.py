@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from .core.expiry import days_left
 from .models import Application, Certificate, HealthCheckRun
 from .notify_models import Notice, NotificationChannel
+from .roles import role_of
 
 # Certificates that are, or are about to be, in use: retired ones no longer matter to anyone.
 LIVE = (Certificate.Lifecycle.ACTIVE, Certificate.Lifecycle.STAGED)
@@ -35,8 +36,6 @@ REFRESH = timedelta(hours=6)
 
 def visible_applications(user):
     """The applications ``user`` may see in feeds: all of them for any role (roles.py), none without."""
-    from .roles import role_of
-
     return Application.objects.all() if role_of(user) else Application.objects.none()
 
 

@@ -49,7 +49,7 @@ def read_private_key(
         application_id=certificate.application_id,
         certificate=certificate,
         remote_addr=remote_addr,
-        detail=purpose[:500],
+        detail=purpose,
     )
     return der
 

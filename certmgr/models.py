@@ -372,6 +372,9 @@ class AuditEvent(models.Model):
             from .viewkit import client_ip
 
             fields.setdefault("remote_addr", client_ip(request))
+        detail = fields.get("detail", "")
+        if len(detail) > 500:  # the column's length; every caller may write freely
+            fields["detail"] = detail[:499] + "…"
         return cls.objects.create(action=action, actor_label=actor_label[:200] or "system", **fields)
 
 

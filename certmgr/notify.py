@@ -24,6 +24,7 @@ from .core.expiry import days_left
 from .core.notices import Due, Message, due_notice, horizon
 from .models import Application, Certificate, HealthCheckRun
 from .notify_models import Notice, NotificationChannel
+from .roles import role_of
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +191,6 @@ def digest_readers():
 
 def digest_certificates(user, now: datetime):
     """Active certificates of the user's applications expiring within the largest threshold."""
-    from .roles import role_of
-
     if role_of(user) is None:  # e.g. an IAS user whose roles lapsed: no more data by mail
         return Certificate.objects.none()
     apps = Application.objects.all() if user.is_superuser else Application.objects.managed_by(user)

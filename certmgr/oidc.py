@@ -125,9 +125,7 @@ def sync_user(client: LoginClient, claims: dict, request=None):
                         request,
                         actor=user,
                         actor_label=user.get_username(),
-                        detail=f"{before or 'new IAS user'} → {after} (from IAS groups: {', '.join(groups) or 'none'})"[
-                            :500
-                        ],
+                        detail=f"{before or 'new IAS user'} → {after} (from IAS groups: {', '.join(groups) or 'none'})",
                     )
                 return user
         except IntegrityError:

@@ -7,7 +7,10 @@ certificate is registered for the demo client id, so the first health check come
 
 from __future__ import annotations
 
+import json
+import secrets
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -61,10 +64,6 @@ def ensure_login(standin, portal_url: str, password: str) -> list[str]:
     A new client secret at every start, kept only in .local/sandbox/login-client.json (0600),
     where the settings find it. Returns the users' login names.
     """
-    import json
-    import secrets
-    from urllib.parse import urlsplit
-
     parts = urlsplit(portal_url.rstrip("/"))
     twins = {
         parts.netloc,

@@ -18,23 +18,19 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from . import keys, pending
+from .auditdiff import (
+    APPLICATION_AUDIT_FIELDS,
+    APPLICATION_AUDIT_LABELS,
+    APPLICATION_AUDIT_PLAIN,
+    application_created_detail,
+    audit_changes,
+    audit_snapshot,
+)
 from .core.errors import InputError
 from .core.expiry import ExpiryState, days_left, expiry_state
 from .core.parse import ParsedInput
 from .core.tokenflow import STEPS
-from .forms import (
-    APPLICATION_AUDIT_FIELDS,
-    APPLICATION_AUDIT_LABELS,
-    APPLICATION_AUDIT_PLAIN,
-    ApplicationForm,
-    KeyDownloadForm,
-    LifecycleForm,
-    UploadForm,
-    application_created_detail,
-    audit_changes,
-    audit_detail,
-    audit_snapshot,
-)
+from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
 from .healthchecks import why_not_checkable
 from .importer import Importer, ImportResult
 from .models import Application, AuditEvent, Certificate, warning_threshold
@@ -185,7 +181,7 @@ def application_edit(request, slug):
                     AuditEvent.Action.APPLICATION_CHANGED,
                     request,
                     application=app,
-                    detail=audit_detail("changed: " + ", ".join(changes)),
+                    detail="changed: " + ", ".join(changes),
                 )
         messages.success(request, "Application saved.")
         return redirect(app)

@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import channels, notify
-from .forms import audit_changes, audit_detail
+from .auditdiff import audit_changes
 from .forms_notify import ChannelForm, MuteForm, ThresholdsForm, host_of
 from .models import Application, AuditEvent
 from .notify_models import Notice, NotificationChannel
@@ -264,7 +264,7 @@ def channel_created_detail(row: NotificationChannel) -> str:
 
 
 def _audit_channel(request, row: NotificationChannel, detail: str, action=AuditEvent.Action.CHANNEL_CHANGED):
-    AuditEvent.record(action, request, application=row.application, detail=audit_detail(detail))
+    AuditEvent.record(action, request, application=row.application, detail=detail)
 
 
 @require_POST

@@ -23,11 +23,13 @@ def services() -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def first_binding(label: str) -> dict | None:
+def first_binding(label: str, name: str = "") -> dict | None:
+    """The first binding of service ``label`` (with ``name`` as its name or instance name, if given)."""
     for entries in services().values():
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and entry.get("label") == label:
-                return entry
+                if not name or name in (entry.get("name"), entry.get("instance_name")):
+                    return entry
     return None
 
 
@@ -177,12 +179,7 @@ def identity_login(name: str = "") -> dict | None:
     SECRET binding holds ``clientsecret``; X509_GENERATED holds ``certificate`` and ``key``;
     X509_PROVIDED holds only the certificate, and the key comes from CERTMGR_OIDC_CLIENT_KEY.
     """
-    binding = None
-    for entries in services().values():
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("label") == "identity":
-                if not name or name in (entry.get("name"), entry.get("instance_name")):
-                    binding = binding or entry
+    binding = first_binding("identity", name)
     if binding is None:
         if name:
             raise ImproperlyConfigured(

@@ -654,3 +654,13 @@ def test_not_even_an_admin_can_rewrite_history_in_the_admin_site(client, admin_u
 
     assert HealthCheckRun.objects.filter(pk=run.pk).exists()
     assert AuditEvent.objects.filter(pk=entry.pk, detail="").exists()
+
+
+def test_a_detail_longer_than_the_column_is_cut_not_refused(frontend_app):
+    """PostgreSQL refuses a value over varchar(500); the entry must still be written."""
+    entry = AuditEvent.record(
+        AuditEvent.Action.APPLICATION_CHANGED, actor_label="x", detail="changed: " + "n" * 600
+    )
+
+    entry.refresh_from_db()
+    assert len(entry.detail) == 500 and entry.detail.endswith("…") and entry.detail.startswith("changed: nnn")

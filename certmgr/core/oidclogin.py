@@ -53,10 +53,6 @@ class LoginClient:
     def jwks_uri(self) -> str:
         return f"{self.issuer}/oauth2/certs"
 
-    @property
-    def auth_method(self) -> str:
-        return "client_secret_basic" if self.client_secret else "tls_client_auth"
-
 
 def exchange_code(
     client: LoginClient, code: str, redirect_uri: str, code_verifier: str | None, policy: HttpPolicy
