@@ -198,6 +198,17 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
+def scrub_secrets(text: str, sender) -> str:
+    """``text`` without the channel's URLs (their paths and queries too) or secrets, for the audit log."""
+    for name in ("url", "token_url"):
+        text = _scrub(text, getattr(sender, name, "") or "")
+    for name in ("secret", "client_secret"):
+        secret = getattr(sender, name, "") or ""
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text
+
+
 _local = threading.local()
 
 

@@ -9,10 +9,8 @@ field's label.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.db import transaction
@@ -23,7 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import channels, notify
-from .auditdiff import audit_changes
+from .auditdiff import channel_changes, channel_created_detail, channel_facts, channel_title, cut
 from .forms_notify import ChannelForm, MuteForm, ThresholdsForm, host_of
 from .models import Application, AuditEvent
 from .notify_models import Notice, NotificationChannel
@@ -175,94 +173,6 @@ def _saved(request, app, row, form, done: str) -> HttpResponse:
     return redirect("notifications", app.slug)
 
 
-# --- the audit log's view of a channel: labels of what changed, never a URL or a secret ----------
-
-KIND_NAMES = {
-    Kind.EMAIL: "email",
-    Kind.WEBHOOK: "webhook",
-    Kind.SLACK: "Slack",
-    Kind.TEAMS: "Teams",
-    Kind.ALERT_NOTIFICATION: "Alert Notification",
-}
-CHANNEL_LABELS = {
-    "include_owners": "mail owners",
-    "addresses": "addresses",
-    "url": "URL",
-    "token_url": "token URL",
-    "client_id": "client id",
-    "secret": "signing secret",
-    "client_secret": "client secret",
-}
-CHANNEL_PLAIN = frozenset({"name", "enabled", "include_owners"})
-
-
-def channel_title(row: NotificationChannel) -> str:
-    return f"{KIND_NAMES.get(row.kind, row.kind)} channel '{row.name}'"
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
-
-
-def channel_facts(row: NotificationChannel) -> dict:
-    """What the audit log compares: plain settings as they are; URLs and secrets only as digests;
-    the extra addresses as their number and a digest."""
-    options = row.options or {}
-    facts = {"name": row.name, "enabled": row.enabled}
-    if row.kind == Kind.EMAIL:
-        addresses = options.get("addresses") or []
-        addresses = [addresses] if isinstance(addresses, str) else addresses
-        facts["include_owners"] = options.get("include_owners", True)
-        facts["addresses"] = (len(addresses), _digest(sorted(str(a).lower() for a in addresses)))
-        return facts
-    for name in ("url", "token_url", "client_id"):
-        if name in options:
-            facts[name] = _digest(options[name])
-    try:
-        sender = channels.channel_for(row)
-    except channels.ChannelError:
-        sender = None
-    for name in ("url", "secret", "client_secret"):
-        if sender is not None and hasattr(sender, name):
-            facts[name] = _digest(getattr(sender, name))
-    return facts
-
-
-def channel_changes(
-    row: NotificationChannel, before: dict, after: dict, *, generated: bool = False
-) -> list[str]:
-    """``name 'ops' → 'alerts'``, ``URL``, ``signing secret (generated)``, ``addresses (1 → 2)``."""
-    labels = CHANNEL_LABELS | ({"url": "service URL"} if row.kind == Kind.ALERT_NOTIFICATION else {})
-    counted = {name: (before.get(name), after.get(name)) for name in ("addresses",)}
-    changes = audit_changes(
-        {k: v for k, v in before.items() if k not in counted},
-        {k: v for k, v in after.items() if k not in counted},
-        labels=labels,
-        plain=CHANNEL_PLAIN,
-    )
-    for name, (old, new) in counted.items():
-        if old != new:
-            changes.append(f"{labels[name]} ({old[0] if old else 0} → {new[0] if new else 0})")
-    if generated:
-        changes = [change + " (generated)" if change == labels["secret"] else change for change in changes]
-    return changes
-
-
-def channel_created_detail(row: NotificationChannel) -> str:
-    """``webhook channel 'ops' created``; ``email channel 'team' created (owners included, 2 more addresses)``."""
-    notes = []
-    if row.kind == Kind.EMAIL:
-        facts = channel_facts(row)
-        count = facts["addresses"][0]
-        notes += [
-            "owners included" if facts["include_owners"] else "owners not included",
-            f"{count} more address{'es' if count != 1 else ''}",
-        ]
-    if not row.enabled:
-        notes.append("disabled")
-    return f"{channel_title(row)} created" + (f" ({', '.join(notes)})" if notes else "")
-
-
 def _audit_channel(request, row: NotificationChannel, detail: str, action=AuditEvent.Action.CHANNEL_CHANGED):
     AuditEvent.record(action, request, application=row.application, detail=detail)
 
@@ -317,7 +227,7 @@ def channel_test(request, slug, pk):
     if delivered:
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
     outcome = [f"sent{where}"] if delivered else []
-    outcome += [f"failed{' for ' + who if who else ''}: {_short(error)}" for who, error in failures]
+    outcome += [f"failed{' for ' + who if who else ''}: {cut(error, 160)}" for who, error in failures]
     _audit_test(request, row, sender, "; ".join(outcome))
     return redirect("notifications", app.slug)
 
@@ -328,33 +238,10 @@ def _test_failed(request, row, recipient: str, error: str, retryable: bool) -> N
     messages.error(request, f"The test notice through '{row.name}'{who} failed ({hint}): {error}")
 
 
-TEST_REASON_MAX = 160
-
-
-def _short(error: str) -> str:
-    return error if len(error) <= TEST_REASON_MAX else error[: TEST_REASON_MAX - 1] + "…"
-
-
 def _audit_test(request, row: NotificationChannel, sender, outcome: str) -> None:
     """``test notice through webhook channel 'ops': sent``, or ``…: failed: <reason>``."""
-    _audit_channel(
-        request,
-        row,
-        f"test notice through {channel_title(row)}: {_without_secrets(outcome, sender)}",
-        AuditEvent.Action.CHANNEL_TESTED,
-    )
-
-
-def _without_secrets(text: str, sender) -> str:
-    """The channel's errors already leave its URL out; the audit log makes sure of it."""
-    secrets = [getattr(sender, name, "") for name in ("secret", "client_secret")]
-    for name in ("url", "token_url"):
-        url = getattr(sender, name, "") or ""
-        parts = urlsplit(url)
-        secrets += [url, parts.path, parts.query]
-    for secret in sorted((s for s in secrets if s and len(s) > 1), key=len, reverse=True):
-        text = text.replace(secret, "…")
-    return text
+    detail = f"test notice through {channel_title(row)}: {channels.scrub_secrets(outcome, sender)}"
+    _audit_channel(request, row, detail, AuditEvent.Action.CHANNEL_TESTED)
 
 
 # --- thresholds and mute ------------------------------------------------------------------------
