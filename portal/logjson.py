@@ -28,11 +28,13 @@ class JsonFormatter(logging.Formatter):
 
 
 _FEED_TOKEN = re.compile(r"(/feeds/)[^/\s?]+")
+_LOGIN_CALLBACK_QUERY = re.compile(r"(/oidc/callback/\?)[^\s\"]+")
 
 
-def mask_feed_tokens(text: str) -> str:
-    """A calendar feed's URL carries its secret token: /feeds/<token>/… becomes /feeds/…/…."""
-    return _FEED_TOKEN.sub("\\1…", text)
+def mask_url_secrets(text: str) -> str:
+    """Secrets that travel in URLs, masked: a calendar feed's token (/feeds/<token>/… becomes
+    /feeds/…/…) and the login callback's one-time code and state (its whole query)."""
+    return _LOGIN_CALLBACK_QUERY.sub("\\1…", _FEED_TOKEN.sub("\\1…", text))
 
 
 class AccessLogRedactor(logging.Filter):
@@ -42,18 +44,19 @@ class AccessLogRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, dict) and "U" in record.args:
             atoms = dict(record.args)
-            atoms["U"] = mask_feed_tokens(str(atoms["U"]))
+            atoms["U"] = mask_url_secrets(str(atoms["U"]))
             atoms["q"] = ""
             record.args = atoms
         return True
 
 
-class FeedTokenRedactor(logging.Filter):
-    """The same for the portal's own logs (Django's "Not Found: /feeds/<token>/apps/x.ics")."""
+class UrlSecretRedactor(logging.Filter):
+    """The same for the portal's own logs (Django's "Not Found: /feeds/<token>/apps/x.ics") and the
+    development server's request lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any("/feeds/" in str(arg) for arg in record.args):
-            record.args = tuple(mask_feed_tokens(arg) if isinstance(arg, str) else arg for arg in record.args)
-        if isinstance(record.msg, str) and "/feeds/" in record.msg:
-            record.msg = mask_feed_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_url_secrets(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = mask_url_secrets(record.msg)
         return True

@@ -293,10 +293,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Outside development: one JSON object per line on stdout, Cloud Foundry's log stream.
-    "formatters": {"json": {"()": "portal.logjson.JsonFormatter"}},
-    "filters": {"feed_tokens": {"()": "portal.logjson.FeedTokenRedactor"}},
+    "formatters": {
+        "json": {"()": "portal.logjson.JsonFormatter"},
+        # Django's own format for the development server's request lines.
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "filters": {"url_secrets": {"()": "portal.logjson.UrlSecretRedactor"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["feed_tokens"]}
+        "console": {"class": "logging.StreamHandler", "filters": ["url_secrets"]}
         if DEBUG
         else {
             "class": "logging.StreamHandler",
@@ -304,13 +312,23 @@ LOGGING = {
             # (on Cloud Foundry both reach the log stream), so the output stays one JSON document.
             "stream": "ext://sys.stderr" if "--json" in sys.argv else "ext://sys.stdout",
             "formatter": "json",
-            "filters": ["feed_tokens"],
-        }
+            "filters": ["url_secrets"],
+        },
+        "server": {"class": "logging.StreamHandler", "formatter": "server"},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     # Django's default also mails error reports (with request data and local variables) to
     # ADMINS; those could carry a p12 password or a pasted key, so errors go to the console only.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # runserver's request lines (development) carry the login callback's query: masked.
+        "django.server": {
+            "handlers": ["server"],
+            "filters": ["url_secrets"],
+            "level": "INFO",
+            "propagate": False,
+        },
+    },
 }
 
 # Email notices through SMTP: EMAIL_* from the environment or, when EMAIL_HOST is not set, from a

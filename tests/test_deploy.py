@@ -299,6 +299,21 @@ def test_a_binding_without_a_root_certificate_leaves_sslmode_to_libpq(monkeypatc
     assert vcap.postgres_database()["OPTIONS"] == {}
 
 
+def test_the_development_servers_request_lines_hide_the_login_code_and_feed_tokens(caplog):
+    import logging
+
+    server = logging.getLogger("django.server")
+    server.addHandler(caplog.handler)  # it does not propagate to the root logger
+    try:
+        server.info('"%s" %s %s', "GET /oidc/callback/?code=one-time-4711&state=s0m3 HTTP/1.1", 302, 0)
+        server.info('"%s" %s %s', "GET /feeds/feed-token-5c1e/all.ics HTTP/1.1", 200, 512)
+    finally:
+        server.removeHandler(caplog.handler)
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == ['"GET /oidc/callback/?… HTTP/1.1" 302 0', '"GET /feeds/…/all.ics HTTP/1.1" 200 512']
+
+
 def test_a_command_asked_for_json_keeps_its_stdout_one_document_and_logs_to_stderr():
     script = (
         "import sys; sys.argv = ['manage.py', 'healthcheck', 'demo', '--json']; import django; django.setup(); "
