@@ -110,8 +110,9 @@ def generate_certificates(count: int) -> tuple[bytes, bytes, list[bytes]]:
 def create_applications(standin, tmp: Path, key_pem: bytes, certs: list[bytes]) -> list[Client]:
     """An application per certificate, its key stored; the certificate registered with the stand-in
     and written to a file (with the key in one file next to it) for the baseline."""
-    from certmgr.importer import Importer, ImportResult
     from certmgr.models import Application
+
+    from certmgr.inventory.importer import Importer, ImportResult
 
     (tmp / "client-key.pem").write_bytes(key_pem)
     clients = []
@@ -159,7 +160,7 @@ def baseline(clients: list[Client], token_endpoint: str, key_file: Path, ca_file
 def token_flow(clients: list[Client], tenant_url: str, key_der: bytes) -> None:
     """``run_token_flow`` alone: no database, no audit, no stored run; the key passed in."""
     from certmgr.core.tokenflow import TokenFlowOptions, TokenFlowRequest, run_token_flow
-    from certmgr.healthchecks import IAS_DOMAINS, http_policy
+    from certmgr.healthcheck.runner import IAS_DOMAINS, http_policy
 
     options = TokenFlowOptions(policy=http_policy())  # the policy the portal's check uses
     for client in clients:
@@ -184,7 +185,7 @@ def make_due(backend_url: str) -> None:
 
 def portal_checks(count: int, workers: int, with_backend: bool) -> None:
     """``run_due`` over every application; all must be checked, and all must pass."""
-    from certmgr.healthchecks import run_due
+    from certmgr.healthcheck.runner import run_due
 
     runs = run_due(workers=workers)
     if len(runs) != count:

@@ -95,11 +95,11 @@ def crossed(not_after: datetime, thresholds) -> list[int]:
 def populate(apps: int, certs: int, seed: int) -> dict[str, object]:
     """Applications, channels, certificates and ledger rows; returns counts and what must be due:
     {certificate id: Due} for the current certificates the rules leave due."""
+    from certmgr.models import Application, Certificate
     from django.conf import settings
 
     from certmgr.core.notices import due_notice, horizon
-    from certmgr.models import Application, Certificate
-    from certmgr.notify_models import Notice, NotificationChannel
+    from certmgr.notifications.models import Notice, NotificationChannel
 
     rng = random.Random(seed)
     default = tuple(settings.CERTMGR_NOTICE_THRESHOLDS)
@@ -231,8 +231,8 @@ def steps(app_ids: list[int], rounds: int) -> dict[str, float]:
     ledger rows, and the rules in Python over its result."""
     from django.conf import settings
 
-    from certmgr import notify
     from certmgr.core.notices import horizon
+    from certmgr.notifications import ledger as notify
 
     largest = horizon(settings.CERTMGR_NOTICE_THRESHOLDS)
     return measure(
@@ -244,7 +244,7 @@ def steps(app_ids: list[int], rounds: int) -> dict[str, float]:
 
 
 def profile(app_ids: list[int], top: int) -> None:
-    from certmgr import notify
+    from certmgr.notifications import ledger as notify
 
     profiler = cProfile.Profile()
     profiler.runcall(notify.find_due, NOW, app_ids)
@@ -257,7 +257,8 @@ def profile(app_ids: list[int], top: int) -> None:
 
 def wipe() -> None:
     from certmgr.models import Application, Certificate
-    from certmgr.notify_models import Notice, NotificationChannel
+
+    from certmgr.notifications.models import Notice, NotificationChannel
 
     Notice.objects.all().delete()
     NotificationChannel.objects.all().delete()
@@ -266,11 +267,11 @@ def wipe() -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
+    from certmgr.models import Certificate
     from django.db import connection
 
-    from certmgr import notify
-    from certmgr.models import Certificate
-    from certmgr.notify_models import NotificationChannel
+    from certmgr.notifications import ledger as notify
+    from certmgr.notifications.models import NotificationChannel
 
     info = {"database": connection.vendor, "python": platform.python_version()}
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']}), Python {info['python']}")

@@ -5,7 +5,7 @@ from django.db import models, router, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .auditdiff import (
+from .access.auditdiff import (
     APPLICATION_AUDIT_FIELDS,
     APPLICATION_AUDIT_LABELS,
     APPLICATION_AUDIT_PLAIN,

@@ -6,4 +6,5 @@ class CertmgrConfig(AppConfig):
     verbose_name = "Certificate manager"
 
     def ready(self):
-        from . import accounts, checks  # noqa: F401  (login audit signals; system checks)
+        from . import checks  # noqa: F401  (system checks)
+        from .access import local_login  # noqa: F401  (login audit signals)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .core.parse import ParsedInput
-from .importer import Importer
+from .inventory.importer import Importer
 from .models import Application, Certificate
 
 DEMO_SLUG = "demo"

@@ -1,6 +1,11 @@
 from django.urls import path
 
-from . import views, views_audit, views_binding, views_feeds, views_health, views_notify
+from .access import views as views_audit
+from .bindings import views as views_binding
+from .feeds import views as views_feeds
+from .healthcheck import views as views_health
+from .inventory import views
+from .notifications import views as views_notify
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

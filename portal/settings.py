@@ -135,7 +135,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "certmgr.roles.RoleRequiredMiddleware",
+    "certmgr.access.roles.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -225,7 +225,7 @@ CERTMGR_SESSION_HOURS = env_int("CERTMGR_SESSION_HOURS", 8)
 CERTMGR_LOCAL_LOGIN = env_str("CERTMGR_LOCAL_LOGIN", "admins" if CERTMGR_OIDC else "all")
 if CERTMGR_LOCAL_LOGIN not in ("all", "admins", "off"):
     raise ImproperlyConfigured(f"CERTMGR_LOCAL_LOGIN={CERTMGR_LOCAL_LOGIN!r}: use all, admins or off.")
-AUTHENTICATION_BACKENDS = ["certmgr.oidc.IasBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["certmgr.access.oidc.IasBackend", "django.contrib.auth.backends.ModelBackend"]
 # Anonymous users go straight to IAS when it is configured; /login/ stays for local accounts.
 LOGIN_URL = "oidc_authentication_init" if CERTMGR_OIDC else "login"
 # mozilla-django-oidc runs the browser side; the code exchange and id_token checks are ours.
@@ -254,7 +254,7 @@ STORAGES = {
 # Pasted text arrives as form data: let it reach the parser, which names the size problem.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CERTMGR_MAX_UPLOAD_BYTES * 3 + 64 * 1024
 # Uploads may hold private keys: kept in memory only, never spooled to a temporary file.
-FILE_UPLOAD_HANDLERS = ["certmgr.uploads.MemoryOnlyUpload"]
+FILE_UPLOAD_HANDLERS = ["certmgr.inventory.uploads.MemoryOnlyUpload"]
 
 SESSION_COOKIE_HTTPONLY = True
 # A login lasts a working day: IAS groups (the roles) are read at login, so someone removed from

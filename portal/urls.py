@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from certmgr import accounts, oidc
+from certmgr.access import local_login as accounts
+from certmgr.access import oidc
 from portal.health import healthz
 
 # One password login with one set of rules (CERTMGR_LOCAL_LOGIN, throttling, audit): the admin

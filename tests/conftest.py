@@ -81,7 +81,7 @@ def backend_app():
 def store(frontend_app):
     """Store certificates for an application through the real import path."""
     from certmgr.core.parse import parse_certificate_input
-    from certmgr.importer import Importer
+    from certmgr.inventory.importer import Importer
 
     def _store(data: bytes, app=None, *, password=None, store_keys=False):
         importer = Importer(app or frontend_app, store_keys=store_keys, actor_label="test")

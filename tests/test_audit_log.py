@@ -9,12 +9,13 @@ import re
 
 import pytest
 import time_machine
+from certmgr.models import Application, AuditEvent, Certificate
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
-from certmgr import channels, healthchecks
-from certmgr.models import Application, AuditEvent, Certificate
-from certmgr.notify_models import NotificationChannel
+from certmgr.healthcheck import runner as healthchecks
+from certmgr.notifications import channels
+from certmgr.notifications.models import NotificationChannel
 from tests import certs
 
 pytestmark = pytest.mark.django_db

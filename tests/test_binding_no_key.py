@@ -11,7 +11,7 @@ import re
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from certmgr import bindings
+from certmgr.bindings import parameters as bindings
 from certmgr.core.binding import FORMATS, Target
 from tests import certs
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from certmgr import bindings
+from certmgr.bindings import parameters as bindings
 from certmgr.core import binding
 from certmgr.core.binding import Target
 from tests import certs

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from certmgr import bindings
+from certmgr.bindings import parameters as bindings
 from certmgr.core.binding import FORMATS, Target
 from tests import certs
 

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from certmgr import bindings
+from certmgr.bindings import parameters as bindings
 from certmgr.core.binding import FORMATS, Target
 
 pytestmark = [pytest.mark.browser]

@@ -25,8 +25,10 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 
-from certmgr import channels
-from certmgr.channels import (
+from certmgr.core.notices import Message
+from certmgr.inventory.keys import seal
+from certmgr.notifications import channels
+from certmgr.notifications.channels import (
     AlertNotificationChannel,
     ChannelError,
     EmailChannel,
@@ -36,9 +38,7 @@ from certmgr.channels import (
     channel_for,
     recipients,
 )
-from certmgr.core.notices import Message
-from certmgr.keys import seal
-from certmgr.notify_models import NotificationChannel
+from certmgr.notifications.models import NotificationChannel
 from portal.vcap import smtp_credentials
 from tests import certs
 from tests.receivers import free_port

@@ -27,7 +27,8 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.urls import reverse
 
-from certmgr import healthchecks, notify
+from certmgr.healthcheck import runner as healthchecks
+from certmgr.notifications import ledger as notify
 from portal import vcap
 from tests import certs
 from tests.test_standin_oidc import Form
@@ -223,11 +224,11 @@ def test_every_page_carries_the_content_security_policy(client):
 
 
 def test_no_page_template_has_inline_script_or_style():
-    """The policy forbids both; mails (templates/certmgr/notices, notice_email.*) are not pages."""
+    """The policy forbids both; mails (templates/certmgr/notifications/notices) are not pages."""
     offenders = []
     for template in (ROOT / "templates").rglob("*.html"):
         rel = template.relative_to(ROOT).as_posix()
-        if rel.startswith("templates/certmgr/notices/") or "notice_email" in rel:
+        if rel.startswith("templates/certmgr/notifications/notices/") or "notice_email" in rel:
             continue
         text = template.read_text()
         if "style=" in text or "<style" in text or re.search(r"\son[a-z]+=", text):
@@ -317,7 +318,7 @@ def test_the_development_servers_request_lines_hide_the_login_code_and_feed_toke
 def test_a_command_asked_for_json_keeps_its_stdout_one_document_and_logs_to_stderr():
     script = (
         "import sys; sys.argv = ['manage.py', 'healthcheck', 'demo', '--json']; import django; django.setup(); "
-        "import logging; logging.getLogger('certmgr.healthchecks').warning('a log line'); print('{\"ok\": true}')"
+        "import logging; logging.getLogger('certmgr.healthcheck.runner').warning('a log line'); print('{\"ok\": true}')"
     )
     env = production_env(DJANGO_ALLOWED_HOSTS="portal.example.com", DJANGO_SETTINGS_MODULE="portal.settings")
 
@@ -328,7 +329,7 @@ def test_a_command_asked_for_json_keeps_its_stdout_one_document_and_logs_to_stde
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"ok": True}
     [line] = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert (line["logger"], line["message"]) == ("certmgr.healthchecks", "a log line")
+    assert (line["logger"], line["message"]) == ("certmgr.healthcheck.runner", "a log line")
 
 
 # --- the portal's own identity binding (its IAS login) ---------------------------------------------

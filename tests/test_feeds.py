@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from certmgr.models import Application, Certificate, HealthCheckRun
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,8 +20,7 @@ from icalendar import Calendar
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from certmgr.models import Application, Certificate, HealthCheckRun
-from certmgr.notify_models import Notice, NotificationChannel, UserPreference
+from certmgr.notifications.models import Notice, NotificationChannel, UserPreference
 from tests import certs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_life")]

@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
+from certmgr.models import AuditEvent, HealthCheckRun
 from django.urls import reverse
 
-from certmgr import healthchecks
-from certmgr.models import AuditEvent, HealthCheckRun
+from certmgr.healthcheck import runner as healthchecks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_life")]
 

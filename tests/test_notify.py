@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from certmgr import healthchecks, notify
-from certmgr.keys import seal
-from certmgr.notify_models import Notice, NotificationChannel
+from certmgr.healthcheck import runner as healthchecks
+from certmgr.inventory.keys import seal
+from certmgr.notifications import ledger as notify
+from certmgr.notifications.models import Notice, NotificationChannel
 from tests import certs
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_health_check_failure_and_recovery_are_notified_once_each(channels, chec
 
 
 def test_the_daily_digest_goes_out_once_a_day_to_those_who_asked(owner_with_email, viewer, stored, smtp):
-    from certmgr.notify_models import UserPreference
+    from certmgr.notifications.models import UserPreference
 
     UserPreference.objects.create(user=owner_with_email, daily_digest=True)
     viewer.email = "vera@example.com"

@@ -12,12 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from certmgr.models import Application
 from django.conf import settings
 from django.db import connection
 
-from certmgr.keys import seal
-from certmgr.models import Application
-from certmgr.notify_models import Notice, NotificationChannel
+from certmgr.inventory.keys import seal
+from certmgr.notifications.models import Notice, NotificationChannel
 from tests import certs
 from tests.receivers import HttpsReceiver, SmtpReceiver
 

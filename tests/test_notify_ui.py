@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from certmgr.models import AuditEvent
 from django.urls import reverse
 
-from certmgr import channels
-from certmgr.models import AuditEvent
-from certmgr.notify_models import Notice, NotificationChannel
+from certmgr.notifications import channels
+from certmgr.notifications.models import Notice, NotificationChannel
 from tests import certs
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import time_machine
+from certmgr.models import AuditEvent, ExternalIdentity
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from certmgr.core.tokenflow import forget_cached_state
-from certmgr.models import AuditEvent, ExternalIdentity
 from tests import certs
 from tests.conftest import log_in_through
 from tests.test_standin_oidc import Form
@@ -517,8 +517,8 @@ def test_losing_every_group_is_recorded_as_losing_the_role(person, ias):
 
 
 def test_roles_of_someone_who_stopped_logging_in_lapse_digests_included(person, frontend_app, store, leaf):
-    from certmgr import notify
-    from certmgr.roles import role_of
+    from certmgr.access.roles import role_of
+    from certmgr.notifications import ledger as notify
 
     store(leaf.pem, frontend_app)
     person.log_in("adam")

@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from certmgr.models import Application, Certificate
 from django.urls import reverse
 
 from certmgr.core.facts import format_fingerprint
-from certmgr.models import Application, Certificate
-from certmgr.views import PAGE_SIZE
+from certmgr.inventory.views import PAGE_SIZE
 from tests import certs
 
 NOW = certs.TWENTY_DAYS_BEFORE_EXPIRY

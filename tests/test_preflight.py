@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certmgr import bindings
+from certmgr.bindings import parameters as bindings
 from certmgr.core.binding import ParameterError, secret, x509_generated
 from certmgr.core.facts import certificate_facts
 from certmgr.core.preflight import ERROR, PASS, WARNING, Check, preflight

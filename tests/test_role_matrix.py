@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from certmgr.models import Application, HealthCheckRun
 from django.urls import reverse
 
-from certmgr.models import Application, HealthCheckRun
-from certmgr.notify_models import NotificationChannel
+from certmgr.notifications.models import NotificationChannel
 from tests import certs
 
 pytestmark = pytest.mark.django_db

@@ -70,9 +70,10 @@ def colons(hex_text: str) -> str:
     return format_fingerprint(hex_text)
 
 
-@register.inclusion_tag("certmgr/_rotation.html", takes_context=True)
+@register.inclusion_tag("certmgr/bindings/_rotation.html", takes_context=True)
 def rotation_panel(context, app):
-    from certmgr import bindings, rotation
+    from ..bindings import parameters as bindings
+    from ..bindings import rotation
 
     plan = rotation.plan(app)
     return {

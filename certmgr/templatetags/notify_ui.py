@@ -6,7 +6,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from certmgr.models import Application
-from certmgr.notify_models import Notice, NotificationChannel
+
+from ..notifications.models import Notice, NotificationChannel
 
 register = template.Library()
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from certmgr import bindings
 from certmgr.core.binding import FORMATS, Target
 from certmgr.core.preflight import PASS
+
+from ...bindings import parameters as bindings
 
 
 class Command(BaseCommand):

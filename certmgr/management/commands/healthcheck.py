@@ -11,8 +11,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from certmgr.healthchecks import Check, NotCheckable
 from certmgr.models import Application, HealthCheckRun
+
+from ...healthcheck.runner import Check, NotCheckable
 
 JSON_STEP_KEYS = ("name", "ok", "duration_ms", "status", "diagnosis")
 

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from certmgr.importer import Importer, ImportResult
 from certmgr.models import Application, Certificate
+
+from ...inventory.importer import Importer, ImportResult
 
 # Below this, starting a worker process costs more than it saves (bench/import_bench.py).
 PARALLEL_FROM = 2000

@@ -6,8 +6,9 @@ Rotation: put a new key first in the list, run this, then remove the old key. Sa
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from certmgr.keys import vault
 from certmgr.models import AuditEvent, Certificate
+
+from ...inventory.keys import vault
 
 
 class Command(BaseCommand):

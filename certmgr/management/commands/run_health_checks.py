@@ -14,8 +14,9 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from certmgr.healthchecks import run_due
 from certmgr.management.commands.healthcheck import run_as_json
+
+from ...healthcheck.runner import run_due
 
 
 class Command(BaseCommand):

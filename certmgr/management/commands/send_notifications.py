@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from certmgr import notify
+from ...notifications import ledger as notify
 
 
 def parse_instant(text: str) -> datetime:

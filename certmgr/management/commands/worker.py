@@ -18,7 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
-from certmgr import healthchecks, notify
+from ...healthcheck import runner as healthchecks
+from ...notifications import ledger as notify
 
 log = logging.getLogger("certmgr.worker")
 

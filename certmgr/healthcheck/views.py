@@ -1,0 +1,109 @@
+"""Health-check pages: run one by hand (steps streamed as they complete), the history, one run."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from ..access.clientaddr import client_ip
+from ..core.latency_chart import ChartRun, latency_svg
+from ..core.tokenflow import STEPS
+from ..lib.viewkit import managed_application
+from ..models import Application, HealthCheckRun
+from .runner import Check, NotCheckable, why_not_checkable
+
+HISTORY_SIZE = 100
+NDJSON = "application/x-ndjson"
+
+
+@require_POST
+def health_run(request, slug):
+    app = managed_application(request, slug)
+    check = Check(
+        app,
+        trigger=HealthCheckRun.Trigger.MANUAL,
+        actor=request.user,
+        actor_label=request.user.get_username(),
+        remote_addr=client_ip(request),
+    )
+    reason = why_not_checkable(app)
+    if NDJSON in request.headers.get("Accept", ""):
+        response = StreamingHttpResponse(_stream(check, reason), content_type=NDJSON)
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"  # let proxies pass each line on as it comes
+        return response
+    if reason:
+        messages.error(request, f"The health check cannot run: {reason}")
+        return redirect(app)
+    for _ in check:
+        pass
+    return redirect(check.run)
+
+
+def _stream(check: Check, reason: str):
+    if reason:
+        yield _line({"error": f"The health check cannot run: {reason}"})
+        return
+    try:
+        for step in check:
+            yield _line({"step": step.to_dict()})
+    except NotCheckable as exc:
+        yield _line({"error": f"The health check cannot run: {exc}"})
+        return
+    run = check.run
+    yield _line({"done": True, "ok": run.ok, "url": run.get_absolute_url(), "summary": summary(run)})
+
+
+def _line(data: dict) -> bytes:
+    return (json.dumps(data) + "\n").encode("utf-8")
+
+
+def summary(run: HealthCheckRun) -> str:
+    if run.ok:
+        backend_ok = any(step.get("name") == "backend" and step.get("ok") for step in run.steps)
+        return "Healthy: IAS issued a token for this certificate" + (
+            " and the backend accepted it." if backend_ok else "."
+        )
+    return f"Failed at {run.failed_step}: {run.diagnosis}"
+
+
+def health_history(request, slug):
+    app = get_object_or_404(Application, slug=slug)
+    runs = list(app.health_checks.select_related("certificate")[:HISTORY_SIZE])
+    chart_runs = [
+        ChartRun(run.started_at, run.ok, {step["name"]: step.get("duration_ms") for step in run.steps})
+        for run in reversed(runs)
+    ]
+    return render(
+        request,
+        "certmgr/healthcheck/health_history.html",
+        {
+            "app": app,
+            "runs": runs,
+            # The SVG is built from numbers, timestamps and fixed names, each escaped by the chart.
+            "chart": mark_safe(latency_svg(chart_runs)),  # noqa: S308
+            "steps": STEPS,
+            "can_manage": app.is_managed_by(request.user),
+        },
+    )
+
+
+def health_run_detail(request, slug, pk):
+    run = get_object_or_404(HealthCheckRun.objects.select_related("application", "certificate"), pk=pk)
+    if run.application.slug != slug:
+        return redirect(run)
+    return render(
+        request,
+        "certmgr/healthcheck/health_run.html",
+        {
+            "app": run.application,
+            "run": run,
+            "summary": summary(run),
+            "can_manage": run.application.is_managed_by(request.user),
+        },
+    )

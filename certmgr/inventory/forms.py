@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from ..core.parse import too_large
+from ..models import Application, Certificate, default_check_interval
+
+
+class DomainsField(forms.CharField):
+    """Trusted domains as one per line or comma-separated text; a list in the model."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [d.strip().lower() for d in text.replace("\n", ",").split(",") if d.strip()]
+
+
+class ApplicationForm(forms.ModelForm):
+    tenant_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="IAS tenant URL",
+        help_text="e.g. https://mytenant.accounts.ondemand.com",
+    )
+    backend_url = forms.URLField(required=False, assume_scheme="https", label="Protected backend URL")
+    domains = DomainsField(
+        required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap"
+    )
+    check_interval_minutes = forms.IntegerField(
+        required=False,
+        min_value=5,
+        max_value=7 * 24 * 60,
+        label="Health check every (minutes)",
+        help_text="Scheduled token-flow checks; empty: the default (60).",
+    )
+    owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
+    owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+
+    def clean_check_interval_minutes(self):
+        value = self.cleaned_data.get("check_interval_minutes")
+        return value if value is not None else default_check_interval()
+
+    class Meta:
+        model = Application
+        fields = [
+            "name",
+            "slug",
+            "tenant_url",
+            "client_id",
+            "domains",
+            "backend_url",
+            "backend_mtls",
+            "check_interval_minutes",
+            "owners",
+            "owner_groups",
+            "notes",
+        ]
+
+
+class UploadForm(forms.Form):
+    application = forms.ModelChoiceField(Application.objects.none(), required=True)
+    file = forms.FileField(
+        required=False, help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx or a service key .json"
+    )
+    text = forms.CharField(
+        required=False,
+        label="…or paste",
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="PEM text, a one-line PEM with \\n, or a service key / VCAP_SERVICES JSON.",
+    )
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="For a .p12/.pfx or an encrypted key. Used once, never stored.",
+    )
+    lifecycle = forms.ChoiceField(
+        choices=[
+            (Certificate.Lifecycle.ACTIVE, "Active: the application uses it now"),
+            (Certificate.Lifecycle.STAGED, "Staged for rotation: it replaces the active one later"),
+        ],
+        initial=Certificate.Lifecycle.ACTIVE,
+        required=False,  # absent means active
+        label="Use as",
+        widget=forms.RadioSelect,
+    )
+    store_private_key = forms.BooleanField(
+        required=False,
+        label="Store the private key (encrypted) for health checks",
+        help_text="X509_PROVIDED needs only the certificate. Leave unchecked to discard any key found.",
+    )
+
+    def __init__(self, *args, applications=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["application"].queryset = (
+            applications if applications is not None else Application.objects.all()
+        )
+
+    def clean(self):
+        data = super().clean()
+        upload, text = data.get("file"), (data.get("text") or "").strip()
+        if upload and text:
+            raise forms.ValidationError("Choose a file or paste text, not both.")
+        if not upload and not text:
+            raise forms.ValidationError("The input is empty: choose a file or paste a certificate.")
+        limit = settings.CERTMGR_MAX_UPLOAD_BYTES
+        if upload and upload.size > limit:
+            raise forms.ValidationError(too_large(upload.size, limit).message)
+        return data
+
+    def payload(self) -> tuple[str, bytes]:
+        upload = self.cleaned_data.get("file")
+        if upload:
+            return upload.name, upload.read()
+        return "pasted text", self.cleaned_data["text"].encode("utf-8")
+
+
+class KeyDownloadForm(forms.Form):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        label="Encrypt the download with a password (recommended)",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class LifecycleForm(forms.Form):
+    lifecycle = forms.ChoiceField(choices=Certificate.Lifecycle.choices, label="Lifecycle state")

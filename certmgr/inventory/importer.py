@@ -1,0 +1,335 @@
+"""Storing parsed certificates: the one code path behind the upload page and import_certs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..core import files
+from ..core.errors import InputError
+from ..core.expiry import ExpiryState, expiry_state
+from ..core.parse import ParsedInput, parse_certificate_input
+from ..core.servicekey import Binding
+from ..lib import bulk
+from ..models import (
+    Application,
+    AuditEvent,
+    Certificate,
+    tenant_conflict_message,
+    tenant_key,
+    warning_threshold,
+)
+from . import keys
+
+
+@dataclass
+class ImportResult:
+    """What became of one input. The stored certificate's facts are copied here, so printing a
+    large import needs no model instances; ``certificate`` loads the row when it is wanted."""
+
+    label: str
+    ok: bool
+    error: str = ""
+    error_code: str = ""
+    certificate_id: int | None = None
+    fingerprint: str = ""
+    subject: str = ""
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    already_present: bool = False
+    key_stored: bool = False
+    key_discarded: bool = False
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    _certificate: Certificate | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, label: str, cert: Certificate | dict, **flags) -> ImportResult:
+        get = cert.get if isinstance(cert, dict) else lambda name: getattr(cert, name)
+        return cls(
+            label, ok=True, certificate_id=get("id"), fingerprint=get("fingerprint"), subject=get("subject"),
+            not_before=get("not_before"), not_after=get("not_after"),
+            _certificate=None if isinstance(cert, dict) else cert, **flags,
+        )  # fmt: skip
+
+    @property
+    def certificate(self) -> Certificate | None:
+        if self._certificate is None and self.certificate_id is not None:
+            self._certificate = Certificate.objects.get(pk=self.certificate_id)
+        return self._certificate
+
+    def expiry_state(self) -> ExpiryState:
+        return expiry_state(self.not_before, self.not_after, timezone.now(), warning_threshold())
+
+    def as_json(self, application: Application) -> dict:
+        return {
+            "path": self.label,
+            "ok": self.ok,
+            "error": self.error or None,
+            "fingerprint": self.fingerprint or None,
+            "subject": self.subject or None,
+            "not_after": self.not_after.isoformat() if self.not_after else None,
+            "application": application.slug,
+            "already_present": self.already_present,
+            "state": self.expiry_state().value if self.ok else None,
+        }
+
+
+class Importer:
+    def __init__(
+        self,
+        application: Application,
+        *,
+        store_keys: bool,
+        actor=None,
+        actor_label: str = "",
+        remote_addr=None,
+        lifecycle: str = Certificate.Lifecycle.ACTIVE,
+    ):
+        self.application = application
+        self.store_keys = store_keys
+        self.actor = actor
+        self.actor_label = actor_label or (actor.get_username() if actor else "system")
+        self.remote_addr = remote_addr
+        self.lifecycle = lifecycle
+
+    def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
+        try:
+            return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES)
+        except InputError as exc:
+            return ImportResult(label, ok=False, error=exc.message, error_code=exc.code)
+
+    def import_paths(
+        self,
+        paths: Sequence[Path],
+        password: str | None,
+        *,
+        jobs: int = 0,
+        batch_size: int = 1000,
+        on_parsed: Callable[[], object] | None = None,
+    ) -> Iterator[ImportResult]:
+        """Parse and store files, a batch per transaction; results come in input order.
+
+        With ``jobs`` > 0, that many worker processes parse while this one stores.
+        """
+        batch: list[tuple[str, ParsedInput | ImportResult]] = []
+        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs)
+        for path, outcome in zip(paths, outcomes, strict=True):
+            if not isinstance(outcome, ParsedInput):
+                outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])
+            batch.append((str(path), outcome))
+            if on_parsed:
+                on_parsed()
+            if len(batch) >= batch_size:
+                yield from self._flush(batch)
+                batch = []
+        yield from self._flush(batch)
+
+    def _flush(self, batch: list[tuple[str, ParsedInput | ImportResult]]) -> list[ImportResult]:
+        parsed = [(label, item) for label, item in batch if isinstance(item, ParsedInput)]
+        saved = iter(self.save(parsed) if parsed else [])
+        return [item if isinstance(item, ImportResult) else next(saved) for _, item in batch]
+
+    def save(self, items: list[tuple[str, ParsedInput]]) -> list[ImportResult]:
+        try:
+            with transaction.atomic():
+                return self._save_batch(items)
+        except IntegrityError:
+            # Another import stored one of these meanwhile: go one by one so each gets its verdict.
+            # The rolled-back batch may have changed the application in memory only.
+            self.application.refresh_from_db()
+            results = []
+            for item in items:
+                try:
+                    with transaction.atomic():
+                        results += self._save_batch([item])
+                except IntegrityError:
+                    results += self._save_batch([item], recheck_only=True)
+            return results
+
+    def _save_batch(self, items, recheck_only: bool = False) -> list[ImportResult]:
+        results: dict[int, ImportResult] = {}
+        for index, (label, parsed) in enumerate(items):
+            error = self._adopt_binding(parsed.binding) if parsed.binding else ""
+            if error:
+                results[index] = ImportResult(label, ok=False, error=error, error_code="binding_mismatch")
+        new = self._classify(items, results, recheck_only)
+        rows = {fingerprint: self._row(items[indexes[0]][1]) for fingerprint, indexes in new.items()}
+        self._insert(list(rows.values()))
+        self._audit_added(list(rows.values()))
+        for fingerprint, indexes in new.items():
+            row = rows[fingerprint]
+            for position, index in enumerate(indexes):  # the same certificate twice in one import
+                label, parsed = items[index]
+                results[index] = ImportResult.of(
+                    label,
+                    row,
+                    already_present=position > 0,
+                    key_stored=row["encrypted_private_key"] is not None and position == 0,
+                    key_discarded=parsed.has_private_key and row["encrypted_private_key"] is None,
+                    warnings=parsed.warnings,
+                )
+        return [results[i] for i in range(len(items))]
+
+    def _classify(self, items, results: dict[int, ImportResult], recheck_only: bool) -> dict[str, list[int]]:
+        """Give a result to what is already stored (here or in the tenant); return what is new,
+        by fingerprint, with the positions it has in ``items``."""
+        existing = self._existing({p.leaf.sha256 for _, p in items})
+        new: dict[str, list[int]] = {}
+        for index, (label, parsed) in enumerate(items):
+            found = existing.get(parsed.leaf.sha256)
+            if index in results:
+                continue
+            if found is not None and found.application_id != self.application.pk:
+                error = tenant_conflict_message(found)
+                results[index] = ImportResult(label, ok=False, error=error, error_code="tenant_conflict")
+            elif found is not None:
+                results[index] = self._already_present(label, parsed, found)
+            elif recheck_only:
+                error = "Stored concurrently by another import; retry."
+                results[index] = ImportResult(label, ok=False, error=error)
+            else:
+                new.setdefault(parsed.leaf.sha256, []).append(index)
+        return new
+
+    def tenant_conflict(self, fingerprint: str) -> str:
+        """Why IAS would refuse this certificate for this application, or "" if it would not."""
+        found = self._existing({fingerprint}).get(fingerprint)
+        if found is None or found.application_id == self.application.pk:
+            return ""
+        return tenant_conflict_message(found)
+
+    def _existing(self, fingerprints: set[str]) -> dict[str, Certificate]:
+        scope = Q(application=self.application)
+        if self.application.tenant:
+            scope |= Q(tenant=self.application.tenant)
+        rows = Certificate.objects.filter(scope, fingerprint__in=fingerprints).select_related("application")
+        # A certificate of this application wins over the same one elsewhere.
+        found: dict[str, Certificate] = {}
+        for row in rows:
+            if row.fingerprint not in found or row.application_id == self.application.pk:
+                found[row.fingerprint] = row
+        return found
+
+    def _already_present(self, label: str, parsed: ParsedInput, found: Certificate) -> ImportResult:
+        key_stored = False
+        if self.store_keys and parsed.has_private_key and found.encrypted_private_key is None:
+            found.encrypted_private_key = keys.seal(parsed.private_key_der)
+            found.save(update_fields=["encrypted_private_key"])
+            self._audit(AuditEvent.Action.KEY_STORED, found, "added to a certificate already present")
+            key_stored = True
+        return ImportResult.of(
+            label,
+            found,
+            already_present=True,
+            key_stored=key_stored,
+            key_discarded=parsed.has_private_key and not key_stored and found.encrypted_private_key is None,
+            warnings=parsed.warnings,
+        )
+
+    def _row(self, parsed: ParsedInput) -> dict:
+        """The certificate's column values: the PEM, and the facts copied from it."""
+        leaf = parsed.leaf
+        sealed = None
+        if self.store_keys and parsed.has_private_key:
+            sealed = keys.seal(parsed.private_key_der)
+        return {
+            "application_id": self.application.pk,
+            "pem": leaf.pem,
+            "chain_pem": "".join(c.pem for c in parsed.chain) if len(parsed.chain) > 1 else "",
+            "subject": leaf.subject[:1024],
+            "issuer": leaf.issuer[:1024],
+            "serial": leaf.serial[:64],
+            "not_before": leaf.not_before,
+            "not_after": leaf.not_after,
+            "fingerprint": leaf.sha256,
+            "x5t_s256": leaf.x5t_s256,
+            "key_algorithm": leaf.key_algorithm,
+            "key_size": leaf.key_size,
+            "key_curve": leaf.key_curve,
+            "sans": list(leaf.sans),
+            "extended_key_usage": list(leaf.extended_key_usage),
+            "is_ca": leaf.is_ca,
+            "self_issued": leaf.self_issued,
+            "source_format": parsed.format,
+            "encrypted_private_key": sealed,
+            "tenant": self.application.tenant,
+            "lifecycle": self.lifecycle,
+            "uploaded_by_id": self.actor.pk if self.actor else None,
+            "uploaded_at": timezone.now(),
+        }
+
+    def _adopt_binding(self, binding: Binding) -> str:
+        """Fill the application's IAS facts from a service key; refuse one for another client."""
+        app = self.application
+        if binding.client_id and app.client_id and binding.client_id != app.client_id:
+            return (
+                f"This service key is for client id {binding.client_id}, but application "
+                f"'{app.name}' has client id {app.client_id}."
+            )
+        if binding.tenant_url and app.tenant_url and tenant_key(binding.tenant_url) != app.tenant:
+            return (
+                f"This service key is for tenant {binding.tenant_url}, but application "
+                f"'{app.name}' belongs to {app.tenant_url}."
+            )
+        if binding.tenant_url and not app.tenant_url:
+            clash = app.tenant_conflicts(tenant_key(binding.tenant_url)).first()
+            if clash is not None:
+                return tenant_conflict_message(clash)
+        changed = False
+        for attr, value in (
+            ("client_id", binding.client_id),
+            ("tenant_url", binding.tenant_url),
+            ("domains", list(binding.domains)),
+        ):
+            if value and not getattr(app, attr):
+                setattr(app, attr, value)
+                changed = True
+        if changed:
+            app.save()
+        return ""
+
+    def _insert(self, rows: list[dict]) -> None:
+        """Insert, then read the new primary keys back into the rows: bulk.insert does not return them."""
+        bulk.insert(Certificate, rows)
+        by_fingerprint = {row["fingerprint"]: row for row in rows}
+        found = Certificate.objects.filter(application=self.application, fingerprint__in=by_fingerprint)
+        for fingerprint, pk in found.values_list("fingerprint", "pk"):
+            by_fingerprint[fingerprint]["id"] = pk
+
+    def _audit_added(self, rows: list[dict]) -> None:
+        base = self._event_row(AuditEvent.Action.CERTIFICATE_ADDED, None, "")
+        events = []
+        for row in rows:
+            events.append({**base, "certificate_id": row["id"], "detail": f"format {row['source_format']}"})
+            if row["encrypted_private_key"] is not None:
+                events.append(
+                    {
+                        **base,
+                        "certificate_id": row["id"],
+                        "action": AuditEvent.Action.KEY_STORED,
+                        "detail": "stored at import",
+                    }
+                )
+        bulk.insert(AuditEvent, events)
+
+    def _audit(self, action: str, cert: Certificate, detail: str) -> None:
+        AuditEvent.objects.create(**self._event_row(action, cert.pk, detail))
+
+    def _event_row(self, action: str, certificate_id: int | None, detail: str) -> dict:
+        return {
+            "at": timezone.now(),
+            "actor_id": self.actor.pk if self.actor else None,
+            "actor_label": self.actor_label,
+            "action": action,
+            "application_id": self.application.pk,
+            "certificate_id": certificate_id,
+            "remote_addr": self.remote_addr,
+            "detail": detail,
+        }

@@ -1,0 +1,327 @@
+"""Applications (IAS applications as the portal knows them) and their certificates.
+
+The PEM is the source of truth; the facts the portal filters and sorts on are copied from it
+into indexed columns when a certificate is stored, so no query ever parses PEM.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Count, Min, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from ..core.expiry import ExpiryState, days_left, expiry_state
+from ..core.facts import format_fingerprint
+
+
+def warning_threshold() -> timedelta:
+    return timedelta(days=settings.CERTMGR_EXPIRY_WARNING_DAYS)
+
+
+def default_check_interval() -> int:
+    return settings.CERTMGR_HEALTHCHECK_INTERVAL_MINUTES
+
+
+# One IAS tenant answers under both domains (a binding's "domains" lists both).
+_TENANT_DOMAIN_ALIASES = {".accounts.cloud.sap": ".accounts.ondemand.com"}
+RESERVED_SLUGS = {"new"}  # taken by URLs under /apps/
+
+
+def tenant_key(tenant_url: str) -> str:
+    """The identity of an IAS tenant for uniqueness: its host in one spelling, and a port if not 443."""
+    if not tenant_url:
+        return ""
+    parts = urlsplit(tenant_url if "//" in tenant_url else "https://" + tenant_url)
+    host = (parts.hostname or "").rstrip(".")
+    for alias, canonical in _TENANT_DOMAIN_ALIASES.items():
+        if host.endswith(alias):
+            host = host[: -len(alias)] + canonical
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host if port in (None, 443) else f"{host}:{port}"
+
+
+def tenant_conflict_message(holder: Certificate) -> str:
+    return (
+        f"This certificate is already used by application '{holder.application.name}' "
+        f"({holder.application.slug}) in the same IAS tenant ({holder.tenant}); IAS accepts "
+        "a certificate for one application per tenant only."
+    )
+
+
+class ApplicationQuerySet(models.QuerySet):
+    def with_next_expiry(self):
+        active = Q(certificates__lifecycle=Certificate.Lifecycle.ACTIVE)
+        return self.annotate(
+            next_expiry=Min("certificates__not_after", filter=active),
+            earliest_start=Min("certificates__not_before", filter=active),
+            active_count=Count("certificates", filter=active),
+        )
+
+    def managed_by(self, user):
+        if user.is_superuser:
+            return self
+        return self.filter(Q(owners=user) | Q(owner_groups__in=user.groups.all())).distinct()
+
+
+class Application(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    tenant_url = models.URLField(
+        "IAS tenant URL", blank=True, help_text="e.g. https://mytenant.accounts.ondemand.com"
+    )
+    client_id = models.CharField("client id", max_length=200, blank=True)
+    domains = models.JSONField(
+        "trusted domains", default=list, blank=True, help_text="e.g. accounts.ondemand.com"
+    )
+    backend_url = models.URLField(
+        "protected backend URL",
+        blank=True,
+        help_text="The health check calls it with the token, e.g. …/hello",
+    )
+    backend_mtls = models.BooleanField(
+        "present the client certificate to the backend",
+        default=False,
+        help_text="For a backend that checks the token's certificate binding on its cert. route.",
+    )
+    notice_thresholds = models.JSONField(
+        "notice thresholds (days)",
+        default=list,
+        blank=True,
+        help_text="Days before expiry to notify, e.g. 30, 7, 1; empty: the global default.",
+    )
+    check_interval_minutes = models.PositiveIntegerField(
+        "health check every (minutes)",
+        default=default_check_interval,
+        validators=[MinValueValidator(5), MaxValueValidator(7 * 24 * 60)],
+    )
+    # Scheduling state of the health check: claimed with a conditional UPDATE (see healthchecks.py).
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    checks_paused = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Set after repeated invalid_client results, so scheduled checks do not lock the client id.",
+    )
+    last_check = models.ForeignKey(
+        "HealthCheckRun", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_applications")
+    owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_applications")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("application", args=[self.slug])
+
+    @property
+    def tenant(self) -> str:
+        return tenant_key(self.tenant_url)
+
+    def is_managed_by(self, user) -> bool:
+        if not user.is_authenticated:
+            return False
+        if user.is_superuser:
+            return True
+        return (
+            self.owners.filter(pk=user.pk).exists()
+            or self.owner_groups.filter(pk__in=user.groups.values("pk")).exists()
+        )
+
+    def tenant_conflicts(self, tenant: str):
+        """Certificates of this application already used by another application of ``tenant``."""
+        if not tenant:
+            return Certificate.objects.none()
+        mine = self.certificates.values("fingerprint")
+        return (
+            Certificate.objects.filter(tenant=tenant, fingerprint__in=mine)
+            .exclude(application=self)
+            .select_related("application")
+        )
+
+    def clean(self):
+        self.tenant_url = self.tenant_url.rstrip("/")
+        if self.slug in RESERVED_SLUGS:
+            raise ValidationError({"slug": f"'{self.slug}' is reserved; choose another slug."})
+        clash = self.tenant_conflicts(self.tenant).first() if self.pk else None
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "tenant_url": f"{tenant_conflict_message(clash)} (Certificate {clash.display_fingerprint[:23]}…)"
+                }
+            )
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        # Keep the tenant copy on certificates in step: it backs the per-tenant uniqueness.
+        self.certificates.exclude(tenant=self.tenant).update(tenant=self.tenant)
+
+
+def state_q(state: ExpiryState, now=None, within: timedelta | None = None) -> Q:
+    """The rows in ``state`` at ``now``: the database's side of core.expiry.expiry_state."""
+    now = now or timezone.now()
+    within = warning_threshold() if within is None else within
+    return {
+        ExpiryState.EXPIRED: Q(not_after__lt=now),
+        ExpiryState.NOT_YET_VALID: Q(not_before__gt=now),
+        ExpiryState.EXPIRING: Q(not_before__lte=now, not_after__gte=now, not_after__lte=now + within),
+        ExpiryState.VALID: Q(not_before__lte=now, not_after__gt=now + within),
+    }[state]
+
+
+class CertificateQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(lifecycle=Certificate.Lifecycle.ACTIVE)
+
+    def expired(self, now=None):
+        return self.filter(state_q(ExpiryState.EXPIRED, now))
+
+    def not_yet_valid(self, now=None):
+        return self.filter(state_q(ExpiryState.NOT_YET_VALID, now))
+
+    def expiring(self, within: timedelta | None = None, now=None):
+        return self.filter(state_q(ExpiryState.EXPIRING, now, within))
+
+    def valid(self, within: timedelta | None = None, now=None):
+        """Valid and not yet inside the warning window."""
+        return self.filter(state_q(ExpiryState.VALID, now, within))
+
+    def in_state(self, state: str, now=None, within: timedelta | None = None):
+        return self.filter(state_q(ExpiryState(state), now, within))
+
+    def count_by_state(self, now=None) -> dict[str, int]:
+        """``total`` and one count per expiry state, in one query."""
+        now = now or timezone.now()
+        counts = {state.value: Count("pk", filter=state_q(state, now)) for state in ExpiryState}
+        return self.aggregate(total=Count("pk"), **counts)
+
+    def search(self, text: str):
+        text = text.strip()
+        if not text:
+            return self
+        compact = text.replace(":", "").lower()
+        return self.filter(
+            Q(subject__icontains=text)
+            | Q(issuer__icontains=text)
+            | Q(application__name__icontains=text)
+            | Q(fingerprint__startswith=compact)
+            | Q(serial__iexact=compact)
+        )
+
+
+class Certificate(models.Model):
+    class Lifecycle(models.TextChoices):
+        ACTIVE = "active", "active"
+        STAGED = "staged", "staged for rotation"
+        RETIRED = "retired", "retired"
+
+    # No index of its own: the (application, fingerprint) unique constraint's index leads with it.
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="certificates", db_index=False
+    )
+    pem = models.TextField(help_text="The leaf certificate: the source of truth.")
+    chain_pem = models.TextField(blank=True, help_text="Leaf first, then each issuer.")
+    subject = models.CharField(max_length=1024)  # searched with icontains: a B-tree index would not help
+    issuer = models.CharField(max_length=1024)
+    serial = models.CharField(max_length=64)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(db_index=True)
+    fingerprint = models.CharField("SHA-256 fingerprint", max_length=64, db_index=True)
+    x5t_s256 = models.CharField("x5t#S256", max_length=43)
+    key_algorithm = models.CharField(max_length=16)
+    key_size = models.PositiveIntegerField()
+    key_curve = models.CharField(max_length=32, blank=True)
+    sans = models.JSONField("subject alternative names", default=list, blank=True)
+    extended_key_usage = models.JSONField(default=list, blank=True)
+    is_ca = models.BooleanField(default=False)
+    self_issued = models.BooleanField(default=False)
+    source_format = models.CharField(max_length=20)
+    encrypted_private_key = models.BinaryField(null=True, blank=True, editable=False)
+    tenant = models.CharField(max_length=255, blank=True, editable=False)
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    muted_until = models.DateTimeField(
+        null=True, blank=True, help_text="No expiry notices for this certificate until then."
+    )
+
+    objects = CertificateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["not_after"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "fingerprint"], name="certificate_once_per_application"
+            ),
+            # IAS refuses a certificate that another application of the same tenant already uses.
+            models.UniqueConstraint(
+                fields=["tenant", "fingerprint"], condition=~Q(tenant=""), name="certificate_once_per_tenant"
+            ),
+        ]
+        indexes = [models.Index(fields=["lifecycle", "not_after"])]
+
+    def __str__(self):
+        return self.subject
+
+    def get_absolute_url(self):
+        return reverse("certificate", args=[self.pk])
+
+    def clean(self):
+        """For the admin, which can move a certificate: the constraints' checks, as messages."""
+        if not self.application_id:
+            return
+        others = Certificate.objects.filter(fingerprint=self.fingerprint).exclude(pk=self.pk)
+        if others.filter(application_id=self.application_id).exists():
+            raise ValidationError({"application": "This application already holds this certificate."})
+        tenant = self.application.tenant
+        clash = others.filter(tenant=tenant).select_related("application").first() if tenant else None
+        if clash is not None:
+            raise ValidationError({"application": tenant_conflict_message(clash)})
+
+    def save(self, *args, **kwargs):
+        # The tenant copy follows the application, also when a certificate is moved (the admin
+        # allows it): otherwise the per-tenant uniqueness would check the old tenant.
+        fields = kwargs.get("update_fields")
+        if fields is None or "application" in fields:
+            self.tenant = self.application.tenant
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "tenant"}
+        super().save(*args, **kwargs)
+
+    @property
+    def has_private_key(self) -> bool:
+        return self.encrypted_private_key is not None
+
+    @property
+    def display_fingerprint(self) -> str:
+        return format_fingerprint(self.fingerprint)
+
+    def expiry_state(self, now=None) -> ExpiryState:
+        return expiry_state(self.not_before, self.not_after, now or timezone.now(), warning_threshold())
+
+    def days_left(self, now=None) -> int:
+        return days_left(self.not_after, now or timezone.now())
+
+    def chain_certificates(self) -> list[str]:
+        body = self.chain_pem or self.pem
+        end = "-----END CERTIFICATE-----"
+        return [part.strip() + "\n" + end + "\n" for part in body.split(end) if part.strip()]

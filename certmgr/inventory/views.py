@@ -1,0 +1,379 @@
+"""Thin views: they gather input, call the parser/importer/model methods, render."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import F, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from ..access.auditdiff import (
+    APPLICATION_AUDIT_FIELDS,
+    APPLICATION_AUDIT_LABELS,
+    APPLICATION_AUDIT_PLAIN,
+    application_created_detail,
+    audit_changes,
+    audit_snapshot,
+)
+from ..access.clientaddr import client_ip
+from ..bindings.views import binding_panel
+from ..core.errors import InputError
+from ..core.expiry import ExpiryState, days_left, expiry_state
+from ..core.parse import ParsedInput
+from ..core.tokenflow import STEPS
+from ..healthcheck.runner import why_not_checkable
+from ..lib.viewkit import managed_application, managed_certificate, param
+from ..models import Application, AuditEvent, Certificate, warning_threshold
+from . import keys, pending
+from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
+from .importer import Importer, ImportResult
+
+PAGE_SIZE = 50
+
+
+def dashboard(request):
+    now = timezone.now()
+    apps = (
+        Application.objects.with_next_expiry()
+        .select_related("last_check")
+        .order_by(F("next_expiry").asc(nulls_last=True), "name")
+    )
+    query = param(request, "q").strip()
+    if query:
+        apps = apps.filter(
+            Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query)
+        )
+    page = Paginator(apps, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(app, _next_expiry_state(app.next_expiry, now, app.earliest_start)) for app in page]
+    return render(
+        request,
+        "certmgr/inventory/dashboard.html",
+        {
+            "page": page,
+            "rows": rows,
+            "query": query,
+            "counts": Certificate.objects.active().count_by_state(now),
+            "querystring": _querystring(request, exclude="page"),
+            "threshold_days": warning_threshold().days,
+        },
+    )
+
+
+def _next_expiry_state(not_after, now, earliest_start):
+    """State of an application's next expiry; not yet valid only while no active one has started."""
+    if not_after is None:
+        return None, None
+    return expiry_state(earliest_start, not_after, now, warning_threshold()), days_left(not_after, now)
+
+
+def certificate_list(request):
+    now = timezone.now()
+    certs = Certificate.objects.select_related("application")
+    filters = {
+        "q": param(request, "q").strip(),
+        "state": param(request, "state"),
+        "application": param(request, "application"),
+        "lifecycle": param(request, "lifecycle"),
+        "sort": param(request, "sort", "expiry"),
+    }
+    certs = certs.search(filters["q"])
+    if filters["state"] in {s.value for s in ExpiryState}:  # "x" in ExpiryState raises on Python 3.11
+        certs = certs.in_state(filters["state"], now=now)
+    if filters["application"]:
+        certs = certs.filter(application__slug=filters["application"])
+    if filters["lifecycle"] in Certificate.Lifecycle.values:
+        certs = certs.filter(lifecycle=filters["lifecycle"])
+    order = "-not_after" if filters["sort"] == "-expiry" else "not_after"
+    page = Paginator(certs.order_by(order, "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "certmgr/inventory/certificate_list.html",
+        {
+            "page": page,
+            "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in page],
+            "filters": filters,
+            "states": list(ExpiryState),
+            "lifecycles": Certificate.Lifecycle.choices,
+            # Decided here: a template {% if %} per option is most of the page's time with 1,000 apps.
+            "applications": [
+                (slug, name, slug == filters["application"])
+                for slug, name in Application.objects.values_list("slug", "name")
+            ],
+            "querystring": _querystring(request, exclude="page"),
+        },
+    )
+
+
+def _querystring(request, exclude: str) -> str:
+    params = request.GET.copy()
+    params.pop(exclude, None)
+    return params.urlencode()
+
+
+def application_detail(request, slug):
+    app = get_object_or_404(Application.objects.select_related("last_check"), slug=slug)
+    now = timezone.now()
+    certs = app.certificates.order_by("lifecycle", "not_after")
+    earliest_start = min(
+        (c.not_before for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None
+    )
+    next_expiry = min(
+        (c.not_after for c in certs if c.lifecycle == Certificate.Lifecycle.ACTIVE), default=None
+    )
+    return render(
+        request,
+        "certmgr/inventory/application_detail.html",
+        {
+            "app": app,
+            "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in certs],
+            "next": _next_expiry_state(next_expiry, now, earliest_start),
+            "next_expiry": next_expiry,
+            "can_manage": app.is_managed_by(request.user),
+            "not_checkable": why_not_checkable(app, certs),
+            "steps": STEPS,
+        },
+    )
+
+
+def application_create(request):
+    if not (request.user.is_superuser or request.user.has_perm("certmgr.add_application")):
+        raise PermissionDenied("You may not create applications.")
+    form = ApplicationForm(request.POST or None, initial={"owners": [request.user]})
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            app = form.save()
+            AuditEvent.record(
+                AuditEvent.Action.APPLICATION_CREATED,
+                request,
+                application=app,
+                detail=application_created_detail(app),
+            )
+        messages.success(request, f"Application '{app.name}' created.")
+        return redirect(app)
+    return render(request, "certmgr/inventory/application_form.html", {"form": form, "app": None})
+
+
+def application_edit(request, slug):
+    app = managed_application(request, slug)
+    form = ApplicationForm(request.POST or None, instance=app)
+    # Taken before validation: a valid form has already written its values into ``app``.
+    before = audit_snapshot(app, APPLICATION_AUDIT_FIELDS) if request.method == "POST" else {}
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            changes = audit_changes(
+                before,
+                audit_snapshot(app, APPLICATION_AUDIT_FIELDS),
+                labels=APPLICATION_AUDIT_LABELS,
+                plain=APPLICATION_AUDIT_PLAIN,
+            )
+            if changes:
+                AuditEvent.record(
+                    AuditEvent.Action.APPLICATION_CHANGED,
+                    request,
+                    application=app,
+                    detail="changed: " + ", ".join(changes),
+                )
+        messages.success(request, "Application saved.")
+        return redirect(app)
+    return render(request, "certmgr/inventory/application_form.html", {"form": form, "app": app})
+
+
+@sensitive_post_parameters("password", "text")
+@never_cache
+def upload(request, slug=None):
+    managed = Application.objects.managed_by(request.user).order_by("name")
+    # An application the user may see but not manage: 403, as everywhere else.
+    initial_app = managed_application(request, slug) if slug else None
+    if request.method == "POST" and request.POST.get("step") in {"confirm", "cancel"}:
+        return _finish_upload(request)
+    form = UploadForm(
+        request.POST or None,
+        request.FILES or None,
+        applications=managed,
+        initial={"application": initial_app},
+    )
+    if request.method == "POST" and form.is_valid():
+        app = form.cleaned_data["application"]
+        label, data = form.payload()
+        outcome = Importer(app, store_keys=False).parse(label, data, form.cleaned_data["password"] or None)
+        if isinstance(outcome, ImportResult):
+            form.add_error(None, outcome.error)
+        else:
+            store = form.cleaned_data["store_private_key"]
+            lifecycle = form.cleaned_data["lifecycle"] or Certificate.Lifecycle.ACTIVE
+            token = pending.stash(request.session, app.pk, label, outcome, store, lifecycle)
+            context = _preview_context(app, label, outcome, store, token)
+            return render(
+                request, "certmgr/inventory/upload_preview.html", {**context, "lifecycle": lifecycle}
+            )
+        _drop_pasted_keys(form, outcome.error_code)
+    elif request.method == "POST":
+        _drop_pasted_keys(form)
+    return render(
+        request,
+        "certmgr/inventory/upload.html",
+        {"form": form, "app": initial_app, "has_apps": managed.exists()},
+    )
+
+
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+
+
+def _drop_pasted_keys(form, error_code: str = "") -> None:
+    """The pasted text is shown again after an error, but never a private key that was in it."""
+    text = form.data.get("text", "")
+    kept = _PRIVATE_KEY_BLOCK.sub("", text)
+    if error_code == InputError.KEY_WITHOUT_CERTIFICATE or "PRIVATE" in kept.upper():
+        kept = ""  # a key without its armour, or with damaged armour: drop everything
+    if kept != text:
+        form.data = form.data.copy()
+        form.data["text"] = kept
+        form.add_error(
+            "text", "The private key was taken out of the text: a key is never sent back to the page."
+        )
+
+
+def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: str) -> dict:
+    now = timezone.now()
+    leaf = parsed.leaf
+    return {
+        "app": app,
+        "label": label,
+        "parsed": parsed,
+        "leaf": leaf,
+        "token": token,
+        "store_key": store and parsed.has_private_key,
+        "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
+        "days_left": days_left(leaf.not_after, now),
+        "existing": Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first(),
+        "conflict": Importer(app, store_keys=False).tenant_conflict(leaf.sha256),
+    }
+
+
+def _finish_upload(request):
+    if request.POST["step"] == "cancel":
+        pending.discard(request.session)
+        messages.info(request, "Upload cancelled; nothing was stored.")
+        return redirect("dashboard")
+    taken = pending.take(request.session, request.POST.get("token", ""))
+    if taken is None:
+        messages.error(request, "That upload has expired or was already saved. Please upload again.")
+        return redirect("upload")
+    app = managed_application(request, get_object_or_404(Application, pk=taken.application_id).slug)
+    importer = Importer(
+        app,
+        store_keys=taken.parsed.has_private_key,
+        actor=request.user,
+        remote_addr=client_ip(request),
+        lifecycle=taken.lifecycle,
+    )
+    [result] = importer.save([(taken.label, taken.parsed)])
+    if not result.ok:
+        messages.error(request, result.error)
+        return redirect(app)
+    if result.already_present:
+        messages.info(request, "This certificate was already stored for this application.")
+    else:
+        messages.success(
+            request,
+            "Certificate stored" + (" with its private key (encrypted)." if result.key_stored else "."),
+        )
+    return redirect(result.certificate)
+
+
+def certificate_detail(request, pk):
+    cert = get_object_or_404(Certificate.objects.select_related("application", "uploaded_by"), pk=pk)
+    now = timezone.now()
+    can_manage = cert.application.is_managed_by(request.user)
+    return render(
+        request,
+        "certmgr/inventory/certificate_detail.html",
+        {
+            "cert": cert,
+            "app": cert.application,
+            "state": cert.expiry_state(now),
+            "days_left": cert.days_left(now),
+            "chain": cert.chain_certificates(),
+            "can_manage": can_manage,
+            "key_form": KeyDownloadForm(),
+            "lifecycle_form": LifecycleForm(initial={"lifecycle": cert.lifecycle}),
+            "key_reads": cert.auditevent_set.filter(action=AuditEvent.Action.KEY_READ)[:10]
+            if can_manage
+            else [],
+            "binding": binding_panel(request, cert, now),
+        },
+    )
+
+
+def certificate_pem(request, pk):
+    cert = get_object_or_404(Certificate, pk=pk)
+    response = HttpResponse(cert.chain_pem or cert.pem, content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(cert)}.pem"'
+    return response
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@never_cache
+def certificate_key(request, pk):
+    cert = managed_certificate(request, pk, "download its private key")
+    form = KeyDownloadForm(request.POST)
+    if not cert.has_private_key:
+        messages.error(request, "No private key is stored for this certificate.")
+        return redirect(cert)
+    if not form.is_valid():
+        messages.error(request, "The download password cannot be used: " + " ".join(form.errors["password"]))
+        return redirect(cert)
+    try:
+        der = keys.read_private_key(
+            cert,
+            actor=request.user,
+            actor_label=request.user.get_username(),
+            remote_addr=client_ip(request),
+            purpose="downloaded from the certificate page",
+        )
+    except keys.VaultError as exc:
+        messages.error(request, str(exc))
+        return redirect(cert)
+    response = HttpResponse(
+        keys.export_pem(der, form.cleaned_data["password"]), content_type="application/x-pem-file"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_filename(cert)}.key.pem"'
+    return response
+
+
+@require_POST
+def certificate_lifecycle(request, pk):
+    cert = managed_certificate(request, pk, "change its certificates")
+    form = LifecycleForm(request.POST)
+    if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
+        before = cert.get_lifecycle_display()
+        cert.lifecycle = form.cleaned_data["lifecycle"]
+        with transaction.atomic():
+            cert.save(update_fields=["lifecycle"])
+            AuditEvent.record(
+                AuditEvent.Action.CERTIFICATE_CHANGED,
+                request,
+                application=cert.application,
+                certificate=cert,
+                detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
+            )
+        messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
+    return redirect(cert)
+
+
+def _filename(cert: Certificate) -> str:
+    return f"{slugify(cert.application.slug)}-{cert.fingerprint[:12]}"

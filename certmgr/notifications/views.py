@@ -1,0 +1,314 @@
+"""Notification pages: an application's channels, thresholds and ledger; the channel forms; the
+"send test notice" button; a certificate's mute.
+
+Everyone logged in may look; only the application's owners and admins may change or send. No page
+shows a stored secret or a webhook URL (Slack's and Teams' URLs are their credential): only the host.
+Every change and every test notice goes to the audit log, which names a URL or a secret only by its
+field's label.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..access.auditdiff import channel_changes, channel_created_detail, channel_facts, channel_title, cut
+from ..lib.viewkit import managed_application, managed_certificate
+from ..models import Application, AuditEvent
+from . import channels
+from . import ledger as notify
+from .forms import ChannelForm, MuteForm, ThresholdsForm, host_of
+from .models import Notice, NotificationChannel
+
+log = logging.getLogger(__name__)
+Kind = NotificationChannel.Kind
+
+LEDGER_SIZE = 50
+RECIPIENTS_SHOWN = 10
+SECRET_POST_FIELDS = ("url", "secret", "client_secret")
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    channel: NotificationChannel
+    summary: str  # recipients or target host: never a secret or a URL
+    problem: str = ""  # why it cannot send as configured
+
+
+def describe(row: NotificationChannel) -> ChannelRow:
+    if row.kind == Kind.EMAIL:
+        options = row.options or {}
+        found = channels.recipients(row)
+        shown = ", ".join(found[:RECIPIENTS_SHOWN]) + (
+            f" and {len(found) - RECIPIENTS_SHOWN} more" if len(found) > RECIPIENTS_SHOWN else ""
+        )
+        owners = "owners included" if options.get("include_owners", True) else "owners not included"
+        if not found:
+            return ChannelRow(row, f"no recipients ({owners})", "No email address to send to.")
+        return ChannelRow(row, f"{len(found)} recipient{'s' if len(found) != 1 else ''} ({owners}): {shown}")
+    try:
+        sender = channels.channel_for(row)
+    except channels.ChannelError as exc:
+        return ChannelRow(row, "not usable", str(exc))
+    if row.kind == Kind.WEBHOOK:
+        return ChannelRow(row, f"URL set (host {host_of(sender.url)}), signing secret set")
+    if row.kind == Kind.ALERT_NOTIFICATION:
+        return ChannelRow(
+            row,
+            f"service host {host_of(sender.url)}, token host {host_of(sender.token_url)}, "
+            f"client id {sender.client_id}, client secret set",
+        )
+    return ChannelRow(row, f"URL set (host {host_of(sender.url)})")
+
+
+def effective_thresholds(app: Application) -> tuple[list[int], bool]:
+    """The thresholds in force, largest first, and whether they are the global default."""
+    return sorted(set(notify.thresholds_for(app)), reverse=True), not app.notice_thresholds
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def notifications(request, slug):
+    app = get_object_or_404(Application, slug=slug)
+    return _page(request, app)
+
+
+def _page(request, app, *, thresholds_form=None, generated=None) -> HttpResponse:
+    can_manage = app.is_managed_by(request.user)
+    thresholds, default = effective_thresholds(app)
+    failed = app.notices.filter(state=Notice.State.FAILED).select_related("certificate", "channel")
+    response = render(
+        request,
+        "certmgr/notifications/notifications.html",
+        {
+            "app": app,
+            "can_manage": can_manage,
+            "rows": [describe(row) for row in app.channels.all()],
+            "kinds": Kind.choices,
+            "thresholds": thresholds,
+            "default_thresholds": default,
+            "thresholds_form": thresholds_form
+            or ThresholdsForm(initial={"thresholds": ", ".join(map(str, app.notice_thresholds or []))}),
+            "failed": list(failed[:LEDGER_SIZE]),
+            "failed_total": failed.count(),
+            "recent": list(app.notices.select_related("certificate", "channel")[:LEDGER_SIZE]),
+            "ledger_size": LEDGER_SIZE,
+            "generated": generated,
+        },
+    )
+    if generated:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+
+@sensitive_post_parameters(*SECRET_POST_FIELDS)
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def channel_new(request, slug):
+    app = managed_application(request, slug)
+    kind = request.POST.get("kind") if request.method == "POST" else request.GET.get("kind")
+    if kind not in Kind.values:
+        if request.method == "POST":
+            messages.error(request, "Choose a kind of channel.")
+        return render(
+            request,
+            "certmgr/notifications/channel_form.html",
+            {"app": app, "form": None, "kinds": Kind.choices},
+        )
+    form = ChannelForm(request.POST if request.method == "POST" else None, application=app, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            row = form.save()
+            _audit_channel(request, row, channel_created_detail(row))
+        return _saved(request, app, row, form, "added")
+    return _form_page(request, app, form, kind, None)
+
+
+@sensitive_post_parameters(*SECRET_POST_FIELDS)
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def channel_edit(request, slug, pk):
+    app = managed_application(request, slug)
+    row = get_object_or_404(NotificationChannel, application=app, pk=pk, kind__in=Kind.values)
+    form = ChannelForm(
+        request.POST if request.method == "POST" else None, application=app, kind=row.kind, instance=row
+    )
+    if request.method == "POST" and form.is_valid():
+        before = channel_facts(row)  # the form changes the row only when it saves it
+        with transaction.atomic():
+            form.save()
+            changes = channel_changes(row, before, channel_facts(row), generated=bool(form.generated_secret))
+            if changes:
+                _audit_channel(request, row, f"{channel_title(row)} changed: {', '.join(changes)}")
+        return _saved(request, app, row, form, "saved")
+    return _form_page(request, app, form, row.kind, row)
+
+
+def _form_page(request, app, form, kind, row) -> HttpResponse:
+    return render(
+        request,
+        "certmgr/notifications/channel_form.html",
+        {
+            "app": app,
+            "form": form,
+            "kind": kind,
+            "kind_label": Kind(kind).label,
+            "channel": row,
+            "current": describe(row) if row else None,
+        },
+    )
+
+
+def _saved(request, app, row, form, done: str) -> HttpResponse:
+    messages.success(request, f"Channel '{row.name}' {done}.")
+    if form.generated_secret:
+        # Rendered here, not after a redirect: the secret must not wait in the session store.
+        return _page(request, app, generated={"channel": row, "secret": form.generated_secret})
+    return redirect("notifications", app.slug)
+
+
+def _audit_channel(request, row: NotificationChannel, detail: str, action=AuditEvent.Action.CHANNEL_CHANGED):
+    AuditEvent.record(action, request, application=row.application, detail=detail)
+
+
+@require_POST
+def channel_delete(request, slug, pk):
+    app = managed_application(request, slug)
+    row = get_object_or_404(NotificationChannel, application=app, pk=pk)
+    name = row.name
+    with transaction.atomic():
+        _audit_channel(request, row, f"{channel_title(row)} deleted")
+        row.delete()  # its ledger rows go with it
+    messages.success(request, f"Channel '{name}' deleted.")
+    return redirect("notifications", app.slug)
+
+
+@require_POST
+def channel_test(request, slug, pk):
+    """Send a test notice now, through this channel, to each of its recipients; never a 500."""
+    app = managed_application(request, slug)
+    row = get_object_or_404(NotificationChannel, application=app, pk=pk)
+    try:
+        sender = channels.channel_for(row)
+    except channels.ChannelError as exc:
+        messages.error(request, f"The test notice through '{row.name}' was not sent: {exc}")
+        _audit_test(request, row, None, f"not sent: {exc}")
+        return redirect("notifications", app.slug)
+    message = channels.test_message(app, row.kind)
+    to = channels.recipients(row)
+    if not to:
+        messages.error(
+            request, f"The test notice through '{row.name}' was not sent: the channel has no recipients."
+        )
+        _audit_test(request, row, sender, "not sent: the channel has no recipients.")
+        return redirect("notifications", app.slug)
+    delivered, failures = 0, []
+    for recipient in to:
+        try:
+            sender.send(message, recipient)
+        except channels.ChannelError as exc:
+            _test_failed(request, row, recipient, str(exc), exc.retryable)
+            failures.append((recipient, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a button must answer with a page, whatever went wrong
+            # Only the class: an exception's text may quote a webhook URL, which is a credential.
+            log.error("test notice through channel %s failed: %s", row.pk, exc.__class__.__name__)
+            error = f"unexpected error ({exc.__class__.__name__})."
+            _test_failed(request, row, recipient, error, False)
+            failures.append((recipient, error))
+        else:
+            delivered += 1
+    where = f" to {delivered} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
+    if delivered:
+        messages.success(request, f"Test notice sent through '{row.name}'{where}.")
+    outcome = [f"sent{where}"] if delivered else []
+    outcome += [f"failed{' for ' + who if who else ''}: {cut(error, 160)}" for who, error in failures]
+    _audit_test(request, row, sender, "; ".join(outcome))
+    return redirect("notifications", app.slug)
+
+
+def _test_failed(request, row, recipient: str, error: str, retryable: bool) -> None:
+    who = f" to {recipient}" if recipient else ""
+    hint = "a temporary problem: try again later" if retryable else "fix the channel's configuration"
+    messages.error(request, f"The test notice through '{row.name}'{who} failed ({hint}): {error}")
+
+
+def _audit_test(request, row: NotificationChannel, sender, outcome: str) -> None:
+    """``test notice through webhook channel 'ops': sent``, or ``…: failed: <reason>``."""
+    detail = f"test notice through {channel_title(row)}: {channels.scrub_secrets(outcome, sender)}"
+    _audit_channel(request, row, detail, AuditEvent.Action.CHANNEL_TESTED)
+
+
+# --- thresholds and mute ------------------------------------------------------------------------
+
+
+@require_POST
+def thresholds(request, slug):
+    app = managed_application(request, slug)
+    form = ThresholdsForm(request.POST)
+    if not form.is_valid():
+        return _page(request, app, thresholds_form=form)
+    before, was_default = effective_thresholds(app)
+    stored = app.notice_thresholds
+    app.notice_thresholds = form.cleaned_data["thresholds"]
+    days, default = effective_thresholds(app)
+    with transaction.atomic():
+        app.save(update_fields=["notice_thresholds"])
+        if app.notice_thresholds != stored:
+            AuditEvent.record(
+                AuditEvent.Action.APPLICATION_CHANGED,
+                request,
+                application=app,
+                detail=f"notice thresholds {_days(before, was_default)} → {_days(days, default)}",
+            )
+    text = ", ".join(map(str, days))
+    messages.success(
+        request,
+        f"Notices now go out {text} days before expiry" + (" (the global default)." if default else "."),
+    )
+    return redirect("notifications", app.slug)
+
+
+def _days(days: list[int], default: bool) -> str:
+    return ",".join(map(str, days)) + (" (global default)" if default else "")
+
+
+@require_POST
+def certificate_mute(request, pk):
+    cert = managed_certificate(request, pk, "mute its notices")
+    form = MuteForm(request.POST)
+    back = cert.get_absolute_url() + "#notices"
+    if not form.is_valid():
+        errors = [e for field_errors in form.errors.values() for e in field_errors]
+        messages.error(request, "Notices were not muted: " + " ".join(errors))
+        return redirect(back)
+    if form.cleaned_data.get("action") == "unmute":
+        cert.muted_until = None
+        detail = "expiry notices unmuted"
+        done = "Expiry notices for this certificate are no longer muted."
+    else:
+        cert.muted_until = form.cleaned_data["until"]
+        stamp = f"{cert.muted_until:%Y-%m-%d %H:%M} UTC"
+        detail = f"expiry notices muted until {stamp}"
+        done = f"Expiry notices for this certificate are muted until {stamp}."
+    with transaction.atomic():
+        cert.save(update_fields=["muted_until"])
+        AuditEvent.record(
+            AuditEvent.Action.CERTIFICATE_CHANGED,
+            request,
+            application=cert.application,
+            certificate=cert,
+            detail=detail,
+        )
+    messages.success(request, done)
+    return redirect(back)
