@@ -110,9 +110,8 @@ def generate_certificates(count: int) -> tuple[bytes, bytes, list[bytes]]:
 def create_applications(standin, tmp: Path, key_pem: bytes, certs: list[bytes]) -> list[Client]:
     """An application per certificate, its key stored; the certificate registered with the stand-in
     and written to a file (with the key in one file next to it) for the baseline."""
-    from certmgr.models import Application
-
     from certmgr.inventory.importer import Importer, ImportResult
+    from certmgr.models import Application
 
     (tmp / "client-key.pem").write_bytes(key_pem)
     clients = []
@@ -160,7 +159,8 @@ def baseline(clients: list[Client], token_endpoint: str, key_file: Path, ca_file
 def token_flow(clients: list[Client], tenant_url: str, key_der: bytes) -> None:
     """``run_token_flow`` alone: no database, no audit, no stored run; the key passed in."""
     from certmgr.core.tokenflow import TokenFlowOptions, TokenFlowRequest, run_token_flow
-    from certmgr.healthcheck.runner import IAS_DOMAINS, http_policy
+    from certmgr.healthcheck.runner import IAS_DOMAINS
+    from certmgr.lib.policy import http_policy
 
     options = TokenFlowOptions(policy=http_policy())  # the policy the portal's check uses
     for client in clients:

@@ -24,10 +24,11 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from certmgr.core.notices import Message
 from certmgr.inventory.keys import seal
-from certmgr.notifications import channels
+from certmgr.notifications import channels, ledger
 from certmgr.notifications.channels import (
     AlertNotificationChannel,
     ChannelError,
@@ -38,6 +39,7 @@ from certmgr.notifications.channels import (
     channel_for,
     recipients,
 )
+from certmgr.notifications.channels.alert_notification import ans_event
 from certmgr.notifications.models import NotificationChannel
 from portal.vcap import smtp_credentials
 from tests import certs
@@ -297,7 +299,7 @@ def test_alert_notification_gets_a_token_then_posts_the_resource_event_and_reuse
 def test_alert_notification_event_type_severity_and_category_follow_the_event(
     event, severity, event_type, category
 ):
-    payload = channels.ans_event(replace(MESSAGE, event=event, severity=severity), 1_800_000_000)
+    payload = ans_event(replace(MESSAGE, event=event, severity=severity), 1_800_000_000)
     assert (payload["eventType"], payload["category"]) == (event_type, category)
     assert payload["severity"] == {"critical": "FATAL", "info": "INFO", "error": "ERROR"}[severity]
     assert payload["eventTimestamp"] == 1_800_000_000
@@ -561,11 +563,13 @@ def test_other_kinds_have_the_channel_itself_as_their_one_recipient(frontend_app
 def test_the_test_notice_names_the_application_and_its_next_expiry(frontend_app, store, leaf, smtp, settings):
     settings.CERTMGR_PORTAL_URL = "https://certs.example.com"
     store(leaf.pem)
+    mail = row(frontend_app, "email", include_owners=False)
 
     with time_machine.travel(certs.TWENTY_DAYS_BEFORE_EXPIRY, tick=False):
-        message = channels.test_message(frontend_app, "email")
-    EmailChannel().send(message, "otto@example.com")
+        [(notice, outcome)] = ledger.send_test(mail, ["otto@example.com"])
+        message = ledger.message_for(notice, timezone.now())
 
+    assert (outcome, notice.state, notice.event) == ("sent", "sent", "test")
     assert (message.event, message.severity, message.days_left) == ("test", "info", 20)
     assert message.not_after == certs.EXPIRES
     assert message.link == "https://certs.example.com/apps/frontend/"
@@ -573,8 +577,8 @@ def test_the_test_notice_names_the_application_and_its_next_expiry(frontend_app,
     assert "Frontend" in message.text
     assert "2027-01-15 09:00 UTC (20 days left)" in message.text
     assert "<strong>Frontend</strong>" in message.html
-    mail = smtp.mails[0].message
-    assert "email channel of the application Frontend" in mail.get_body(("plain",)).get_content()
+    [sent] = smtp.mails
+    assert "email channel of the application Frontend" in sent.message.get_body(("plain",)).get_content()
 
 
 # --- SMTP from a user-provided service --------------------------------------------------------------------

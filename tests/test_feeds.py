@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from certmgr.models import Application, Certificate, HealthCheckRun
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,6 +19,7 @@ from icalendar import Calendar
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
+from certmgr.models import Application, Certificate, HealthCheckRun
 from certmgr.notifications.models import Notice, NotificationChannel, UserPreference
 from tests import certs
 
@@ -119,10 +119,10 @@ def estate(frontend_app, backend_app, store, leaf):
         Notice.objects.create(
             application=frontend_app, certificate=active, channel=webhook, event=event, state="failed"
         )
+    for state in ("failed", "pending", "sending", "sent"):
+        Notice.objects.create(application=frontend_app, channel=slack, event="resolved", state=state)
+    # A failed test notice was answered on the page of who pressed the button: no alarm afterwards.
     Notice.objects.create(application=frontend_app, channel=slack, event="test", state="failed")
-    Notice.objects.create(application=frontend_app, channel=slack, event="test", state="pending")
-    Notice.objects.create(application=frontend_app, channel=slack, event="test", state="sending")
-    Notice.objects.create(application=frontend_app, channel=slack, event="test", state="sent")
     Notice.objects.create(
         event="digest", day=certs.MID_LIFE.date(), recipient="vera@example.com", state="failed"
     )

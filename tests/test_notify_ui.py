@@ -8,14 +8,16 @@ import hashlib
 import hmac
 import html
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from certmgr.models import AuditEvent
 from django.urls import reverse
+from django.utils import timezone
 
+from certmgr.models import AuditEvent
 from certmgr.notifications import channels
+from certmgr.notifications import ledger as notify
 from certmgr.notifications.models import Notice, NotificationChannel
 from tests import certs
 
@@ -343,6 +345,39 @@ def test_a_receiver_answering_403_shows_an_error_not_a_500(otto, frontend_app, w
     ]
     assert len(webhook.deliveries) == 1
     assert "/notices" not in response.content.decode()
+
+
+def test_a_test_notice_is_a_ledger_row_sent_through_the_one_delivery_path(otto, frontend_app, smtp):
+    row = email_channel(frontend_app)
+
+    otto.post(url("notification-channel-test", "frontend", row.pk), follow=True)
+    notify.deliver(timezone.now() + timedelta(hours=1))  # the sender's next round sends nothing more
+
+    rows = Notice.objects.filter(channel=row).order_by("recipient")
+    assert [(n.event, n.recipient, n.state, n.attempts) for n in rows] == [
+        ("test", "oncall@example.com", "sent", 1),
+        ("test", "otto@example.com", "sent", 1),
+    ]
+    assert len(smtp.mails) == 2
+
+
+def test_a_failed_test_notice_says_whether_a_retry_may_pass_and_is_not_retried_later(
+    otto, frontend_app, webhook
+):
+    row = make_webhook(otto, webhook.url + "/notices")
+    webhook.script.statuses = [503]
+
+    response = otto.post(url("notification-channel-test", "frontend", row.pk), follow=True)
+    notify.deliver(timezone.now() + timedelta(hours=1))
+
+    assert page_messages(response) == [
+        "The test notice through 'ops webhook' failed (a temporary problem: try again later): "
+        "localhost could not take the notice now (HTTP 503)."
+    ]
+    assert len(webhook.deliveries) == 1
+    [notice] = Notice.objects.filter(channel=row)
+    assert (notice.event, notice.state) == ("test", "failed")
+    assert "failed-notices" not in notifications_page(otto)  # no alarm for a button's answer
 
 
 def test_a_channel_whose_secret_cannot_be_unsealed_says_so(otto, frontend_app):

@@ -27,7 +27,7 @@ from django.utils.decorators import method_decorator
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from ..core.oidclogin import LoginClient, LoginError, exchange_code, groups_of, verify_id_token
-from ..healthcheck.runner import http_policy
+from ..lib.policy import http_policy
 from ..models import AuditEvent, ExternalIdentity
 from . import roles
 

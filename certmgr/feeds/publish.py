@@ -140,6 +140,7 @@ class PortalCollector:
         totals: Counter[tuple[str, str, str]] = Counter()
         rows = (
             Notice.objects.filter(state__in=[Notice.State.FAILED, *waiting])
+            .exclude(event=Notice.Event.TEST, state=Notice.State.FAILED)
             .values("state", "application__slug", "channel__kind")
             .annotate(n=Count("pk"))
             .order_by()

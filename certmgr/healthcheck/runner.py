@@ -20,9 +20,9 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from ..core.outbound import DEFAULT_TENANT_HOSTS, HttpPolicy
 from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
 from ..inventory.keys import read_private_key
+from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 from ..notifications import ledger as notify
 
@@ -33,16 +33,6 @@ IAS_DOMAINS = ("accounts.ondemand.com", "accounts.cloud.sap", "accounts400.ondem
 
 class NotCheckable(Exception):
     pass
-
-
-def http_policy() -> HttpPolicy:
-    return HttpPolicy(
-        tenant_hosts=DEFAULT_TENANT_HOSTS + tuple(settings.CERTMGR_TENANT_HOSTS),
-        ca_bundle=settings.CERTMGR_CA_BUNDLE or None,
-        allow_http_loopback=settings.CERTMGR_ALLOW_HTTP_LOOPBACK,
-        connect_timeout=settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT,
-        read_timeout=settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT,
-    )
 
 
 def certificate_to_check(application: Application) -> Certificate | None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ..core import outbound
 from ..core.notices import clean_thresholds
+from ..lib.policy import http_policy
 from . import channels
 from .models import NotificationChannel
 
@@ -44,7 +45,7 @@ def _secret_input() -> forms.PasswordInput:
 def url_problem(url: str) -> str:
     """Why the notice senders would refuse ``url``, in words that do not repeat it; "" if fine."""
     try:
-        outbound.check_url(url, channels.http_policy(), tenant=False)
+        outbound.check_url(url, http_policy(), tenant=False)
     except outbound.OutboundError as exc:
         if exc.code == "http_refused":
             return "Only https URLs are allowed (plain http only to this machine, in development)."

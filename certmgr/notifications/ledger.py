@@ -246,6 +246,7 @@ def claim(pk_attempts: tuple[int, int], now: datetime) -> Notice | None:
 
 
 def send(notice: Notice, now: datetime) -> str:
+    """Deliver one claimed notice and record the outcome: "sent", "retry" or "failed"."""
     from .channels import ChannelError, EmailChannel, channel_for
 
     try:
@@ -255,12 +256,49 @@ def send(notice: Notice, now: datetime) -> str:
             channel_for(notice.channel).send(message_for(notice, now), notice.recipient)
     except ChannelError as exc:
         return _failed(notice, now, str(exc), exc.retryable)
+    except Exception as exc:  # noqa: BLE001 - one broken channel must not stop a round (or a page)
+        # Only the class: an exception's text may quote a webhook URL, which is a credential.
+        log.error("notice %s failed unexpectedly: %s", notice.pk, exc.__class__.__name__)
+        return _failed(notice, now, f"unexpected error ({exc.__class__.__name__}).", False)
     Notice.objects.filter(pk=notice.pk).update(state=Notice.State.SENT, sent_at=now, last_error="")
     return "sent"
 
 
+def send_test(channel: NotificationChannel, recipients: list[str], now: datetime | None = None):
+    """The "send test notice" button: a TEST notice per recipient, claimed and sent at once through
+    the one delivery path, so a channel is exercised exactly as a real notice would exercise it.
+
+    Returns (notice, outcome) pairs; a failed test notice is not retried later, and its outcome
+    is "retry" when a later try could pass (a timeout, a busy server), "failed" when it cannot.
+    """
+    now = now or timezone.now()
+    rows = [
+        Notice.objects.create(
+            application_id=channel.application_id,
+            channel=channel,
+            event=Notice.Event.TEST,
+            recipient=recipient,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for recipient in recipients
+    ]
+    outcomes = {}
+    for row in rows:
+        claimed = claim((row.pk, row.attempts), now)
+        if claimed is not None:
+            outcomes[row.pk] = send(claimed, now)
+    stored = Notice.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk")
+    return [(notice, outcomes.get(notice.pk, "claimed elsewhere")) for notice in stored]
+
+
 def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:
-    final = not retryable or notice.attempts >= settings.CERTMGR_NOTICE_MAX_ATTEMPTS
+    # A test notice is for the person who pressed the button now: it is not retried behind their back.
+    final = (
+        not retryable
+        or notice.event == Notice.Event.TEST
+        or notice.attempts >= settings.CERTMGR_NOTICE_MAX_ATTEMPTS
+    )
     backoff = timedelta(minutes=min(2 ** (notice.attempts - 1), 120))
     Notice.objects.filter(pk=notice.pk).update(
         state=Notice.State.FAILED if final else Notice.State.PENDING,
@@ -274,6 +312,8 @@ def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:
         "final" if final else "will retry",
         error,
     )
+    if notice.event == Notice.Event.TEST:  # failed for good, but the button may say a retry could pass
+        return "retry" if retryable else "failed"
     return "failed" if final else "retry"
 
 
@@ -289,6 +329,8 @@ def _release_stale_claims(now: datetime) -> None:
 
 def message_for(notice: Notice, now: datetime) -> Message:
     app, certificate = notice.application, notice.certificate
+    if notice.event == Notice.Event.TEST and app is not None:  # shown, not notified for
+        certificate = app.certificates.active().order_by("not_after").first()
     context = {
         "notice": notice,
         "app": app,

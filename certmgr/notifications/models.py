@@ -41,8 +41,17 @@ class NotificationChannel(models.Model):
         return f"{self.application}: {self.name} ({self.get_kind_display()})"
 
 
+class NoticeQuerySet(models.QuerySet):
+    def failed(self):
+        """Notices that failed for good. A failed test notice was answered on the spot (the page of
+        the person who pressed the button said so); it raises no alarm afterwards."""
+        return self.filter(state=Notice.State.FAILED).exclude(event=Notice.Event.TEST)
+
+
 class Notice(models.Model):
     """One notice to one recipient through one channel: claimed before sending, never twice."""
+
+    objects = NoticeQuerySet.as_manager()
 
     class Event(models.TextChoices):
         THRESHOLD = "threshold", "expires within the threshold"

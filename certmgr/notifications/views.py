@@ -23,10 +23,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..access.auditdiff import channel_changes, channel_created_detail, channel_facts, channel_title, cut
 from ..lib.viewkit import managed_application, managed_certificate
 from ..models import Application, AuditEvent
-from . import channels
-from . import ledger as notify
+from . import channels, ledger
 from .forms import ChannelForm, MuteForm, ThresholdsForm, host_of
-from .models import Notice, NotificationChannel
+from .models import NotificationChannel
 
 log = logging.getLogger(__name__)
 Kind = NotificationChannel.Kind
@@ -71,7 +70,7 @@ def describe(row: NotificationChannel) -> ChannelRow:
 
 def effective_thresholds(app: Application) -> tuple[list[int], bool]:
     """The thresholds in force, largest first, and whether they are the global default."""
-    return sorted(set(notify.thresholds_for(app)), reverse=True), not app.notice_thresholds
+    return sorted(set(ledger.thresholds_for(app)), reverse=True), not app.notice_thresholds
 
 
 @never_cache
@@ -84,7 +83,7 @@ def notifications(request, slug):
 def _page(request, app, *, thresholds_form=None, generated=None) -> HttpResponse:
     can_manage = app.is_managed_by(request.user)
     thresholds, default = effective_thresholds(app)
-    failed = app.notices.filter(state=Notice.State.FAILED).select_related("certificate", "channel")
+    failed = app.notices.failed().select_related("certificate", "channel")
     response = render(
         request,
         "certmgr/notifications/notifications.html",
@@ -196,7 +195,11 @@ def channel_delete(request, slug, pk):
 
 @require_POST
 def channel_test(request, slug, pk):
-    """Send a test notice now, through this channel, to each of its recipients; never a 500."""
+    """Send a test notice now, through this channel, to each of its recipients; never a 500.
+
+    The notice goes through the ledger's one delivery path (a TEST row per recipient), so the
+    channel is exercised exactly as an expiry notice would exercise it.
+    """
     app = managed_application(request, slug)
     row = get_object_or_404(NotificationChannel, application=app, pk=pk)
     try:
@@ -205,7 +208,6 @@ def channel_test(request, slug, pk):
         messages.error(request, f"The test notice through '{row.name}' was not sent: {exc}")
         _audit_test(request, row, None, f"not sent: {exc}")
         return redirect("notifications", app.slug)
-    message = channels.test_message(app, row.kind)
     to = channels.recipients(row)
     if not to:
         messages.error(
@@ -213,22 +215,13 @@ def channel_test(request, slug, pk):
         )
         _audit_test(request, row, sender, "not sent: the channel has no recipients.")
         return redirect("notifications", app.slug)
-    delivered, failures = 0, []
-    for recipient in to:
-        try:
-            sender.send(message, recipient)
-        except channels.ChannelError as exc:
-            _test_failed(request, row, recipient, str(exc), exc.retryable)
-            failures.append((recipient, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a button must answer with a page, whatever went wrong
-            # Only the class: an exception's text may quote a webhook URL, which is a credential.
-            log.error("test notice through channel %s failed: %s", row.pk, exc.__class__.__name__)
-            error = f"unexpected error ({exc.__class__.__name__})."
-            _test_failed(request, row, recipient, error, False)
-            failures.append((recipient, error))
-        else:
-            delivered += 1
-    where = f" to {delivered} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
+    results = ledger.send_test(row, to)
+    delivered = [notice for notice, outcome in results if outcome == "sent"]
+    failures = [(notice.recipient, notice.last_error) for notice, outcome in results if outcome != "sent"]
+    for notice, outcome in results:
+        if outcome != "sent":
+            _test_failed(request, row, notice.recipient, notice.last_error, outcome == "retry")
+    where = f" to {len(delivered)} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
     if delivered:
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
     outcome = [f"sent{where}"] if delivered else []

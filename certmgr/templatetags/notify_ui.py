@@ -21,7 +21,7 @@ def _count(queryset) -> Coalesce:
 def notify_counts(app) -> dict:
     """Channels, enabled channels and failed notices of ``app``, in one query."""
     channels = NotificationChannel.objects.filter(application=OuterRef("pk"))
-    failed = Notice.objects.filter(application=OuterRef("pk"), state=Notice.State.FAILED)
+    failed = Notice.objects.failed().filter(application=OuterRef("pk"))
     row = (
         Application.objects.filter(pk=app.pk)
         .annotate(
