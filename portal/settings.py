@@ -213,7 +213,7 @@ if CERTMGR_OIDC is None and DEBUG and (CERTMGR_SANDBOX_DIR / "login-client.json"
     CERTMGR_OIDC = vcap.login_client_config(
         "The stand-in's login client", **_json.loads((CERTMGR_SANDBOX_DIR / "login-client.json").read_text())
     )
-# IAS groups → roles (see certmgr/roles.py). Owners come from each application's owner groups.
+# IAS groups → roles (see certmgr/access/roles.py). Owners come from each application's owner groups.
 CERTMGR_ADMIN_GROUPS = env_list("CERTMGR_ADMIN_GROUPS", ("CertPortalAdmins",))
 CERTMGR_VIEWER_GROUPS = env_list("CERTMGR_VIEWER_GROUPS", ("CertPortalViewers",))
 # An IAS user's roles lapse this long after their last IAS login (their calendar feeds and
@@ -259,7 +259,7 @@ FILE_UPLOAD_HANDLERS = ["certmgr.inventory.uploads.MemoryOnlyUpload"]
 SESSION_COOKIE_HTTPONLY = True
 # A login lasts a working day: IAS groups (the roles) are read at login, so someone removed from
 # a group in IAS, or from IAS, loses the portal at the latest this long after (not two weeks).
-# The expiry is fixed at login (certmgr/accounts.py): later requests do not extend it.
+# The expiry is fixed at login (certmgr/access/local_login.py): later requests do not extend it.
 SESSION_COOKIE_AGE = CERTMGR_SESSION_HOURS * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"

@@ -18,7 +18,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..notifications.models import UserPreference
-from .publish import calendar_for, feed_token_digest, render_metrics, visible_applications
+from .calendars import calendar_for, feed_token_digest, visible_applications
+from .metrics import render_metrics
 
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 

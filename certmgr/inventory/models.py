@@ -105,7 +105,7 @@ class Application(models.Model):
         default=default_check_interval,
         validators=[MinValueValidator(5), MaxValueValidator(7 * 24 * 60)],
     )
-    # Scheduling state of the health check: claimed with a conditional UPDATE (see healthchecks.py).
+    # Scheduling state of the health check: claimed with a conditional UPDATE (see healthcheck/runner.py).
     next_check_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     checks_paused = models.BooleanField(
         default=False,
