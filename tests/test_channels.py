@@ -563,13 +563,19 @@ def test_other_kinds_have_the_channel_itself_as_their_one_recipient(frontend_app
 def test_the_test_notice_names_the_application_and_its_next_expiry(frontend_app, store, leaf, smtp, settings):
     settings.CERTMGR_PORTAL_URL = "https://certs.example.com"
     store(leaf.pem)
-    mail = row(frontend_app, "email", include_owners=False)
+    mail = row(frontend_app, "email", include_owners=False, addresses=["otto@example.com"])
 
     with time_machine.travel(certs.TWENTY_DAYS_BEFORE_EXPIRY, tick=False):
-        [(notice, outcome)] = ledger.send_test(mail, ["otto@example.com"])
+        test = ledger.send_test(mail)
+        [notice] = test.sent
         message = ledger.message_for(notice, timezone.now())
 
-    assert (outcome, notice.state, notice.event) == ("sent", "sent", "test")
+    assert (test.failed, notice.state, notice.event, notice.recipient) == (
+        [],
+        "sent",
+        "test",
+        "otto@example.com",
+    )
     assert (message.event, message.severity, message.days_left) == ("test", "info", 20)
     assert message.not_after == certs.EXPIRES
     assert message.link == "https://certs.example.com/apps/frontend/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -264,32 +265,56 @@ def send(notice: Notice, now: datetime) -> str:
     return "sent"
 
 
-def send_test(channel: NotificationChannel, recipients: list[str], now: datetime | None = None):
-    """The "send test notice" button: a TEST notice per recipient, claimed and sent at once through
-    the one delivery path, so a channel is exercised exactly as a real notice would exercise it.
+@dataclass
+class TestNotice:
+    """What the "send test notice" button did: nothing (``refused`` says why), or per recipient a
+    TEST row sent or failed (with whether a later try could pass)."""
 
-    Returns (notice, outcome) pairs; a failed test notice is not retried later, and its outcome
-    is "retry" when a later try could pass (a timeout, a busy server), "failed" when it cannot.
-    """
+    refused: str = ""
+    recipients: int = 0
+    sent: list[Notice] = field(default_factory=list)
+    failed: list[tuple[Notice, bool]] = field(default_factory=list)
+    sender: object = None
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the channel's URLs or secrets (for the audit log)."""
+        from .channels import scrub_secrets
+
+        return scrub_secrets(text, self.sender)
+
+
+def send_test(row: NotificationChannel, now: datetime | None = None) -> TestNotice:
+    """A TEST notice per recipient of ``row``, claimed and sent at once through the one delivery
+    path, so a channel is exercised exactly as a real notice would exercise it. A failed test
+    notice is not retried later: the person who pressed the button is told now."""
+    from .channels import ChannelError, channel_for, recipients
+
+    try:
+        sender = channel_for(row)
+    except ChannelError as exc:
+        return TestNotice(refused=str(exc))
+    to = recipients(row)
+    if not to:
+        return TestNotice(refused="the channel has no recipients.", sender=sender)
     now = now or timezone.now()
-    rows = [
-        Notice.objects.create(
-            application_id=channel.application_id,
-            channel=channel,
+    test = TestNotice(recipients=len(to), sender=sender)
+    for recipient in to:
+        notice = Notice.objects.create(
+            application_id=row.application_id,
+            channel=row,
             event=Notice.Event.TEST,
             recipient=recipient,
             created_at=now,
             next_attempt_at=now,
         )
-        for recipient in recipients
-    ]
-    outcomes = {}
-    for row in rows:
-        claimed = claim((row.pk, row.attempts), now)
-        if claimed is not None:
-            outcomes[row.pk] = send(claimed, now)
-    stored = Notice.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk")
-    return [(notice, outcomes.get(notice.pk, "claimed elsewhere")) for notice in stored]
+        claimed = claim((notice.pk, notice.attempts), now)
+        outcome = send(claimed, now) if claimed is not None else "sent elsewhere"
+        notice.refresh_from_db()
+        if notice.state == Notice.State.SENT:
+            test.sent.append(notice)
+        else:
+            test.failed.append((notice, outcome == "retry"))
+    return test
 
 
 def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:

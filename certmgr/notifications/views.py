@@ -10,7 +10,6 @@ field's label.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.db import transaction
@@ -23,49 +22,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..access.auditdiff import channel_changes, channel_created_detail, channel_facts, channel_title, cut
 from ..lib.viewkit import managed_application, managed_certificate
 from ..models import Application, AuditEvent
-from . import channels, ledger
-from .forms import ChannelForm, MuteForm, ThresholdsForm, host_of
+from . import ledger
+from .forms import ChannelForm, MuteForm, ThresholdsForm
 from .models import NotificationChannel
+from .summary import describe
 
 log = logging.getLogger(__name__)
 Kind = NotificationChannel.Kind
 
 LEDGER_SIZE = 50
-RECIPIENTS_SHOWN = 10
 SECRET_POST_FIELDS = ("url", "secret", "client_secret")
-
-
-@dataclass(frozen=True)
-class ChannelRow:
-    channel: NotificationChannel
-    summary: str  # recipients or target host: never a secret or a URL
-    problem: str = ""  # why it cannot send as configured
-
-
-def describe(row: NotificationChannel) -> ChannelRow:
-    if row.kind == Kind.EMAIL:
-        options = row.options or {}
-        found = channels.recipients(row)
-        shown = ", ".join(found[:RECIPIENTS_SHOWN]) + (
-            f" and {len(found) - RECIPIENTS_SHOWN} more" if len(found) > RECIPIENTS_SHOWN else ""
-        )
-        owners = "owners included" if options.get("include_owners", True) else "owners not included"
-        if not found:
-            return ChannelRow(row, f"no recipients ({owners})", "No email address to send to.")
-        return ChannelRow(row, f"{len(found)} recipient{'s' if len(found) != 1 else ''} ({owners}): {shown}")
-    try:
-        sender = channels.channel_for(row)
-    except channels.ChannelError as exc:
-        return ChannelRow(row, "not usable", str(exc))
-    if row.kind == Kind.WEBHOOK:
-        return ChannelRow(row, f"URL set (host {host_of(sender.url)}), signing secret set")
-    if row.kind == Kind.ALERT_NOTIFICATION:
-        return ChannelRow(
-            row,
-            f"service host {host_of(sender.url)}, token host {host_of(sender.token_url)}, "
-            f"client id {sender.client_id}, client secret set",
-        )
-    return ChannelRow(row, f"URL set (host {host_of(sender.url)})")
 
 
 def effective_thresholds(app: Application) -> tuple[list[int], bool]:
@@ -202,31 +168,22 @@ def channel_test(request, slug, pk):
     """
     app = managed_application(request, slug)
     row = get_object_or_404(NotificationChannel, application=app, pk=pk)
-    try:
-        sender = channels.channel_for(row)
-    except channels.ChannelError as exc:
-        messages.error(request, f"The test notice through '{row.name}' was not sent: {exc}")
-        _audit_test(request, row, None, f"not sent: {exc}")
+    test = ledger.send_test(row)
+    if test.refused:
+        messages.error(request, f"The test notice through '{row.name}' was not sent: {test.refused}")
+        _audit_test(request, row, test, f"not sent: {test.refused}")
         return redirect("notifications", app.slug)
-    to = channels.recipients(row)
-    if not to:
-        messages.error(
-            request, f"The test notice through '{row.name}' was not sent: the channel has no recipients."
-        )
-        _audit_test(request, row, sender, "not sent: the channel has no recipients.")
-        return redirect("notifications", app.slug)
-    results = ledger.send_test(row, to)
-    delivered = [notice for notice, outcome in results if outcome == "sent"]
-    failures = [(notice.recipient, notice.last_error) for notice, outcome in results if outcome != "sent"]
-    for notice, outcome in results:
-        if outcome != "sent":
-            _test_failed(request, row, notice.recipient, notice.last_error, outcome == "retry")
-    where = f" to {len(delivered)} of {len(to)} recipients" if row.kind == Kind.EMAIL else ""
-    if delivered:
+    for notice, retryable in test.failed:
+        _test_failed(request, row, notice.recipient, notice.last_error, retryable)
+    where = f" to {len(test.sent)} of {test.recipients} recipients" if row.kind == Kind.EMAIL else ""
+    if test.sent:
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
-    outcome = [f"sent{where}"] if delivered else []
-    outcome += [f"failed{' for ' + who if who else ''}: {cut(error, 160)}" for who, error in failures]
-    _audit_test(request, row, sender, "; ".join(outcome))
+    outcome = [f"sent{where}"] if test.sent else []
+    outcome += [
+        f"failed{' for ' + notice.recipient if notice.recipient else ''}: {cut(notice.last_error, 160)}"
+        for notice, _ in test.failed
+    ]
+    _audit_test(request, row, test, "; ".join(outcome))
     return redirect("notifications", app.slug)
 
 
@@ -236,9 +193,9 @@ def _test_failed(request, row, recipient: str, error: str, retryable: bool) -> N
     messages.error(request, f"The test notice through '{row.name}'{who} failed ({hint}): {error}")
 
 
-def _audit_test(request, row: NotificationChannel, sender, outcome: str) -> None:
+def _audit_test(request, row: NotificationChannel, test: ledger.TestNotice, outcome: str) -> None:
     """``test notice through webhook channel 'ops': sent``, or ``…: failed: <reason>``."""
-    detail = f"test notice through {channel_title(row)}: {channels.scrub_secrets(outcome, sender)}"
+    detail = f"test notice through {channel_title(row)}: {test.scrub(outcome)}"
     _audit_channel(request, row, detail, AuditEvent.Action.CHANNEL_TESTED)
 
 
