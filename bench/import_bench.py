@@ -144,9 +144,8 @@ def import_with_command(paths: list[Path], slug: str) -> float:
 
 def import_with_importer(paths: list[Path], slug: str) -> float:
     """The same work through ``Importer.import_paths``, without the command around it."""
-    from certmgr.models import Application
-
     from certmgr.inventory.importer import Importer
+    from certmgr.models import Application
 
     start = perf_counter()
     app = Application.objects.create(slug=slug, name=slug)
@@ -155,8 +154,9 @@ def import_with_importer(paths: list[Path], slug: str) -> float:
 
 
 def wipe() -> None:
-    from certmgr.models import Application, AuditEvent, Certificate
     from django.contrib.auth import get_user_model
+
+    from certmgr.models import Application, AuditEvent, Certificate
 
     AuditEvent.objects.all().delete()
     Certificate.objects.all().delete()
@@ -185,11 +185,12 @@ def timed(action: Callable[[], object], runs: int) -> float:
 
 def render_pages(runs: int) -> dict[str, float | int | str | None]:
     """Median render time (ms) and SQL query count per page, and a plain SELECT for scale."""
-    from certmgr.models import Certificate
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+
+    from certmgr.models import Certificate
 
     select = timed(lambda: list(Certificate.objects.order_by("not_after")[:50].values()), runs) * 1000
     out: dict[str, float | int | str | None] = {"select_ms": round(select, 3)}

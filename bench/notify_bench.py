@@ -95,10 +95,10 @@ def crossed(not_after: datetime, thresholds) -> list[int]:
 def populate(apps: int, certs: int, seed: int) -> dict[str, object]:
     """Applications, channels, certificates and ledger rows; returns counts and what must be due:
     {certificate id: Due} for the current certificates the rules leave due."""
-    from certmgr.models import Application, Certificate
     from django.conf import settings
 
     from certmgr.core.notices import due_notice, horizon
+    from certmgr.models import Application, Certificate
     from certmgr.notifications.models import Notice, NotificationChannel
 
     rng = random.Random(seed)
@@ -257,7 +257,6 @@ def profile(app_ids: list[int], top: int) -> None:
 
 def wipe() -> None:
     from certmgr.models import Application, Certificate
-
     from certmgr.notifications.models import Notice, NotificationChannel
 
     Notice.objects.all().delete()
@@ -267,9 +266,9 @@ def wipe() -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    from certmgr.models import Certificate
     from django.db import connection
 
+    from certmgr.models import Certificate
     from certmgr.notifications import ledger as notify
     from certmgr.notifications.models import NotificationChannel
 

@@ -5,14 +5,8 @@ from django.db import models, router, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .access.auditdiff import (
-    APPLICATION_AUDIT_FIELDS,
-    APPLICATION_AUDIT_LABELS,
-    APPLICATION_AUDIT_PLAIN,
-    application_created_detail,
-    audit_changes,
-    audit_snapshot,
-)
+from .access.auditdiff import AuditSpec
+from .inventory.audit import APPLICATION_AUDIT, application_created_detail
 from .models import Application, AuditEvent, Certificate, ExternalIdentity, HealthCheckRun
 
 
@@ -22,9 +16,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     audit_action = AuditEvent.Action.APPLICATION_CHANGED
     audit_add_action = None  # the same as audit_action
-    audit_fields: tuple[str, ...] = ()
-    audit_labels: dict[str, str] = {}
-    audit_plain: frozenset[str] = frozenset()
+    audit_spec = AuditSpec(fields=())
 
     def audit_name(self, obj) -> str:
         return f"{obj._meta.verbose_name} '{obj}'"
@@ -51,7 +43,7 @@ class AuditedAdmin(admin.ModelAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None and request.method == "POST":
             # Before the form writes into it: the "before" of log_change.
-            obj._audit_before = audit_snapshot(obj, self.audit_fields)
+            obj._audit_before = self.audit_spec.snapshot(obj)
         return obj
 
     def log_addition(self, request, obj, message):
@@ -63,12 +55,7 @@ class AuditedAdmin(admin.ModelAdmin):
         entry = super().log_change(request, obj, message)
         before = getattr(obj, "_audit_before", None)
         if before is not None:
-            changes = audit_changes(
-                before,
-                audit_snapshot(obj, self.audit_fields),
-                labels=self.audit_labels,
-                plain=self.audit_plain,
-            )
+            changes = self.audit_spec.changes(before, obj)
         else:  # not through get_object: the field names the admin logged
             changes = [
                 str(field).lower()
@@ -93,9 +80,7 @@ class AuditedAdmin(admin.ModelAdmin):
 @admin.register(Application)
 class ApplicationAdmin(AuditedAdmin):
     audit_add_action = AuditEvent.Action.APPLICATION_CREATED
-    audit_fields = APPLICATION_AUDIT_FIELDS
-    audit_labels = APPLICATION_AUDIT_LABELS
-    audit_plain = APPLICATION_AUDIT_PLAIN
+    audit_spec = APPLICATION_AUDIT
 
     list_display = ["name", "slug", "tenant_url", "client_id"]
     search_fields = ["name", "slug", "client_id", "tenant_url"]
@@ -122,8 +107,7 @@ class CertificateAdmin(AuditedAdmin):
     """Facts come from the PEM, so they are read-only; new certificates go through the upload page."""
 
     audit_action = AuditEvent.Action.CERTIFICATE_CHANGED
-    audit_fields = ("application", "lifecycle")
-    audit_plain = frozenset(audit_fields)
+    audit_spec = AuditSpec(fields=("application", "lifecycle"), plain=frozenset({"application", "lifecycle"}))
 
     list_display = ["subject", "application", "not_after", "lifecycle", "key_held"]
     list_filter = ["lifecycle", "key_algorithm", "source_format"]
@@ -184,27 +168,29 @@ admin.site.unregister(Group)
 @admin.register(User)
 class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
     audit_action = AuditEvent.Action.ROLES_CHANGED
-    audit_fields = (
-        "username",
-        "first_name",
-        "last_name",
-        "email",
-        "password",
-        "is_active",
-        "is_staff",
-        "is_superuser",
-        "groups",
-        "user_permissions",
-        "last_login",
-        "date_joined",
+    audit_spec = AuditSpec(
+        fields=(
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "password",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "groups",
+            "user_permissions",
+            "last_login",
+            "date_joined",
+        ),
+        labels={
+            "is_active": "active",
+            "is_staff": "staff status",
+            "is_superuser": "superuser status",
+            "user_permissions": "permissions",
+        },
+        plain=frozenset({"username", "is_active", "is_staff", "is_superuser"}),
     )
-    audit_labels = {
-        "is_active": "active",
-        "is_staff": "staff status",
-        "is_superuser": "superuser status",
-        "user_permissions": "permissions",
-    }
-    audit_plain = frozenset({"username", "is_active", "is_staff", "is_superuser"})
 
     def audit_name(self, obj) -> str:
         return f"user '{obj.get_username()}'"
@@ -217,8 +203,7 @@ class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
 @admin.register(Group)
 class GroupAdmin(AuditedAdmin, auth_admin.GroupAdmin):
     audit_action = AuditEvent.Action.ROLES_CHANGED
-    audit_fields = ("name", "permissions")
-    audit_plain = frozenset({"name"})
+    audit_spec = AuditSpec(fields=("name", "permissions"), plain=frozenset({"name"}))
 
     def audit_name(self, obj) -> str:
         return f"group '{obj.name}'"

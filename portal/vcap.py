@@ -12,15 +12,20 @@ from urllib.parse import quote
 from django.core.exceptions import ImproperlyConfigured
 
 
-def services() -> dict:
-    raw = os.environ.get("VCAP_SERVICES", "").strip()
+def _json_object(variable: str) -> dict:
+    """The JSON object in an environment variable Cloud Foundry sets; {} when unset."""
+    raw = os.environ.get(variable, "").strip()
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ImproperlyConfigured(f"VCAP_SERVICES is not valid JSON: {exc.msg}.") from None
+        raise ImproperlyConfigured(f"{variable} is not valid JSON: {exc.msg}.") from None
     return value if isinstance(value, dict) else {}
+
+
+def services() -> dict:
+    return _json_object("VCAP_SERVICES")
 
 
 def first_binding(label: str, name: str = "") -> dict | None:
@@ -83,14 +88,7 @@ def _write_root_cert(creds: dict) -> str:
 
 def application() -> dict:
     """VCAP_APPLICATION: set by Cloud Foundry in every container (and during staging)."""
-    raw = os.environ.get("VCAP_APPLICATION", "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ImproperlyConfigured(f"VCAP_APPLICATION is not valid JSON: {exc.msg}.") from None
-    return value if isinstance(value, dict) else {}
+    return _json_object("VCAP_APPLICATION")
 
 
 def on_cloud_foundry() -> bool:

@@ -53,6 +53,20 @@ def viewer(django_user_model):
 
 
 @pytest.fixture
+def otto(client, owner, frontend_app):
+    """A test client logged in as Otto, the owner of 'frontend'."""
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def vera(client, viewer):
+    """A test client logged in as Vera, the viewer."""
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
 def frontend_app(owner):
     from certmgr.models import Application
 

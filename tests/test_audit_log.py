@@ -9,11 +9,11 @@ import re
 
 import pytest
 import time_machine
-from certmgr.models import Application, AuditEvent, Certificate
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from certmgr.healthcheck import runner as healthchecks
+from certmgr.models import Application, AuditEvent, Certificate
 from certmgr.notifications import channels
 from certmgr.notifications.models import NotificationChannel
 from tests import certs

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from certmgr.models import Certificate
 from django.core.management import CommandError, call_command
 
 from certmgr.bindings import parameters as bindings
 from certmgr.core.binding import FORMATS, Target
+from certmgr.models import Certificate
 from tests import certs
 
 pytestmark = pytest.mark.django_db

@@ -38,18 +38,6 @@ def _twenty_days_before_expiry():
 
 
 @pytest.fixture
-def otto(client, owner):
-    client.force_login(owner)
-    return client
-
-
-@pytest.fixture
-def vera(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
-@pytest.fixture
 def cert(store, leaf):
     """Otto's self-signed client certificate, stored without a key."""
     return store(leaf.pem)

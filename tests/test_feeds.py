@@ -316,12 +316,6 @@ def test_a_scrape_costs_the_same_few_queries_for_3_or_60_certificates(
 # --- the calendar page -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def otto(client, owner, frontend_app):
-    client.force_login(owner)  # the owner of 'frontend': a role, so the page is his to see
-    return client
-
-
 PAGE = "/account/calendar/"
 
 

@@ -6,22 +6,16 @@ import json
 import re
 
 import pytest
-from certmgr.models import AuditEvent, HealthCheckRun
 from django.urls import reverse
 
 from certmgr.healthcheck import runner as healthchecks
+from certmgr.models import AuditEvent, HealthCheckRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_life")]
 
 
 def text_of(response) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
-
-
-@pytest.fixture
-def otto(client, owner):
-    client.force_login(owner)
-    return client
 
 
 def run_url(app) -> str:

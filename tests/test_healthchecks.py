@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from certmgr.models import Application, AuditEvent, HealthCheckRun
 from django.core import serializers
 
 from certmgr.healthcheck import runner as healthchecks
+from certmgr.models import Application, AuditEvent, HealthCheckRun
 from tests import certs
 from tests.test_keys_at_rest import secrets_of
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from certmgr.models import Application, Certificate
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from certmgr.inventory import keys
+from certmgr.models import Application, Certificate
 from tests import certs
 
 pytestmark = pytest.mark.django_db

@@ -7,13 +7,13 @@ import io
 import subprocess
 
 import pytest
-from certmgr.models import AuditEvent, Certificate
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 from django.db import connection
 
 from certmgr.core.keyvault import KeyVault, VaultError, generate_key
 from certmgr.inventory import keys
+from certmgr.models import AuditEvent, Certificate
 from tests import certs
 
 pytestmark = pytest.mark.django_db

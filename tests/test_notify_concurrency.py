@@ -12,11 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from certmgr.models import Application
 from django.conf import settings
 from django.db import connection
 
 from certmgr.inventory.keys import seal
+from certmgr.models import Application
 from certmgr.notifications.models import Notice, NotificationChannel
 from tests import certs
 from tests.receivers import HttpsReceiver, SmtpReceiver

@@ -43,18 +43,6 @@ def _mid_life():
         yield
 
 
-@pytest.fixture
-def otto(client, owner, frontend_app):
-    client.force_login(owner)
-    return client
-
-
-@pytest.fixture
-def vera(client, viewer, frontend_app):
-    client.force_login(viewer)
-    return client
-
-
 def url(name, *args):
     return reverse(name, args=args)
 

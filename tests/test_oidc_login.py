@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import time_machine
-from certmgr.models import AuditEvent, ExternalIdentity
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from certmgr.core.tokenflow import forget_cached_state
+from certmgr.models import AuditEvent, ExternalIdentity
 from tests import certs
 from tests.conftest import log_in_through
 from tests.test_standin_oidc import Form

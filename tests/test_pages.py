@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from certmgr.models import Application, Certificate
 from django.urls import reverse
 
 from certmgr.core.facts import format_fingerprint
 from certmgr.inventory.views import PAGE_SIZE
+from certmgr.models import Application, Certificate
 from tests import certs
 
 NOW = certs.TWENTY_DAYS_BEFORE_EXPIRY
@@ -47,12 +47,6 @@ def listed(response) -> list[str]:
 def _twenty_days_before_expiry():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def otto(client, owner):
-    client.force_login(owner)
-    return client
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from certmgr.models import Application, HealthCheckRun
 from django.urls import reverse
 
+from certmgr.models import Application, HealthCheckRun
 from certmgr.notifications.models import NotificationChannel
 from tests import certs
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from certmgr.models import AuditEvent, Certificate
 from django.urls import reverse
 
 from certmgr.bindings import parameters as bindings
+from certmgr.models import AuditEvent, Certificate
 from tests import certs
 
 DAY = timedelta(days=1)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from certmgr.models import Application, Certificate
 from django.db import IntegrityError, transaction
 
 from certmgr.core.parse import parse_certificate_input
 from certmgr.inventory.forms import ApplicationForm
 from certmgr.inventory.importer import Importer
+from certmgr.models import Application, Certificate
 from tests import certs
 
 pytestmark = pytest.mark.django_db
@@ -272,9 +272,8 @@ def test_one_tenant_under_its_other_domain_or_with_its_port_is_still_the_same_te
     frontend_app, store, leaf, alias
 ):
     """IAS serves a tenant under accounts.ondemand.com and accounts.cloud.sap alike."""
-    from certmgr.models import Application
-
     from certmgr.inventory.importer import Importer
+    from certmgr.models import Application
 
     store(leaf.pem, frontend_app)
     twin = Application.objects.create(name="Twin", slug="twin", tenant_url=alias)

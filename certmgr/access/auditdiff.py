@@ -8,53 +8,16 @@ Nothing else is written out: a URL or a secret appears in a detail at most as it
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 
 from ..models import Application
-from ..notifications import channels
-from ..notifications.models import NotificationChannel
 
 AUDIT_VALUE_MAX = 60
 AUDIT_ITEMS_MAX = 5
-
-APPLICATION_AUDIT_FIELDS = (
-    "name",
-    "slug",
-    "tenant_url",
-    "client_id",
-    "domains",
-    "backend_url",
-    "backend_mtls",
-    "notice_thresholds",
-    "check_interval_minutes",
-    "owners",
-    "owner_groups",
-    "notes",
-)
-APPLICATION_AUDIT_LABELS = {
-    "tenant_url": "tenant URL",
-    "client_id": "client id",
-    "domains": "trusted domains",
-    "backend_url": "backend URL",
-    "backend_mtls": "backend mTLS",
-    "check_interval_minutes": "check interval (minutes)",
-}
-# Shown old → new; the backend URL and the notes only by their label. A URL shown is its host.
-APPLICATION_AUDIT_PLAIN = frozenset(
-    {
-        "name",
-        "slug",
-        "tenant_url",
-        "client_id",
-        "domains",
-        "backend_mtls",
-        "notice_thresholds",
-        "check_interval_minutes",
-    }
-)
 
 
 def audit_label(obj) -> str:
@@ -136,102 +99,17 @@ def audit_changes(before: dict, after: dict, *, labels=None, plain=frozenset()) 
     return list(dict.fromkeys(parts))  # two fields may share a label (password1, password2)
 
 
-def application_created_detail(app: Application) -> str:
-    """``application 'Billing' (billing) created, tenant 'x.accounts.ondemand.com', owners: otto``."""
-    facts = audit_snapshot(app, ("owners", "owner_groups"))
-    parts = [f"application '{app.name}' ({app.slug}) created"]
-    if app.tenant_url:
-        parts.append(f"tenant {audit_value(app.tenant_url)}")
-    for name, label in (("owners", "owners"), ("owner_groups", "owner groups")):
-        if facts[name]:
-            parts.append(f"{label}: {', '.join(sorted(facts[name]))}")
-    return ", ".join(parts)
+@dataclass(frozen=True)
+class AuditSpec:
+    """What the audit log compares of a model: its fields, their labels, and which are shown
+    old → new (the others only by their label)."""
 
+    fields: tuple[str, ...]
+    labels: dict[str, str] = dataclass_field(default_factory=dict)
+    plain: frozenset[str] = frozenset()
 
-# --- a notification channel: labels of what changed, never a URL or a secret ----------------------
+    def snapshot(self, obj) -> dict:
+        return audit_snapshot(obj, self.fields)
 
-Kind = NotificationChannel.Kind
-KIND_NAMES = {
-    Kind.EMAIL: "email",
-    Kind.WEBHOOK: "webhook",
-    Kind.SLACK: "Slack",
-    Kind.TEAMS: "Teams",
-    Kind.ALERT_NOTIFICATION: "Alert Notification",
-}
-CHANNEL_LABELS = {
-    "include_owners": "mail owners",
-    "addresses": "addresses",
-    "url": "URL",
-    "token_url": "token URL",
-    "client_id": "client id",
-    "secret": "signing secret",
-    "client_secret": "client secret",
-}
-CHANNEL_PLAIN = frozenset({"name", "enabled", "include_owners"})
-
-
-def channel_title(row: NotificationChannel) -> str:
-    return f"{KIND_NAMES.get(row.kind, row.kind)} channel '{row.name}'"
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
-
-
-def channel_facts(row: NotificationChannel) -> dict:
-    """What the audit log compares: plain settings as they are; URLs and secrets only as digests;
-    the extra addresses as their number and a digest."""
-    options = row.options or {}
-    facts = {"name": row.name, "enabled": row.enabled}
-    if row.kind == Kind.EMAIL:
-        addresses = options.get("addresses") or []
-        addresses = [addresses] if isinstance(addresses, str) else addresses
-        facts["include_owners"] = options.get("include_owners", True)
-        facts["addresses"] = (len(addresses), _digest(sorted(str(a).lower() for a in addresses)))
-        return facts
-    for name in ("url", "token_url", "client_id"):
-        if name in options:
-            facts[name] = _digest(options[name])
-    try:
-        sender = channels.channel_for(row)
-    except channels.ChannelError:
-        sender = None
-    for name in ("url", "secret", "client_secret"):
-        if sender is not None and hasattr(sender, name):
-            facts[name] = _digest(getattr(sender, name))
-    return facts
-
-
-def channel_changes(
-    row: NotificationChannel, before: dict, after: dict, *, generated: bool = False
-) -> list[str]:
-    """``name 'ops' → 'alerts'``, ``URL``, ``signing secret (generated)``, ``addresses (1 → 2)``."""
-    labels = CHANNEL_LABELS | ({"url": "service URL"} if row.kind == Kind.ALERT_NOTIFICATION else {})
-    counted = {name: (before.get(name), after.get(name)) for name in ("addresses",)}
-    changes = audit_changes(
-        {k: v for k, v in before.items() if k not in counted},
-        {k: v for k, v in after.items() if k not in counted},
-        labels=labels,
-        plain=CHANNEL_PLAIN,
-    )
-    for name, (old, new) in counted.items():
-        if old != new:
-            changes.append(f"{labels[name]} ({old[0] if old else 0} → {new[0] if new else 0})")
-    if generated:
-        changes = [change + " (generated)" if change == labels["secret"] else change for change in changes]
-    return changes
-
-
-def channel_created_detail(row: NotificationChannel) -> str:
-    """``webhook channel 'ops' created``; ``email channel 'team' created (owners included, 2 more addresses)``."""
-    notes = []
-    if row.kind == Kind.EMAIL:
-        facts = channel_facts(row)
-        count = facts["addresses"][0]
-        notes += [
-            "owners included" if facts["include_owners"] else "owners not included",
-            f"{count} more address{'es' if count != 1 else ''}",
-        ]
-    if not row.enabled:
-        notes.append("disabled")
-    return f"{channel_title(row)} created" + (f" ({', '.join(notes)})" if notes else "")
+    def changes(self, before: dict, obj) -> list[str]:
+        return audit_changes(before, self.snapshot(obj), labels=self.labels, plain=self.plain)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from ..inventory.models import Application, Certificate
@@ -57,6 +57,13 @@ class AuditEvent(models.Model):
         if len(detail) > 500:  # the column's length; every caller may write freely
             fields["detail"] = detail[:499] + "…"
         return cls.objects.create(action=action, actor_label=actor_label[:200] or "system", **fields)
+
+    @classmethod
+    def saved(cls, obj, update_fields: list[str], action, request=None, **fields) -> AuditEvent:
+        """Save ``update_fields`` of ``obj`` and record the change, in one transaction."""
+        with transaction.atomic():
+            obj.save(update_fields=update_fields)
+            return cls.record(action, request, **fields)
 
 
 class ExternalIdentity(models.Model):

@@ -17,14 +17,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from ..access.auditdiff import (
-    APPLICATION_AUDIT_FIELDS,
-    APPLICATION_AUDIT_LABELS,
-    APPLICATION_AUDIT_PLAIN,
-    application_created_detail,
-    audit_changes,
-    audit_snapshot,
-)
 from ..access.clientaddr import client_ip
 from ..bindings.views import binding_panel
 from ..core.errors import InputError
@@ -35,6 +27,7 @@ from ..healthcheck.runner import why_not_checkable
 from ..lib.viewkit import managed_application, managed_certificate, param
 from ..models import Application, AuditEvent, Certificate, warning_threshold
 from . import keys, pending
+from .audit import APPLICATION_AUDIT, application_created_detail
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
 from .importer import Importer, ImportResult
 
@@ -167,16 +160,11 @@ def application_edit(request, slug):
     app = managed_application(request, slug)
     form = ApplicationForm(request.POST or None, instance=app)
     # Taken before validation: a valid form has already written its values into ``app``.
-    before = audit_snapshot(app, APPLICATION_AUDIT_FIELDS) if request.method == "POST" else {}
+    before = APPLICATION_AUDIT.snapshot(app) if request.method == "POST" else {}
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
-            changes = audit_changes(
-                before,
-                audit_snapshot(app, APPLICATION_AUDIT_FIELDS),
-                labels=APPLICATION_AUDIT_LABELS,
-                plain=APPLICATION_AUDIT_PLAIN,
-            )
+            changes = APPLICATION_AUDIT.changes(before, app)
             if changes:
                 AuditEvent.record(
                     AuditEvent.Action.APPLICATION_CHANGED,
@@ -362,15 +350,15 @@ def certificate_lifecycle(request, pk):
     if form.is_valid() and form.cleaned_data["lifecycle"] != cert.lifecycle:
         before = cert.get_lifecycle_display()
         cert.lifecycle = form.cleaned_data["lifecycle"]
-        with transaction.atomic():
-            cert.save(update_fields=["lifecycle"])
-            AuditEvent.record(
-                AuditEvent.Action.CERTIFICATE_CHANGED,
-                request,
-                application=cert.application,
-                certificate=cert,
-                detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
-            )
+        AuditEvent.saved(
+            cert,
+            ["lifecycle"],
+            AuditEvent.Action.CERTIFICATE_CHANGED,
+            request,
+            application=cert.application,
+            certificate=cert,
+            detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
+        )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
     return redirect(cert)
 

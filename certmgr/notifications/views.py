@@ -19,10 +19,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..access.auditdiff import channel_changes, channel_created_detail, channel_facts, channel_title, cut
+from ..access.auditdiff import cut
 from ..lib.viewkit import managed_application, managed_certificate
 from ..models import Application, AuditEvent
 from . import ledger
+from .audit import channel_changes, channel_created_detail, channel_facts, channel_title
 from .forms import ChannelForm, MuteForm, ThresholdsForm
 from .models import NotificationChannel
 from .summary import describe
@@ -212,15 +213,15 @@ def thresholds(request, slug):
     stored = app.notice_thresholds
     app.notice_thresholds = form.cleaned_data["thresholds"]
     days, default = effective_thresholds(app)
-    with transaction.atomic():
-        app.save(update_fields=["notice_thresholds"])
-        if app.notice_thresholds != stored:
-            AuditEvent.record(
-                AuditEvent.Action.APPLICATION_CHANGED,
-                request,
-                application=app,
-                detail=f"notice thresholds {_days(before, was_default)} → {_days(days, default)}",
-            )
+    if app.notice_thresholds != stored:
+        AuditEvent.saved(
+            app,
+            ["notice_thresholds"],
+            AuditEvent.Action.APPLICATION_CHANGED,
+            request,
+            application=app,
+            detail=f"notice thresholds {_days(before, was_default)} → {_days(days, default)}",
+        )
     text = ", ".join(map(str, days))
     messages.success(
         request,
@@ -251,14 +252,14 @@ def certificate_mute(request, pk):
         stamp = f"{cert.muted_until:%Y-%m-%d %H:%M} UTC"
         detail = f"expiry notices muted until {stamp}"
         done = f"Expiry notices for this certificate are muted until {stamp}."
-    with transaction.atomic():
-        cert.save(update_fields=["muted_until"])
-        AuditEvent.record(
-            AuditEvent.Action.CERTIFICATE_CHANGED,
-            request,
-            application=cert.application,
-            certificate=cert,
-            detail=detail,
-        )
+    AuditEvent.saved(
+        cert,
+        ["muted_until"],
+        AuditEvent.Action.CERTIFICATE_CHANGED,
+        request,
+        application=cert.application,
+        certificate=cert,
+        detail=detail,
+    )
     messages.success(request, done)
     return redirect(back)

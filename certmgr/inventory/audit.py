@@ -1,0 +1,52 @@
+"""How the audit log describes an application's creation and changes (page and admin alike)."""
+
+from __future__ import annotations
+
+from ..access.auditdiff import AuditSpec, audit_snapshot, audit_value
+from .forms import ApplicationForm
+from .models import Application
+
+APPLICATION_AUDIT_LABELS = {
+    "tenant_url": "tenant URL",
+    "client_id": "client id",
+    "domains": "trusted domains",
+    "backend_url": "backend URL",
+    "backend_mtls": "backend mTLS",
+    "check_interval_minutes": "check interval (minutes)",
+}
+# Shown old → new; the backend URL and the notes only by their label. A URL shown is its host.
+APPLICATION_AUDIT_PLAIN = frozenset(
+    {
+        "name",
+        "slug",
+        "tenant_url",
+        "client_id",
+        "domains",
+        "backend_mtls",
+        "notice_thresholds",
+        "check_interval_minutes",
+    }
+)
+
+
+# The form's fields, and the thresholds (set on the notifications page and in the admin), which
+# the log names right before the check interval.
+_FIELDS = ApplicationForm.Meta.fields
+_AT = _FIELDS.index("check_interval_minutes")
+APPLICATION_AUDIT = AuditSpec(
+    fields=(*_FIELDS[:_AT], "notice_thresholds", *_FIELDS[_AT:]),
+    labels=APPLICATION_AUDIT_LABELS,
+    plain=APPLICATION_AUDIT_PLAIN,
+)
+
+
+def application_created_detail(app: Application) -> str:
+    """``application 'Billing' (billing) created, tenant 'x.accounts.ondemand.com', owners: otto``."""
+    facts = audit_snapshot(app, ("owners", "owner_groups"))
+    parts = [f"application '{app.name}' ({app.slug}) created"]
+    if app.tenant_url:
+        parts.append(f"tenant {audit_value(app.tenant_url)}")
+    for name, label in (("owners", "owners"), ("owner_groups", "owner groups")):
+        if facts[name]:
+            parts.append(f"{label}: {', '.join(sorted(facts[name]))}")
+    return ", ".join(parts)
