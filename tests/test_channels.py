@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from certmgr.core.notices import Message
 from certmgr.inventory.keys import seal
-from certmgr.notifications import channels, ledger
+from certmgr.notifications import channels, ledger, messages
 from certmgr.notifications.channels import (
     AlertNotificationChannel,
     ChannelError,
@@ -568,7 +568,7 @@ def test_the_test_notice_names_the_application_and_its_next_expiry(frontend_app,
     with time_machine.travel(certs.TWENTY_DAYS_BEFORE_EXPIRY, tick=False):
         test = ledger.send_test(mail)
         [notice] = test.sent
-        message = ledger.message_for(notice, timezone.now())
+        message = messages.message_for(notice, timezone.now())
 
     assert (test.failed, notice.state, notice.event, notice.recipient) == (
         [],

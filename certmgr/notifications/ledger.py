@@ -18,12 +18,10 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ..access.roles import role_of
-from ..core.expiry import days_left
-from ..core.notices import Due, Message, due_notice, horizon
+from ..core.notices import Due, due_notice, horizon
 from ..models import Application, Certificate, HealthCheckRun
 from .models import Notice, NotificationChannel
 
@@ -249,6 +247,7 @@ def claim(pk_attempts: tuple[int, int], now: datetime) -> Notice | None:
 def send(notice: Notice, now: datetime) -> str:
     """Deliver one claimed notice and record the outcome: "sent", "retry" or "failed"."""
     from .channels import ChannelError, EmailChannel, channel_for
+    from .messages import digest_message, message_for
 
     try:
         if notice.event == Notice.Event.DIGEST:
@@ -346,67 +345,4 @@ def _release_stale_claims(now: datetime) -> None:
     # At least once: a sender that died mid-send may have sent; sending again beats never.
     Notice.objects.filter(state=Notice.State.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
         state=Notice.State.PENDING, last_error="the sender stopped while sending; retried"
-    )
-
-
-# --- what a notice says ---------------------------------------------------------------------------
-
-
-def message_for(notice: Notice, now: datetime) -> Message:
-    app, certificate = notice.application, notice.certificate
-    if notice.event == Notice.Event.TEST and app is not None:  # shown, not notified for
-        certificate = app.certificates.active().order_by("not_after").first()
-    context = {
-        "notice": notice,
-        "app": app,
-        "certificate": certificate,
-        "run": notice.health_check,
-        "days_left": days_left(certificate.not_after, now) if certificate else None,
-        "link": settings.CERTMGR_PORTAL_URL + app.get_absolute_url() if app else settings.CERTMGR_PORTAL_URL,
-        "now": now,
-    }
-    context["days_ago"] = -context["days_left"] if context["days_left"] is not None else None
-    subject = " ".join(render_to_string("certmgr/notifications/notices/subject.txt", context).split())
-    return Message(
-        event=notice.event,
-        subject=subject,
-        text=render_to_string("certmgr/notifications/notices/body.txt", context),
-        html=render_to_string("certmgr/notifications/notices/body.html", context),
-        application=app.name if app else "",
-        application_slug=app.slug if app else "",
-        tenant=app.tenant if app else "",
-        certificate_subject=certificate.subject if certificate else "",
-        fingerprint=certificate.fingerprint if certificate else "",
-        not_after=certificate.not_after if certificate else None,
-        days_left=context["days_left"],
-        threshold=notice.threshold or None,
-        link=context["link"],
-        severity=_SEVERITY.get(notice.event, "warning"),
-    )
-
-
-_SEVERITY = {
-    Notice.Event.EXPIRED: "critical",
-    Notice.Event.HEALTH_FAILED: "error",
-    Notice.Event.RESOLVED: "info",
-    Notice.Event.HEALTH_RECOVERED: "info",
-    Notice.Event.TEST: "info",
-}
-
-
-def digest_message(notice: Notice, now: datetime) -> Message:
-    reader = digest_readers().filter(email__iexact=notice.recipient).first()
-    rows = [
-        (certificate, days_left(certificate.not_after, now))
-        for certificate in (digest_certificates(reader, now) if reader else [])
-    ]
-    context = {"rows": rows, "now": now, "portal": settings.CERTMGR_PORTAL_URL, "reader": reader}
-    return Message(
-        event=Notice.Event.DIGEST,
-        subject=f"[IAS certificates] Daily digest: {len(rows)} certificate{'s' if len(rows) != 1 else ''} "
-        f"expiring within {horizon(settings.CERTMGR_NOTICE_THRESHOLDS).days} days",
-        text=render_to_string("certmgr/notifications/notices/digest.txt", context),
-        html=render_to_string("certmgr/notifications/notices/digest.html", context),
-        link=settings.CERTMGR_PORTAL_URL + "/",
-        severity="info",
     )
