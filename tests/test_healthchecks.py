@@ -198,3 +198,79 @@ def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store
     assert sorted(request.client_id for request in ias.token_requests) == sorted(
         app.client_id for app in apps
     )
+
+
+# --- a chosen certificate: the staged one, proven before the switch -----------------------------
+
+
+@pytest.fixture
+def staged_cert(checked_app, store, ias):
+    """Frontend's successor: stored with its key as staged, registered in IAS beside the active one."""
+    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
+    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
+    stored.lifecycle = stored.Lifecycle.STAGED
+    stored.save()
+    ias.register(checked_app.client_id, successor.pem)
+    return stored
+
+
+def test_a_staged_certificate_is_checked_without_becoming_the_applications_health(
+    checked_app, staged_cert, client_cert
+):
+    in_use = manual(checked_app)
+    staged_run = healthchecks.run_check(
+        checked_app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto", certificate=staged_cert
+    )
+
+    assert staged_run.ok and staged_run.certificate == staged_cert
+    assert staged_run.claims["cnf"] == {"x5t#S256": staged_cert.x5t_s256}
+    checked_app.refresh_from_db()
+    assert checked_app.last_check == in_use  # the dashboard still shows the certificate in use
+    assert checked_app.certificates.get(lifecycle="active").fingerprint == client_cert.fingerprint
+    audit = AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).order_by("pk")
+    assert [event.detail for event in audit] == [
+        "manual: healthy",
+        f"manual with the staged certificate {staged_cert.fingerprint[:16]}…: healthy",
+    ]
+
+
+def test_a_failing_staged_check_neither_notifies_nor_pauses_the_schedule(checked_app, staged_cert, ias):
+    manual(checked_app)
+    ias.unregister(checked_app.client_id)
+    ias.register(checked_app.client_id, checked_app.certificates.get(lifecycle="active").pem)
+    for _ in range(2):  # two refusals in a row would pause the schedule of the certificate in use
+        run = healthchecks.run_check(
+            checked_app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto", certificate=staged_cert
+        )
+        assert (run.ok, run.code) == (False, "invalid_client")
+
+    checked_app.refresh_from_db()
+    assert checked_app.last_check.ok and not checked_app.checks_paused
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"lifecycle": "retired"}, "The certificate is retired"),
+        ({"encrypted_private_key": None}, "holds no private key for this certificate"),
+    ],
+)
+def test_a_certificate_that_cannot_be_checked_says_why(checked_app, staged_cert, change, reason):
+    for name, value in change.items():
+        setattr(staged_cert, name, value)
+    staged_cert.save()
+
+    with pytest.raises(healthchecks.NotCheckable, match=reason):
+        healthchecks.run_check(
+            checked_app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto", certificate=staged_cert
+        )
+
+
+def test_a_certificate_of_another_application_is_not_checked(checked_app, backend_app, store):
+    other = certs.issue("backend-app", key_slot=5, serial=0x5151)
+    foreign = store(other.key_pem() + other.pem, backend_app, store_keys=True)
+
+    with pytest.raises(healthchecks.NotCheckable, match="belongs to another application"):
+        healthchecks.run_check(
+            checked_app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto", certificate=foreign
+        )

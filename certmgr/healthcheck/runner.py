@@ -66,20 +66,52 @@ def trusted_domains(application: Application) -> tuple[str, ...]:
     return (*IAS_DOMAINS, urlsplit(application.tenant_url).hostname or "")
 
 
+def why_not_with(application: Application, certificate: Certificate) -> str:
+    """Why ``certificate`` cannot be checked for ``application``, or ""."""
+    reason = why_not_checkable(application, None)
+    if reason and reason != NO_KEY:
+        return reason
+    if certificate.application_id != application.pk:
+        return "The certificate belongs to another application."
+    if certificate.lifecycle == Certificate.Lifecycle.RETIRED:
+        return "The certificate is retired: IAS may no longer know it."
+    if not certificate.has_private_key:
+        return "The portal holds no private key for this certificate: upload it with its key."
+    return ""
+
+
 class Check:
-    """Iterate for the steps as they complete; ``run`` holds the stored HealthCheckRun afterwards."""
+    """Iterate for the steps as they complete; ``run`` holds the stored HealthCheckRun afterwards.
+
+    Without ``certificate`` the check uses the one the application uses (``certificate_to_check``);
+    with one (a staged certificate before the switch, say), it uses that one and changes nothing
+    about which is active: the run records its certificate, and only a run of the certificate in
+    use becomes the application's health (dashboard, notices, the lockout guard's pause).
+    """
 
     def __init__(
-        self, application: Application, *, trigger: str, actor=None, actor_label: str, remote_addr=None
+        self,
+        application: Application,
+        *,
+        trigger: str,
+        actor=None,
+        actor_label: str,
+        remote_addr=None,
+        certificate: Certificate | None = None,
     ):
-        self.application, self.trigger = application, trigger
+        self.application, self.trigger, self.certificate = application, trigger, certificate
         self.actor, self.actor_label, self.remote_addr = actor, actor_label, remote_addr
         self.run: HealthCheckRun | None = None
 
     def __iter__(self) -> Iterator[StepResult]:
         application = self.application
-        certificate = certificate_to_check(application)
-        reason = why_not_checkable(application, [certificate] if certificate else [])
+        in_use = certificate_to_check(application)
+        if self.certificate is None:
+            certificate = in_use
+            reason = why_not_checkable(application, [certificate] if certificate else [])
+        else:
+            certificate = self.certificate
+            reason = why_not_with(application, certificate)
         if reason:
             raise NotCheckable(reason)
         started = timezone.now()
@@ -94,6 +126,7 @@ class Check:
             actor_label=self.actor_label,
             actor=self.actor,
             remote_addr=self.remote_addr,
+            in_use=in_use is not None and certificate.pk == in_use.pk,
         )
 
     def _request(self, certificate: Certificate) -> TokenFlowRequest:
@@ -133,11 +166,20 @@ def record(
     actor_label: str,
     actor=None,
     remote_addr=None,
+    in_use: bool = True,
 ):
-    previous_ok, previous_code = application.health_checks.values_list("ok", "code").first() or (None, "")
+    """Store a run; a run of the certificate in use is also the application's health (its last
+    check, a notice on a change, the lockout guard), a run of another one is only recorded."""
+    previous = Application.objects.filter(pk=application.pk).values_list("last_check__ok", "last_check__code")
+    previous_ok, previous_code = previous.first() or (None, "")
     with transaction.atomic():  # the run, the application's pointer to it and any notice: one commit
-        run = _store_run(application, certificate, result, trigger, started, actor_label, previous_code)
-        notify.health_transition(application, run, previous_ok)
+        run = _store_run(application, certificate, result, trigger, started, actor_label)
+        if in_use:
+            _becomes_health(application, run, previous_code or "")
+            notify.health_transition(application, run, previous_ok)
+        what = (
+            "" if in_use else f" with the {certificate.lifecycle} certificate {certificate.fingerprint[:16]}…"
+        )
         AuditEvent.objects.create(
             action=AuditEvent.Action.HEALTH_CHECK_RUN,
             actor=actor,
@@ -145,14 +187,14 @@ def record(
             actor_label=actor_label[:200],
             application=application,
             certificate=certificate,
-            detail=f"{trigger}: {'healthy' if run.ok else f'failed at {run.failed_step} ({run.code})'}",
+            detail=f"{trigger}{what}: {'healthy' if run.ok else f'failed at {run.failed_step} ({run.code})'}",
         )
     return run
 
 
-def _store_run(application, certificate, result, trigger, started, actor_label, previous_code):
+def _store_run(application, certificate, result, trigger, started, actor_label) -> HealthCheckRun:
     failed = result.failed_step
-    run = HealthCheckRun.objects.create(
+    return HealthCheckRun.objects.create(
         application=application,
         certificate=certificate,
         trigger=trigger,
@@ -166,6 +208,9 @@ def _store_run(application, certificate, result, trigger, started, actor_label, 
         steps=[step.to_dict() for step in result.steps],
         claims=result.claims,
     )
+
+
+def _becomes_health(application: Application, run: HealthCheckRun, previous_code: str) -> None:
     # IAS locks a client id after 5 failed logins for 60 minutes: two refusals in a row stop the
     # schedule until someone runs the check by hand (a run that is not refused resumes it).
     application.checks_paused = run.locks_out and previous_code in HealthCheckRun.LOCKOUT_CODES
@@ -173,7 +218,6 @@ def _store_run(application, certificate, result, trigger, started, actor_label, 
     Application.objects.filter(pk=application.pk).update(
         checks_paused=application.checks_paused, last_check=run
     )
-    return run
 
 
 def due(now: datetime | None = None, slug: str | None = None):
