@@ -289,6 +289,9 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
+# Debug pages and error reports hide secrets in frame locals too (portal/debugfilter.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debugfilter.SecretHidingFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

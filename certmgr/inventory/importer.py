@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ..core import files
 from ..core.errors import InputError
@@ -99,6 +100,7 @@ class Importer:
         self.remote_addr = remote_addr
         self.lifecycle = lifecycle
 
+    @sensitive_variables("data", "password", "parsed")
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
         try:
             return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES)

@@ -7,6 +7,7 @@ import functools
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from ..core.facts import spki_der
 from ..core.keyvault import KeyVault, VaultError
@@ -24,10 +25,12 @@ def vault() -> KeyVault:
     return _vault(tuple(settings.CERTMGR_ENCRYPTION_KEYS))
 
 
+@sensitive_variables("private_key_der")
 def seal(private_key_der: bytes) -> bytes:
     return vault().encrypt(private_key_der)
 
 
+@sensitive_variables("der", "key", "data")
 def read_private_key(
     certificate: Certificate, *, actor=None, actor_label: str, remote_addr=None, purpose: str
 ) -> bytes:
@@ -54,6 +57,7 @@ def read_private_key(
     return der
 
 
+@sensitive_variables("der", "password", "key")
 def export_pem(der: bytes, password: str = "") -> bytes:
     key = serialization.load_der_private_key(der, None)
     encryption = (

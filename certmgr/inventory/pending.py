@@ -10,6 +10,8 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 
+from django.views.decorators.debug import sensitive_variables
+
 from ..core.parse import ParsedInput, parse_certificate_input
 from ..core.servicekey import Binding
 from . import keys
@@ -26,6 +28,7 @@ class PendingUpload:
     lifecycle: str
 
 
+@sensitive_variables("parsed", "data", "sealed")
 def stash(
     session, application_id: int, label: str, parsed: ParsedInput, store_key: bool, lifecycle: str
 ) -> str:
@@ -49,6 +52,7 @@ def stash(
     return token
 
 
+@sensitive_variables("stored", "taken", "data")
 def take(session, token: str) -> PendingUpload | None:
     """The stashed upload for ``token``, removed from the session; None if absent or stale."""
     stored = session.get(SESSION_KEY)

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from ..access.clientaddr import client_ip
@@ -178,6 +178,7 @@ def application_edit(request, slug):
 
 
 @sensitive_post_parameters("password", "text")
+@sensitive_variables("data", "outcome", "form")
 @never_cache
 def upload(request, slug=None):
     managed = Application.objects.managed_by(request.user).order_by("name")
@@ -316,6 +317,7 @@ def certificate_pem(request, pk):
 @sensitive_post_parameters("password")
 @require_POST
 @never_cache
+@sensitive_variables("der", "form")
 def certificate_key(request, pk):
     cert = managed_certificate(request, pk, "download its private key")
     form = KeyDownloadForm(request.POST)
