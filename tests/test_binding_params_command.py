@@ -24,6 +24,10 @@ from tests import certs
 pytestmark = pytest.mark.django_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+SELF_SIGNED = (
+    "Self-signed: IAS refuses it unless it was added to the tenant as a trusted CA through an SAP "
+    "incident (component BC-IAM-IDS, with the root and intermediate certificates attached)."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +112,7 @@ def test_pre_flight_findings_go_to_stderr_one_line_each_and_never_to_stdout(cert
 
     assert err.splitlines() == [
         "warning: expiry: Expires in 20 days: plan the next rotation now.",
-        "warning: self_signed: Self-signed: IAS must be told to trust it explicitly.",
+        f"warning: trusted_ca: {SELF_SIGNED}",
     ]
     assert "warning" not in out
 
@@ -119,13 +123,15 @@ def test_an_error_finding_is_reported_but_the_block_is_still_printed(cert):
 
     assert err.splitlines() == [
         "error: validity: Expired on 2027-01-15 09:00 UTC.",
-        "warning: self_signed: Self-signed: IAS must be told to trust it explicitly.",
+        f"warning: trusted_ca: {SELF_SIGNED}",
     ]
     assert out == bindings.rendered(cert, "kyma")
 
 
-def test_a_certificate_that_passes_everything_prints_nothing_on_stderr(chained):
-    cert, _ = chained
+def test_a_certificate_that_passes_everything_prints_nothing_on_stderr(chained, settings, tmp_path):
+    cert, (_, _, root) = chained
+    (tmp_path / "cas.pem").write_bytes(root.pem)
+    settings.CERTMGR_IAS_TRUSTED_CAS = str(tmp_path / "cas.pem")  # the suite's root, added to the tenant
     with time_machine.travel(certs.MID_LIFE, tick=False):
         out, err = binding_params(cert.pk)
 

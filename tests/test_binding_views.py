@@ -29,6 +29,10 @@ FILENAMES = {
     "terraform": "binding.tf",
 }
 API_FIELDS = {"certificate", "fingerprint", "subject", "format", "chain", "parameters", "rendered", "checks"}
+SELF_SIGNED = (
+    "Self-signed: IAS refuses it unless it was added to the tenant as a trusted CA through an SAP "
+    "incident (component BC-IAM-IDS, with the root and intermediate certificates attached)."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -119,17 +123,28 @@ def test_the_panel_lists_every_check_with_its_level_in_words(otto, cert):
 
     assert listed == [(c.rule, words[c.level], c.message) for c in bindings.checks(cert, NOW)]
     assert ("expiry", "! Warning", "Expires in 20 days: plan the next rotation now.") in listed
-    assert ("self_signed", "! Warning", "Self-signed: IAS must be told to trust it explicitly.") in listed
+    assert ("trusted_ca", "! Warning", SELF_SIGNED) in listed
     assert [level for _, level, _ in listed].count("✓ Pass") == 6
 
 
-def test_a_weak_key_is_listed_as_an_error_and_counted_in_the_summary(otto, store):
+def test_a_weak_key_is_listed_as_an_undocumented_warning_and_counted_in_the_summary(otto, store):
     weak = store(certs.issue("legacy-client", key_kind="rsa1024", serial=0x77).pem)
 
     page = page_of(otto, weak)
 
-    assert ("key_strength", "✕ Error", "RSA 1024 bits: IAS needs at least 2048.") in checks_listed(page)
-    assert '<p class="checks-summary">1 error, 2 warnings, 5 passed.</p>' in page
+    message = "RSA 1024 bits: IAS may refuse keys under 2048 bits (not documented by SAP)."
+    assert ("key_strength", "! Warning", message) in checks_listed(page)
+    assert '<p class="checks-summary">0 errors, 3 warnings, 5 passed.</p>' in page
+
+
+def test_a_switched_off_rule_is_not_listed(otto, store, settings):
+    weak = store(certs.issue("legacy-client", key_kind="rsa1024", serial=0x77).pem)
+    settings.CERTMGR_PREFLIGHT_DISABLE = ["rsa_min"]
+
+    page = page_of(otto, weak)
+
+    assert "key_strength" not in [rule for rule, _, _ in checks_listed(page)]
+    assert '<p class="checks-summary">0 errors, 2 warnings, 5 passed.</p>' in page
 
 
 def test_the_chain_option_puts_the_issuers_after_the_certificate(otto, chained):
