@@ -89,9 +89,24 @@ def test_the_names_go_where_each_tool_wants_them(cert):
     assert out == bindings.rendered(
         cert, "cf", target=Target(instance="ias-prod", app="shop-web", key_name="ci-key")
     )
-    create, bind = out.splitlines()
-    assert create.startswith("cf create-service-key ias-prod ci-key -c '{")
-    assert bind.startswith("cf bind-service shop-web ias-prod -c '{")
+    [command] = [line for line in out.splitlines() if not line.startswith(("#", "set "))]
+    assert command.startswith("cf create-service-key ias-prod ci-key -c '{")
+
+
+@pytest.mark.parametrize("fmt", ["cf", "mta", "terraform-cf"])
+def test_cf_target_app_binds_the_app_instead_of_creating_a_key(cert, fmt):
+    out, _ = binding_params(cert.pk, "--format", fmt, "--cf-target", "app", "--app", "shop-web")
+
+    assert out == bindings.rendered(cert, fmt, target=Target(app="shop-web", cf_target="app"))
+    assert out != bindings.rendered(cert, fmt, target=Target(app="shop-web", cf_target="key"))
+    if fmt == "cf":
+        [command] = [line for line in out.splitlines() if line.startswith("cf ")]
+        assert command.startswith("cf bind-service shop-web my-ias-instance -c '{")
+
+
+def test_an_unknown_cf_target_is_refused_by_the_parser(cert):
+    with pytest.raises(CommandError, match="invalid choice: 'both'"):
+        binding_params(cert.pk, "--cf-target", "both")
 
 
 def test_chain_puts_the_issuers_after_the_certificate(chained):
