@@ -3,6 +3,7 @@ import re
 from django.conf import settings
 from django.core.checks import Error, register
 
+from .core import iastrust, preflight
 from .core.keyvault import KeyVault, VaultError
 
 
@@ -72,5 +73,43 @@ def tenant_hosts(app_configs, **kwargs):
             f"CERTMGR_TENANT_HOSTS has entries that are not host names or *.domain patterns: {', '.join(bad)}.",
             hint="Use a comma-separated list such as mytenant.example.com,*.ias.example.com (no scheme, no port).",
             id="certmgr.E004",
+        )
+    ]
+
+
+@register()
+def ias_trusted_cas(app_configs, **kwargs):
+    path = settings.CERTMGR_IAS_TRUSTED_CAS
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            iastrust.load_trusted_cas(handle.read())
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        return []
+    return [
+        Error(
+            f"CERTMGR_IAS_TRUSTED_CAS={path} {problem}.",
+            hint="Point it at a PEM file of the CA certificates added to the IAS tenant's trust "
+            "(by an SAP incident, component BC-IAM-IDS), or unset it: IAS's default CAs are known by name.",
+            id="certmgr.E005",
+        )
+    ]
+
+
+@register()
+def preflight_switches(app_configs, **kwargs):
+    unknown = preflight.unknown_switches(settings.CERTMGR_PREFLIGHT_DISABLE)
+    if not unknown:
+        return []
+    return [
+        Error(
+            f"CERTMGR_PREFLIGHT_DISABLE names unknown pre-flight rules: {', '.join(unknown)}.",
+            hint=f"Use a comma-separated list of {', '.join(preflight.SWITCHES)} (the rules SAP does not document).",
+            id="certmgr.E006",
         )
     ]

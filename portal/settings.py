@@ -71,6 +71,11 @@ if not CERTMGR_ENCRYPTION_KEYS:
 
 CERTMGR_MAX_UPLOAD_BYTES = env_int("CERTMGR_MAX_UPLOAD_BYTES", 1024 * 1024)
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
+# Pre-flight of binding parameters: CAs added to the IAS tenant's trust (by SAP incident) beyond
+# IAS's defaults, as a PEM file; and rules SAP does not document that should not be checked
+# (dn_change, rsa_min, client_auth). Both are validated by certmgr/checks.py.
+CERTMGR_IAS_TRUSTED_CAS = env_str("CERTMGR_IAS_TRUSTED_CAS")
+CERTMGR_PREFLIGHT_DISABLE = env_list("CERTMGR_PREFLIGHT_DISABLE")
 
 # The token-flow health check. Tenant hosts beyond IAS's own domains (custom domains, the local
 # stand-in) are added with CERTMGR_TENANT_HOSTS; extra CAs for tenant and backend TLS come from

@@ -247,3 +247,59 @@ def made_up_facts(n: int, not_after: datetime = EXPIRES, *, cn: str = "bulk-clie
         "self_issued": True,
         "source_format": "pem",
     }
+
+
+def identity_credentials(item: Issued, *, with_key: bool = False, **fields) -> dict:
+    """What the identity broker returns for a binding (X509_PROVIDED, or X509_GENERATED with the key)."""
+    credentials = {
+        "clientid": "5fd2be25-0e09-4321-8817-4a7b11a2ace2",
+        "url": "https://mytenant.accounts.ondemand.com",
+        "domains": ["accounts.ondemand.com", "accounts.cloud.sap"],
+        "app_tid": "2c1a9b4e-7d3f-4e2a-9b8c-1d2e3f4a5b6c",
+        "certurl": "https://mytenant.accounts.ondemand.com",
+        "credential-type": "X509_GENERATED" if with_key else "X509_PROVIDED",
+        "certificate": item.pem.decode("ascii"),
+        "certificate_expires_at": item.not_after.isoformat(),
+        "authorization_endpoint": "https://mytenant.accounts.ondemand.com/oauth2/authorize",
+        **fields,
+    }
+    if with_key:
+        credentials["key"] = item.key_pem().decode("ascii")
+    return credentials
+
+
+def k8s_secret(credentials: dict, layout: str = "fields", *, name: str = "frontend-ias-binding") -> dict:
+    """The Secret the SAP BTP service operator writes for a ServiceBinding, as `kubectl get -o json` shows it.
+
+    ``layout``: "fields" (the default: one key per credential field, non-strings as JSON text),
+    "secretKey" (the credentials JSON under one key), "secretRootKey" (everything under one key), or
+    "both" (secretRootKey and secretKey together). Mirrors SAP/sap-btp-service-operator's
+    controllers/servicebinding_controller.go (getSecretDefaultData, singleKeyMap).
+    """
+
+    def text(value) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    instance = {
+        "instance_name": "frontend-ias",
+        "instance_guid": "0d8c1a52-4c7e-4a4b-9a51-3b2f0e6c7d11",
+        "plan": "application",
+        "label": "identity",
+        "type": "identity",
+        "tags": json.dumps(["ias"]),
+    }
+    if layout in ("secretKey", "both"):
+        values = {"credentials": json.dumps(credentials), **instance}
+    else:
+        values = {key: text(value) for key, value in credentials.items()} | instance
+    if layout in ("secretRootKey", "both"):
+        values = {"binding": json.dumps(values)}
+    else:
+        values[".metadata"] = json.dumps({"metaDataProperties": [], "credentialProperties": []})
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "frontend", "annotations": {"binding": name}},
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value.encode()).decode("ascii") for key, value in values.items()},
+    }

@@ -24,6 +24,10 @@ from tests import certs
 pytestmark = pytest.mark.django_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+SELF_SIGNED = (
+    "Self-signed: IAS refuses it unless it was added to the tenant as a trusted CA through an SAP "
+    "incident (component BC-IAM-IDS, with the root and intermediate certificates attached)."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -85,9 +89,24 @@ def test_the_names_go_where_each_tool_wants_them(cert):
     assert out == bindings.rendered(
         cert, "cf", target=Target(instance="ias-prod", app="shop-web", key_name="ci-key")
     )
-    create, bind = out.splitlines()
-    assert create.startswith("cf create-service-key ias-prod ci-key -c '{")
-    assert bind.startswith("cf bind-service shop-web ias-prod -c '{")
+    [command] = [line for line in out.splitlines() if not line.startswith(("#", "set "))]
+    assert command.startswith("cf create-service-key ias-prod ci-key -c '{")
+
+
+@pytest.mark.parametrize("fmt", ["cf", "mta", "terraform-cf"])
+def test_cf_target_app_binds_the_app_instead_of_creating_a_key(cert, fmt):
+    out, _ = binding_params(cert.pk, "--format", fmt, "--cf-target", "app", "--app", "shop-web")
+
+    assert out == bindings.rendered(cert, fmt, target=Target(app="shop-web", cf_target="app"))
+    assert out != bindings.rendered(cert, fmt, target=Target(app="shop-web", cf_target="key"))
+    if fmt == "cf":
+        [command] = [line for line in out.splitlines() if line.startswith("cf ")]
+        assert command.startswith("cf bind-service shop-web my-ias-instance -c '{")
+
+
+def test_an_unknown_cf_target_is_refused_by_the_parser(cert):
+    with pytest.raises(CommandError, match="invalid choice: 'both'"):
+        binding_params(cert.pk, "--cf-target", "both")
 
 
 def test_chain_puts_the_issuers_after_the_certificate(chained):
@@ -108,7 +127,7 @@ def test_pre_flight_findings_go_to_stderr_one_line_each_and_never_to_stdout(cert
 
     assert err.splitlines() == [
         "warning: expiry: Expires in 20 days: plan the next rotation now.",
-        "warning: self_signed: Self-signed: IAS must be told to trust it explicitly.",
+        f"warning: trusted_ca: {SELF_SIGNED}",
     ]
     assert "warning" not in out
 
@@ -119,13 +138,15 @@ def test_an_error_finding_is_reported_but_the_block_is_still_printed(cert):
 
     assert err.splitlines() == [
         "error: validity: Expired on 2027-01-15 09:00 UTC.",
-        "warning: self_signed: Self-signed: IAS must be told to trust it explicitly.",
+        f"warning: trusted_ca: {SELF_SIGNED}",
     ]
     assert out == bindings.rendered(cert, "kyma")
 
 
-def test_a_certificate_that_passes_everything_prints_nothing_on_stderr(chained):
-    cert, _ = chained
+def test_a_certificate_that_passes_everything_prints_nothing_on_stderr(chained, settings, tmp_path):
+    cert, (_, _, root) = chained
+    (tmp_path / "cas.pem").write_bytes(root.pem)
+    settings.CERTMGR_IAS_TRUSTED_CAS = str(tmp_path / "cas.pem")  # the suite's root, added to the tenant
     with time_machine.travel(certs.MID_LIFE, tick=False):
         out, err = binding_params(cert.pk)
 

@@ -13,6 +13,8 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -29,6 +31,7 @@ TERRAFORM = "/usr/local/bin/terraform"
 BEGIN = "-----BEGIN CERTIFICATE-----\n"
 END = "\n-----END CERTIFICATE-----"
 TARGET = Target(instance="ias-prod", app="frontend", key_name="frontend-key")
+APP_TARGET = Target(instance="ias-prod", app="frontend", key_name="frontend-key", cf_target="app")
 
 
 def expected_value(*items: certs.Issued) -> str:
@@ -76,6 +79,26 @@ def terraform_eval(tmp_path, config: str = "", **expressions: str) -> dict:
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
     return json.loads(json.loads(line))  # an HCL-quoted string holding JSON
+
+
+def terraform_fmt(block: str) -> str:
+    """``terraform fmt`` of the whole block: it parses the HCL (no provider needed) and lays it out."""
+    done = subprocess.run(
+        [TERRAFORM, "fmt", "-no-color", "-"],
+        input=block,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null", "CHECKPOINT_DISABLE": "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def attribute(block: str, name: str) -> str:
+    [value] = re.findall(rf"^  {name} +=  *(.+)$", block, re.MULTILINE)
+    return value
 
 
 def jsonencode_expression(block: str) -> str:
@@ -140,17 +163,75 @@ def test_json_reads_back_as_the_parameters_with_literal_backslash_n(case):
     assert "-----BEGIN CERTIFICATE-----\n" not in text
 
 
-def test_cf_command_lines_split_into_the_documented_argv_with_the_parameters_after_c(case):
-    lines = render(case, "cf").splitlines()
+# A recording stand-in for the cf CLI: it appends its argv to $CF_RECORD (one JSON line per call)
+# and, like IAS, refuses a certificate it has already been given (exit 1).
+FAKE_CF = f"""#!{sys.executable}
+import json, os, sys
+record = os.environ["CF_RECORD"]
+calls = [json.loads(line) for line in open(record)] if os.path.exists(record) else []
+def certificate(argv):
+    return json.loads(argv[argv.index("-c") + 1]).get("certificate") if "-c" in argv else None
+with open(record, "a") as out:
+    out.write(json.dumps(sys.argv[1:]) + "\\n")
+given = certificate(sys.argv[1:])
+if given is not None and given in [certificate(call) for call in calls]:
+    sys.exit("FAILED: the certificate is already used in this tenant")
+"""
 
-    assert len(lines) == 2
-    create, bind = (shlex.split(line) for line in lines)
-    assert create[:5] == ["cf", "create-service-key", "ias-prod", "frontend-key", "-c"]
-    assert bind[:5] == ["cf", "bind-service", "frontend", "ias-prod", "-c"]
-    assert len(create) == len(bind) == 6
-    for argv in (create, bind):
-        assert json.loads(argv[5]) == case[2]
-        assert "-----BEGIN CERTIFICATE-----\\n" in argv[5]
+
+@pytest.fixture
+def run_cf_script(tmp_path):
+    """Run a rendered cf script with ``bash -e`` and the recording cf first on PATH: its cf calls."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "cf-calls.jsonl"
+    bin_dir.mkdir()
+    (bin_dir / "cf").write_text(FAKE_CF)
+    (bin_dir / "cf").chmod(0o755)
+
+    def _run(script: str) -> list[list[str]]:
+        path = tmp_path / "cf-commands.sh"
+        path.write_text(script)
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CF_RECORD": str(record)}
+        done = subprocess.run(["bash", "-e", str(path)], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        calls = [json.loads(line) for line in record.read_text().splitlines()]
+        record.unlink()
+        return calls
+
+    return _run
+
+
+def test_the_cf_script_for_a_service_key_creates_the_key_and_nothing_else(case, run_cf_script):
+    [call] = run_cf_script(render(case, "cf"))
+
+    assert call[:4] == ["create-service-key", "ias-prod", "frontend-key", "-c"]
+    assert len(call) == 5 and json.loads(call[4]) == case[2]
+    assert "-----BEGIN CERTIFICATE-----\\n" in call[4]
+
+
+def test_the_cf_script_for_an_app_binds_the_app_and_nothing_else(case, run_cf_script):
+    [call] = run_cf_script(render(case, "cf", APP_TARGET))
+
+    assert call[:4] == ["bind-service", "frontend", "ias-prod", "-c"]
+    assert len(call) == 5 and json.loads(call[4]) == case[2]
+
+
+def test_no_script_uses_one_certificate_twice(case, run_cf_script):
+    """IAS refuses a certificate already in the tenant, a key or binding of the same instance included."""
+    for target in (TARGET, APP_TARGET):
+        calls = run_cf_script(render(case, "cf", target))
+
+        with_certificate = [call for call in calls if "-c" in call]
+        assert len(with_certificate) == 1, calls
+        assert json.loads(with_certificate[0][-1])["certificate"] == case[2]["certificate"]
+
+
+def test_the_recording_cf_refuses_a_certificate_used_twice(run_cf_script, leaf):
+    """The check above can fail: both commands in one script make the second cf call fail."""
+    params = binding.x509_provided([leaf.pem.decode("ascii")])
+    both = binding.render(params, "cf", TARGET) + binding.render(params, "cf", APP_TARGET)
+
+    with pytest.raises(AssertionError, match="already used in this tenant"):
+        run_cf_script(both)
 
 
 def test_manifest_yaml_carries_the_parameters_on_the_service_of_the_application(case):
@@ -162,12 +243,25 @@ def test_manifest_yaml_carries_the_parameters_on_the_service_of_the_application(
     assert service["parameters"] == case[2]
 
 
-def test_mta_yaml_carries_the_parameters_under_config_of_the_requires_entry(case):
+def test_mta_yaml_for_an_app_carries_the_parameters_under_its_requires_config(case):
+    doc = yaml.safe_load(render(case, "mta", APP_TARGET))
+
+    assert list(doc) == ["modules"]
+    [module] = doc["modules"]
+    [required] = module["requires"]
+    assert (module["name"], required["name"]) == ("frontend", "ias-prod")
+    assert required["parameters"] == {"config": case[2]}
+
+
+def test_mta_yaml_for_a_service_key_carries_the_parameters_under_the_keys_config(case):
     doc = yaml.safe_load(render(case, "mta"))
 
-    [required] = doc["requires"]
-    assert required["name"] == "ias-prod"
-    assert required["parameters"]["config"] == case[2]
+    assert list(doc) == ["resources"]
+    [resource] = doc["resources"]
+    assert (resource["name"], resource["type"]) == ("ias-prod", "org.cloudfoundry.managed-service")
+    parameters = resource["parameters"]
+    assert (parameters["service"], parameters["service-plan"]) == ("identity", "application")
+    assert parameters["service-keys"] == [{"name": "frontend-key", "config": case[2]}]
 
 
 def test_kyma_service_binding_carries_the_parameters_in_its_spec(case):
@@ -192,6 +286,35 @@ def test_terraform_jsonencode_is_exactly_the_expected_hcl_and_terraform_evaluate
     assert block.startswith('resource "btp_subaccount_service_binding" "frontend-key" {\n')
     evaluated = terraform_eval(tmp_path, parameters=expression)
     assert json.loads(evaluated["parameters"]) == case[2]
+    assert terraform_fmt(block) == block
+
+
+@pytest.mark.parametrize(
+    ("target", "label", "attributes"),
+    [
+        (TARGET, "frontend-key", ["type", "name", "service_instance", "parameters"]),
+        (APP_TARGET, "frontend", ["type", "service_instance", "app", "parameters"]),
+    ],
+    ids=["key", "app"],
+)
+def test_terraform_for_cloud_foundry_is_a_credential_binding_of_the_chosen_type(
+    case, tmp_path, target, label, attributes
+):
+    block = render(case, "terraform-cf", target)
+
+    assert block.startswith(f'resource "cloudfoundry_service_credential_binding" "{label}" {{\n')
+    assert re.findall(r"^  ([a-z_]+) +=", block, re.MULTILINE) == attributes
+    assert terraform_fmt(block) == block
+    assert attribute(block, "service_instance") == "var.ias_instance_guid"
+    expressions = {"type": attribute(block, "type"), "parameters": jsonencode_expression(block)}
+    if target.cf_target == "key":
+        expressions["name"] = attribute(block, "name")
+    else:
+        assert attribute(block, "app") == "var.app_guid"
+    evaluated = terraform_eval(tmp_path, **expressions)
+    assert evaluated["type"] == target.cf_target
+    assert evaluated.get("name", "frontend-key") == "frontend-key"
+    assert json.loads(evaluated["parameters"]) == case[2]
 
 
 # --- names and pasted PEM ------------------------------------------------------------------------
@@ -201,14 +324,25 @@ AWKWARD = Target(
 )
 
 
-def test_target_names_with_shell_special_characters_round_trip_through_shlex(leaf):
+def test_target_names_with_shell_special_characters_reach_cf_as_one_argument_each(leaf, run_cf_script):
     params = binding.x509_provided([leaf.pem.decode("ascii")])
 
-    create, bind = (shlex.split(line) for line in binding.render(params, "cf", AWKWARD).splitlines())
+    [create] = run_cf_script(binding.render(params, "cf", AWKWARD))
+    [bind] = run_cf_script(binding.render(params, "cf", replace(AWKWARD, cf_target="app")))
 
-    assert create == ["cf", "create-service-key", AWKWARD.instance, AWKWARD.key_name, "-c", create[5]]
-    assert bind == ["cf", "bind-service", AWKWARD.app, AWKWARD.instance, "-c", bind[5]]
-    assert json.loads(create[5]) == json.loads(bind[5]) == expected_parameters(leaf)
+    assert create == ["create-service-key", AWKWARD.instance, AWKWARD.key_name, "-c", create[4]]
+    assert bind == ["bind-service", AWKWARD.app, AWKWARD.instance, "-c", bind[4]]
+    assert json.loads(create[4]) == json.loads(bind[4]) == expected_parameters(leaf)
+
+
+@pytest.mark.parametrize("name", ["line\nbreak", "x\n$(touch pwned)\n", "\r\n# comment"])
+def test_a_newline_in_a_name_never_escapes_into_the_script(leaf, run_cf_script, tmp_path, name):
+    params = binding.x509_provided([leaf.pem.decode("ascii")])
+
+    for target in (Target(instance=name, key_name=name), Target(instance=name, app=name, cf_target="app")):
+        [call] = run_cf_script(binding.render(params, "cf", target))
+        assert name in call and call[-2] == "-c"
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_awkward_target_names_round_trip_through_yaml_and_terraform(leaf, tmp_path):
@@ -216,6 +350,8 @@ def test_awkward_target_names_round_trip_through_yaml_and_terraform(leaf, tmp_pa
 
     manifest = yaml.safe_load(binding.render(params, "manifest", AWKWARD))
     kyma = yaml.safe_load(binding.render(params, "kyma", AWKWARD))
+    mta_key = yaml.safe_load(binding.render(params, "mta", AWKWARD))["resources"][0]
+    mta_app = yaml.safe_load(binding.render(params, "mta", replace(AWKWARD, cf_target="app")))["modules"][0]
     block = binding.render(params, "terraform", AWKWARD)
 
     assert manifest["applications"][0]["name"] == AWKWARD.app
@@ -224,6 +360,11 @@ def test_awkward_target_names_round_trip_through_yaml_and_terraform(leaf, tmp_pa
         AWKWARD.key_name,
         AWKWARD.instance,
     )
+    assert (mta_key["name"], mta_key["parameters"]["service-keys"][0]["name"]) == (
+        AWKWARD.instance,
+        AWKWARD.key_name,
+    )
+    assert (mta_app["name"], mta_app["requires"][0]["name"]) == (AWKWARD.app, AWKWARD.instance)
     [name] = re.findall(r'^  name                = (".*")$', block, re.MULTILINE)
     assert block.startswith('resource "btp_subaccount_service_binding" "key___var_x____if___id_" {')
     evaluated = terraform_eval(tmp_path, name=name, parameters=jsonencode_expression(block))
@@ -282,7 +423,7 @@ def test_x509_generated_parameters_keep_their_numbers_in_every_form(tmp_path):
     params = binding.x509_generated(key_length=4096, validity=7, app_identifier="frontend")
 
     assert json.loads(binding.render(params, "json")) == params
-    assert json.loads(shlex.split(binding.render(params, "cf").splitlines()[0])[5]) == params
+    assert json.loads(shlex.split(binding.render(params, "cf").splitlines()[-1])[-1]) == params
     assert yaml.safe_load(binding.render(params, "kyma"))["spec"]["parameters"] == params
     expression = jsonencode_expression(binding.render(params, "terraform"))
     assert json.loads(terraform_eval(tmp_path, parameters=expression)["parameters"]) == params

@@ -27,8 +27,15 @@ FILENAMES = {
     "mta": "mta.yaml",
     "kyma": "servicebinding.yaml",
     "terraform": "binding.tf",
+    "terraform-cf": "binding-cf.tf",
 }
-API_FIELDS = {"certificate", "fingerprint", "subject", "format", "chain", "parameters", "rendered", "checks"}
+API_FIELDS = {
+    "certificate", "fingerprint", "subject", "format", "chain", "cf_target", "parameters", "rendered", "checks"
+}  # fmt: skip
+SELF_SIGNED = (
+    "Self-signed: IAS refuses it unless it was added to the tenant as a trusted CA through an SAP "
+    "incident (component BC-IAM-IDS, with the root and intermediate certificates attached)."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +58,7 @@ def page_of(client, cert, query: str = "") -> str:
 
 def blocks(page: str) -> dict[str, str]:
     """format → the text of its <pre><code> block, as the browser reads it."""
-    found = re.findall(r'<pre class="code"><code id="code-([a-z]+)">(.*?)</code></pre>', page, re.S)
+    found = re.findall(r'<pre class="code"><code id="code-([a-z-]+)">(.*?)</code></pre>', page, re.S)
     return {fmt: html.unescape(text) for fmt, text in found}
 
 
@@ -66,7 +73,7 @@ def checks_listed(page: str) -> list[tuple[str, str, str]]:
 
 
 def download_links(page: str) -> dict[str, str]:
-    links = re.findall(r'href="(/certificates/\d+/binding\.([a-z]+)[^"]*)"', page)
+    links = re.findall(r'href="(/certificates/\d+/binding\.([a-z-]+)[^"]*)"', page)
     return {fmt: html.unescape(href) for href, fmt in links}
 
 
@@ -84,7 +91,10 @@ def test_the_panel_shows_every_format_exactly_as_rendered(otto, cert, leaf):
     assert list(shown) == list(FORMATS)
     assert shown == {fmt: bindings.rendered(cert, fmt) for fmt in FORMATS}
     assert json.loads(shown["json"]) == {"credential-type": "X509_PROVIDED", "certificate": pem_text(leaf)}
-    assert shown["cf"].startswith("cf create-service-key my-ias-instance my-service-key -c '{")
+    assert (
+        shown["cf"].splitlines()[-1].startswith("cf create-service-key my-ias-instance my-service-key -c '{")
+    )
+    assert "cf bind-service" not in shown["cf"]
 
 
 def test_every_block_is_visible_without_script_and_the_page_has_no_inline_script(otto, cert):
@@ -107,17 +117,28 @@ def test_the_panel_lists_every_check_with_its_level_in_words(otto, cert):
 
     assert listed == [(c.rule, words[c.level], c.message) for c in bindings.checks(cert, NOW)]
     assert ("expiry", "! Warning", "Expires in 20 days: plan the next rotation now.") in listed
-    assert ("self_signed", "! Warning", "Self-signed: IAS must be told to trust it explicitly.") in listed
+    assert ("trusted_ca", "! Warning", SELF_SIGNED) in listed
     assert [level for _, level, _ in listed].count("✓ Pass") == 6
 
 
-def test_a_weak_key_is_listed_as_an_error_and_counted_in_the_summary(otto, store):
+def test_a_weak_key_is_listed_as_an_undocumented_warning_and_counted_in_the_summary(otto, store):
     weak = store(certs.issue("legacy-client", key_kind="rsa1024", serial=0x77).pem)
 
     page = page_of(otto, weak)
 
-    assert ("key_strength", "✕ Error", "RSA 1024 bits: IAS needs at least 2048.") in checks_listed(page)
-    assert '<p class="checks-summary">1 error, 2 warnings, 5 passed.</p>' in page
+    message = "RSA 1024 bits: IAS may refuse keys under 2048 bits (not documented by SAP)."
+    assert ("key_strength", "! Warning", message) in checks_listed(page)
+    assert '<p class="checks-summary">0 errors, 3 warnings, 5 passed.</p>' in page
+
+
+def test_a_switched_off_rule_is_not_listed(otto, store, settings):
+    weak = store(certs.issue("legacy-client", key_kind="rsa1024", serial=0x77).pem)
+    settings.CERTMGR_PREFLIGHT_DISABLE = ["rsa_min"]
+
+    page = page_of(otto, weak)
+
+    assert "key_strength" not in [rule for rule, _, _ in checks_listed(page)]
+    assert '<p class="checks-summary">0 errors, 2 warnings, 5 passed.</p>' in page
 
 
 def test_the_chain_option_puts_the_issuers_after_the_certificate(otto, chained):
@@ -145,8 +166,7 @@ def test_the_names_fill_the_blocks_and_stay_in_the_form(otto, cert):
 
     target = Target(instance="ias-prod", app="shop-web", key_name="ci-key")
     assert shown == {fmt: bindings.rendered(cert, fmt, target=target) for fmt in FORMATS}
-    assert shown["cf"].startswith("cf create-service-key ias-prod ci-key -c '")
-    assert shown["cf"].splitlines()[1].startswith("cf bind-service shop-web ias-prod -c '")
+    assert shown["cf"].splitlines()[-1].startswith("cf create-service-key ias-prod ci-key -c '")
     assert shown["terraform"].startswith('resource "btp_subaccount_service_binding" "ci-key" {')
     assert 'name="instance" id="binding-instance" value="ias-prod" placeholder="my-ias-instance"' in page
     assert 'name="key" id="binding-key" value="ci-key" placeholder="my-service-key"' in page
@@ -165,7 +185,9 @@ def test_names_are_text_not_markup_or_shell(otto, cert):
     assert "<script>alert(1)" not in page
     target = Target(instance="<script>alert(1)</script>", app="a'b; rm -rf ~")
     assert shown["cf"] == bindings.rendered(cert, "cf", target=target)
-    assert "cf bind-service 'a'\"'\"'b; rm -rf ~' '<script>alert(1)</script>' -c" in shown["cf"]
+    assert "cf create-service-key '<script>alert(1)</script>' my-service-key -c" in shown["cf"]
+    app = blocks(page_of(otto, cert, "?cf_target=app&app=a%27b%3B%20rm%20-rf%20~"))["cf"]
+    assert "cf bind-service 'a'\"'\"'b; rm -rf ~' my-ias-instance -c" in app
 
 
 def test_the_download_links_carry_the_options_and_give_the_block_shown(otto, chained):
@@ -178,6 +200,46 @@ def test_the_download_links_carry_the_options_and_give_the_block_shown(otto, cha
     assert links["kyma"] == f"/certificates/{cert.pk}/binding.kyma?chain=1&instance=ias-prod&key=ci-key"
     for fmt, href in links.items():
         assert otto.get(href).content.decode() == blocks(page)[fmt], fmt
+
+
+# --- a service key or the app's binding: one or the other --------------------------------------------
+
+
+def test_the_panel_puts_the_certificate_into_a_service_key_by_default(otto, cert):
+    page = page_of(otto, cert)
+    shown = blocks(page)
+
+    assert 'value="key" id="binding-cf-target-key" checked>' in page
+    assert 'value="app" id="binding-cf-target-app">' in page
+    assert [line for line in shown["cf"].splitlines() if line.startswith("cf ")] == [
+        line
+        for line in bindings.rendered(cert, "cf").splitlines()
+        if line.startswith("cf create-service-key")
+    ]
+    assert "service-keys:" in shown["mta"] and "modules:" not in shown["mta"]
+    assert 'type             = "key"' in shown["terraform-cf"]
+
+
+def test_choosing_the_app_switches_every_cloud_foundry_form_and_the_links_keep_it(otto, cert):
+    page = page_of(otto, cert, "?cf_target=app&app=shop-web#binding")
+    shown = blocks(page)
+
+    target = Target(app="shop-web", cf_target="app")
+    assert shown == {fmt: bindings.rendered(cert, fmt, target=target) for fmt in FORMATS}
+    assert 'value="app" id="binding-cf-target-app" checked>' in page
+    assert [line.split(" -c ")[0] for line in shown["cf"].splitlines() if line.startswith("cf ")] == [
+        "cf bind-service shop-web my-ias-instance"
+    ]
+    assert "modules:" in shown["mta"] and "service-keys" not in shown["mta"]
+    assert 'type             = "app"' in shown["terraform-cf"]
+    assert shown["kyma"] == bindings.rendered(cert, "kyma")  # not a Cloud Foundry form
+    links = download_links(page)
+    assert links["cf"] == f"/certificates/{cert.pk}/binding.cf?cf_target=app&app=shop-web"
+    assert otto.get(links["cf"]).content.decode() == shown["cf"]
+
+
+def test_an_unknown_cf_target_on_the_page_keeps_the_service_key(otto, cert):
+    assert blocks(page_of(otto, cert, "?cf_target=both")) == blocks(page_of(otto, cert))
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -233,6 +295,7 @@ def test_the_api_gives_parameters_rendered_block_and_checks(otto, chained):
     assert body["subject"] == leaf.subject
     assert body["format"] == "kyma"
     assert body["chain"] is True
+    assert body["cf_target"] == "key"
     assert body["parameters"] == {
         "credential-type": "X509_PROVIDED",
         "certificate": pem_text(leaf, inter, root),
@@ -242,6 +305,15 @@ def test_the_api_gives_parameters_rendered_block_and_checks(otto, chained):
     assert body["checks"] == [
         {"rule": c.rule, "level": c.level, "message": c.message} for c in bindings.checks(cert, NOW)
     ]
+
+
+@pytest.mark.parametrize("cf_target", ["key", "app"])
+@pytest.mark.parametrize("fmt", ["cf", "mta", "terraform-cf"])
+def test_the_api_renders_every_cloud_foundry_form_for_the_chosen_target(otto, cert, fmt, cf_target):
+    body = api(otto, cert.pk, f"?format={fmt}&cf_target={cf_target}").json()
+
+    assert body["cf_target"] == cf_target
+    assert body["rendered"] == bindings.rendered(cert, fmt, target=Target(cf_target=cf_target))
 
 
 def test_the_api_defaults_to_json_without_the_chain(otto, chained):
@@ -262,9 +334,13 @@ def test_the_api_defaults_to_json_without_the_chain(otto, chained):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("?format=xml", "Unknown format 'xml': use one of json, cf, manifest, mta, kyma, terraform."),
-        ("?format=", "Unknown format '': use one of json, cf, manifest, mta, kyma, terraform."),
+        (
+            "?format=xml",
+            "Unknown format 'xml': use one of json, cf, manifest, mta, kyma, terraform, terraform-cf.",
+        ),
+        ("?format=", "Unknown format '': use one of json, cf, manifest, mta, kyma, terraform, terraform-cf."),
         ("?chain=yes", "chain must be 0 (the certificate alone) or 1 (with its issuers)."),
+        ("?cf_target=both", "cf_target must be key (a service key) or app (an app's binding)."),
     ],
 )
 def test_the_api_refuses_a_bad_option_with_a_json_error(otto, cert, query, message):

@@ -57,18 +57,20 @@ def test_copy_puts_exactly_the_rendered_block_on_the_clipboard(strict_page, live
     page.goto(f"{live_server.url}/certificates/{cert.pk}/")
 
     tabs = page.get_by_role("tablist", name="Format").get_by_role("tab")
-    assert tabs.all_inner_texts() == ["JSON", "cf CLI", "manifest.yml", "mta.yaml", "Kyma", "Terraform"]
+    assert tabs.all_inner_texts() == [
+        "JSON", "cf CLI", "manifest.yml", "mta.yaml", "Kyma", "Terraform (BTP)", "Terraform (Cloud Foundry)"
+    ]  # fmt: skip
     expect(tab(page, "JSON")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("tabpanel")).to_have_count(1)  # the others are hidden
 
     copy_from(page, "JSON")
     assert clipboard(page) == bindings.rendered(cert, "json")
 
-    page.get_by_role("tab", name="Terraform", exact=True).click()
-    expect(tab(page, "Terraform")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Terraform (BTP)", exact=True).click()
+    expect(tab(page, "Terraform (BTP)")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("tab", selected=True)).to_have_count(1)
     expect(page.get_by_role("tabpanel", name="JSON")).to_be_hidden()
-    copy_from(page, "Terraform")
+    copy_from(page, "Terraform (BTP)")
     assert clipboard(page) == bindings.rendered(cert, "terraform")
 
     assert page.errors == []  # no script refused by the CSP, no script error
@@ -85,23 +87,26 @@ def test_the_tabs_follow_the_keyboard_and_the_options_keep_the_chosen_tab(
     # Auto-waiting assertions: under load the page may take a moment to react to a key.
     page.get_by_role("tab", name="JSON", exact=True).focus()
     page.keyboard.press("ArrowLeft")
-    expect(tab(page, "Terraform")).to_have_attribute("aria-selected", "true")
+    expect(tab(page, "Terraform (Cloud Foundry)")).to_have_attribute("aria-selected", "true")
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
     expect(tab(page, "cf CLI")).to_have_attribute("aria-selected", "true")
     expect(tab(page, "cf CLI")).to_be_focused()
     page.keyboard.press("End")
-    expect(page).to_have_url(re.compile(r"#format-terraform$"))
+    expect(page).to_have_url(re.compile(r"#format-terraform-cf$"))
 
-    page.get_by_label("Service key / binding name").fill("ci-key")
+    page.get_by_label("Cloud Foundry app").fill("shop-web")
     page.get_by_label("Include the issuer certificates (chain)").check()
+    page.get_by_label("a binding of the app").check()
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_url(f"**/certificates/{cert.pk}/?chain=1&instance=&app=&key=ci-key#format-terraform")
+    page.wait_for_url(
+        f"**/certificates/{cert.pk}/?chain=1&instance=&app=shop-web&key=&cf_target=app#format-terraform-cf"
+    )
 
-    expect(tab(page, "Terraform")).to_have_attribute("aria-selected", "true")
-    copy_from(page, "Terraform")
+    expect(tab(page, "Terraform (Cloud Foundry)")).to_have_attribute("aria-selected", "true")
+    copy_from(page, "Terraform (Cloud Foundry)")
     assert clipboard(page) == bindings.rendered(
-        cert, "terraform", chain=True, target=Target(key_name="ci-key")
+        cert, "terraform-cf", chain=True, target=Target(app="shop-web", cf_target="app")
     )
     assert page.errors == []
 
@@ -124,4 +129,11 @@ def test_without_script_every_block_shows_one_after_the_other(
         expect(page.locator(f"#code-{fmt}")).to_be_visible()
         assert page.locator(f"#code-{fmt}").text_content() == bindings.rendered(cert, fmt)
     expect(page.get_by_role("link", name="Download binding.tf")).to_be_visible()
+    # The choice of a key or the app's binding is a plain form: it works without script too.
+    page.get_by_label("a binding of the app").check()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**cf_target=app**")
+    assert page.locator("#code-cf").text_content() == bindings.rendered(
+        cert, "cf", target=Target(cf_target="app")
+    )
     context.close()

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from portal import vcap
+from tests import certs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,3 +154,41 @@ def test_it_refuses_notice_thresholds_that_are_not_days():
     result = _manage("check", **_production(CERTMGR_NOTICE_THRESHOLDS="30,soon"))
     assert result.returncode != 0
     assert "CERTMGR_NOTICE_THRESHOLDS: 'soon' is not a whole number of days" in result.stderr
+
+
+def test_it_reports_an_ias_trusted_cas_file_that_is_missing_empty_or_corrupt(tmp_path):
+    result = _manage("check", **_production(CERTMGR_IAS_TRUSTED_CAS=str(tmp_path / "missing.pem")))
+    assert result.returncode != 0
+    assert "certmgr.E005" in result.stderr and "cannot be read" in result.stderr
+    assert "SAP incident, component BC-IAM-IDS" in result.stderr  # the hint
+
+    (tmp_path / "empty.pem").write_text("no certificate here\n")
+    result = _manage("check", **_production(CERTMGR_IAS_TRUSTED_CAS=str(tmp_path / "empty.pem")))
+    assert "certmgr.E005" in result.stderr and "holds no PEM certificate" in result.stderr
+
+    (tmp_path / "corrupt.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    )
+    result = _manage("check", **_production(CERTMGR_IAS_TRUSTED_CAS=str(tmp_path / "corrupt.pem")))
+    assert "certmgr.E005" in result.stderr and "cannot be decoded" in result.stderr
+
+
+def test_it_reports_unknown_preflight_switches_with_the_known_ones_as_hint():
+    result = _manage("check", **_production(CERTMGR_PREFLIGHT_DISABLE="dn_change,rsa-min,selfsigned"))
+    assert result.returncode != 0
+    assert "certmgr.E006" in result.stderr
+    assert "unknown pre-flight rules: rsa-min, selfsigned." in result.stderr
+    assert "dn_change, rsa_min, client_auth" in result.stderr
+
+
+def test_a_trusted_cas_file_and_known_switches_pass_the_checks(tmp_path):
+    root, inter, _ = certs.ca_hierarchy()
+    (tmp_path / "cas.pem").write_bytes(root.pem + inter.pem)
+    result = _manage(
+        "check",
+        **_production(
+            CERTMGR_IAS_TRUSTED_CAS=str(tmp_path / "cas.pem"),
+            CERTMGR_PREFLIGHT_DISABLE="dn_change, rsa_min,client_auth",
+        ),
+    )
+    assert result.returncode == 0, result.stderr

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+
+from cryptography import x509
+from django.conf import settings
 from django.utils import timezone
 
-from ..core import binding
+from ..core import binding, iastrust
 from ..core.preflight import Check, preflight
 from ..models import Certificate, warning_threshold
+
+log = logging.getLogger(__name__)
 
 
 def parameters(cert: Certificate, *, chain: bool = False) -> dict:
@@ -18,6 +26,36 @@ def rendered(
     cert: Certificate, fmt: str, *, chain: bool = False, target: binding.Target | None = None
 ) -> str:
     return binding.render(parameters(cert, chain=chain), fmt, target or binding.Target())
+
+
+def trusted_cas() -> tuple[x509.Certificate, ...]:
+    """The CAs of CERTMGR_IAS_TRUSTED_CAS (checked at startup: certmgr.checks), read again when it changes."""
+    path = settings.CERTMGR_IAS_TRUSTED_CAS
+    if not path:
+        return ()
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        log.warning("CERTMGR_IAS_TRUSTED_CAS=%s cannot be read (%s): only IAS's default CAs count", path, exc)
+        return ()
+    return _load_trusted_cas(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_trusted_cas(path: str, mtime_ns: int, size: int) -> tuple[x509.Certificate, ...]:
+    try:
+        with open(path, "rb") as handle:
+            return iastrust.load_trusted_cas(handle.read())
+    except (OSError, ValueError) as exc:
+        log.warning("CERTMGR_IAS_TRUSTED_CAS=%s: %s; only IAS's default CAs count", path, exc)
+        return ()
+
+
+def _chain(cert: Certificate) -> list[x509.Certificate]:
+    try:
+        return [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in cert.chain_certificates()]
+    except ValueError:
+        return []
 
 
 def checks(cert: Certificate, now=None) -> list[Check]:
@@ -40,6 +78,9 @@ def checks(cert: Certificate, now=None) -> list[Check]:
         tenant_holder=holder,
         subject_dns=frozenset(others.values_list("subject", flat=True)),
         active_subject=active.subject if active else None,
+        chain=_chain(cert),
+        trusted_cas=trusted_cas(),
+        disabled=settings.CERTMGR_PREFLIGHT_DISABLE,
     )
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from ..access.clientaddr import client_ip
 from ..core import binding
-from ..core.binding import FORMATS, Target
+from ..core.binding import CF_TARGETS, FORMATS, Target
 from ..lib.viewkit import managed_application, param
 from ..models import Application, AuditEvent, Certificate
 from . import parameters as bindings
@@ -35,22 +35,27 @@ BINDING_FORMATS = {
         "params.json",
         "application/json",
         "The parameters alone: cf bind-service APP INSTANCE -c params.json, "
-        "or cf create-service-key INSTANCE KEY -c params.json.",
+        "or cf create-service-key INSTANCE KEY -c params.json: one or the other, never both.",
     ),
     "cf": BindingFormat(
         "cf CLI",
         "cf-commands.sh",
         "text/x-shellscript",
-        "Two commands: a service key, and a binding of the app. Run the one you need.",
+        "A script to run as is: it creates the service key or binds the app, as chosen above. "
+        "One or the other, never both: IAS takes a certificate once per tenant.",
     ),
     "manifest": BindingFormat(
         "manifest.yml",
         "manifest.yml",
         "application/yaml",
-        "The parameters of the service in the app's manifest.yml.",
+        "The parameters of the service in the app's manifest.yml (applied when cf push creates the binding).",
     ),
     "mta": BindingFormat(
-        "mta.yaml", "mta.yaml", "application/yaml", "The parameters.config of a requires entry in mta.yaml."
+        "mta.yaml",
+        "mta.yaml",
+        "application/yaml",
+        "For an app's binding: modules[].requires[].parameters.config; for a service key: "
+        "resources[].parameters.service-keys[].config (as chosen above).",
     ),
     "kyma": BindingFormat(
         "Kyma",
@@ -59,29 +64,39 @@ BINDING_FORMATS = {
         "A ServiceBinding for the SAP BTP service operator (Kyma, Kubernetes).",
     ),
     "terraform": BindingFormat(
-        "Terraform",
+        "Terraform (BTP)",
         "binding.tf",
         "text/plain",
-        "A btp_subaccount_service_binding for the SAP BTP Terraform provider.",
+        "A btp_subaccount_service_binding for the SAP BTP Terraform provider (instances managed in the subaccount).",
+    ),
+    "terraform-cf": BindingFormat(
+        "Terraform (Cloud Foundry)",
+        "binding-cf.tf",
+        "text/plain",
+        "A cloudfoundry_service_credential_binding of type key or app (as chosen above) for the Cloud Foundry "
+        "Terraform provider (instances managed in Cloud Foundry; it takes GUIDs, not names).",
     ),
 }
 NAME_MAX_LENGTH = 100
 
 
 def binding_options(request) -> tuple[bool, Target, dict[str, str]]:
-    """chain=1, and the names typed into the form (an empty one keeps Target's placeholder)."""
+    """chain=1, cf_target, and the names typed into the form (an empty one keeps Target's placeholder)."""
     names = {field: param(request, field).strip()[:NAME_MAX_LENGTH] for field in ("instance", "app", "key")}
+    cf_target = request.GET.get("cf_target", "")
     target = Target(
         instance=names["instance"] or Target.instance,
         app=names["app"] or Target.app,
         key_name=names["key"] or Target.key_name,
+        cf_target=cf_target if cf_target in CF_TARGETS else Target.cf_target,
     )
     return request.GET.get("chain") == "1", target, names
 
 
 def binding_panel(request, cert: Certificate, now) -> dict:
     chain, target, names = binding_options(request)
-    query = urlencode(({"chain": "1"} if chain else {}) | {k: v for k, v in names.items() if v})
+    cf_target = {} if target.cf_target == Target.cf_target else {"cf_target": target.cf_target}
+    query = urlencode(({"chain": "1"} if chain else {}) | cf_target | {k: v for k, v in names.items() if v})
     checks = bindings.checks(cert, now)
     return {
         "checks": checks,
@@ -89,6 +104,7 @@ def binding_panel(request, cert: Certificate, now) -> dict:
         "chain": chain,
         "chain_length": len(cert.chain_certificates()),
         "names": names,
+        "cf_target": target.cf_target,
         "defaults": Target(),
         "max_length": NAME_MAX_LENGTH,
         "blocks": [
@@ -141,6 +157,10 @@ def api_certificate_binding(request, pk):
         return JsonResponse(
             {"error": "chain must be 0 (the certificate alone) or 1 (with its issuers)."}, status=400
         )
+    if request.GET.get("cf_target", Target.cf_target) not in CF_TARGETS:
+        return JsonResponse(
+            {"error": "cf_target must be key (a service key) or app (an app's binding)."}, status=400
+        )
     cert = Certificate.objects.filter(pk=pk).first()
     if cert is None:
         return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
@@ -153,6 +173,7 @@ def api_certificate_binding(request, pk):
             "subject": cert.subject,
             "format": fmt,
             "chain": chain,
+            "cf_target": target.cf_target,
             "parameters": bindings.parameters(cert, chain=chain),
             "rendered": bindings.rendered(cert, fmt, chain=chain, target=target),
             "checks": [

@@ -3,6 +3,10 @@
 X509_PROVIDED takes the certificate and nothing else (no private key, ever). IAS wants the PEM
 with a newline right after the BEGIN line and right before the END line; JSON carries those
 newlines as ``\\n``, YAML as a literal block, HCL as ``\\n`` escapes.
+
+IAS takes a certificate once per tenant, and that includes one instance's bindings and service
+keys: the Cloud Foundry forms (cf, mta, terraform-cf) therefore put it either into a service key
+or into an app's binding (``Target.cf_target``), never both.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-FORMATS = ("json", "cf", "manifest", "mta", "kyma", "terraform")
+FORMATS = ("json", "cf", "manifest", "mta", "kyma", "terraform", "terraform-cf")
+CF_TARGETS = ("key", "app")  # a service key (cf create-service-key), or an app's binding (cf bind-service)
 _BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -25,6 +30,7 @@ class Target:
     instance: str = "my-ias-instance"
     app: str = "my-app"
     key_name: str = "my-service-key"
+    cf_target: str = "key"  # one of CF_TARGETS
 
 
 def certificate_value(pems: list[str]) -> str:
@@ -54,10 +60,22 @@ def _json(parameters: dict, target: Target) -> str:
 
 
 def _cf(parameters: dict, target: Target) -> str:
+    # Runnable as is (sh or bash -e). No user-typed name goes into a comment: a newline in it would
+    # end the comment; in the command shlex.quote keeps it one argument.
     inline = shlex.quote(json.dumps(parameters, separators=(",", ":")))
+    if target.cf_target == "app":
+        what, other = "Binds the app to the IAS instance", "a service key"
+        command = f"cf bind-service {shlex.quote(target.app)} {shlex.quote(target.instance)} -c {inline}\n"
+        after = "# The app reads its binding when it starts: restage it afterwards (cf restage).\n"
+    else:
+        what, other = "Creates a service key of the IAS instance", "an app's binding"
+        command = f"cf create-service-key {shlex.quote(target.instance)} {shlex.quote(target.key_name)} -c {inline}\n"
+        after = ""
     return (
-        f"cf create-service-key {shlex.quote(target.instance)} {shlex.quote(target.key_name)} -c {inline}\n"
-        f"cf bind-service {shlex.quote(target.app)} {shlex.quote(target.instance)} -c {inline}\n"
+        "#!/bin/sh\n"
+        f"# {what} with this certificate (X509_PROVIDED).\n"
+        f"# IAS takes a certificate once per tenant: do not also put it into {other}.\n"
+        "set -e\n" + command + after
     )
 
 
@@ -67,9 +85,21 @@ def _manifest(parameters: dict, target: Target) -> str:
 
 
 def _mta(parameters: dict, target: Target) -> str:
-    # In mta.yaml, the binding parameters of a requires entry go under parameters.config.
-    head = f"requires:\n  - name: {_yaml_scalar(target.instance)}\n    parameters:\n      config:\n"
-    return head + _yaml_map(parameters, indent=8)
+    if target.cf_target == "app":
+        # modules[].requires[].parameters.config: the parameters of the module's binding.
+        head = (
+            f"modules:\n  - name: {_yaml_scalar(target.app)}\n    requires:\n"
+            f"      - name: {_yaml_scalar(target.instance)}\n        parameters:\n          config:\n"
+        )
+        return head + _yaml_map(parameters, indent=12)
+    # resources[].parameters.service-keys[].config: a service key the deployer creates with the
+    # managed instance (SAP's MTA docs show service-keys on org.cloudfoundry.managed-service).
+    head = (
+        f"resources:\n  - name: {_yaml_scalar(target.instance)}\n    type: org.cloudfoundry.managed-service\n"
+        "    parameters:\n      service: identity\n      service-plan: application\n      service-keys:\n"
+        f"        - name: {_yaml_scalar(target.key_name)}\n          config:\n"
+    )
+    return head + _yaml_map(parameters, indent=12)
 
 
 def _kyma(parameters: dict, target: Target) -> str:
@@ -82,19 +112,47 @@ def _kyma(parameters: dict, target: Target) -> str:
 
 
 def _terraform(parameters: dict, target: Target) -> str:
-    width = max(len(key) for key in parameters) + 2
-    body = "\n".join(f"    {_hcl_string(k):<{width}} = {_hcl_value(v)}" for k, v in parameters.items())
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", target.key_name)
-    if not re.match(r"[A-Za-z_]", name):  # a Terraform name starts with a letter or underscore
-        name = "_" + name
+    """SAP BTP provider: a binding of an instance managed in the subaccount."""
     return (
-        f'resource "btp_subaccount_service_binding" "{name}" {{\n'
+        f'resource "btp_subaccount_service_binding" "{_hcl_label(target.key_name)}" {{\n'
         "  subaccount_id       = var.subaccount_id\n"
         "  service_instance_id = var.ias_instance_id\n"
         f"  name                = {_hcl_string(target.key_name)}\n"
-        f"  parameters = jsonencode({{\n{body}\n  }})\n"
+        f"  parameters = {_jsonencode(parameters)}\n"
         "}\n"
     )
+
+
+def _terraform_cf(parameters: dict, target: Target) -> str:
+    """Cloud Foundry provider: cloudfoundry_service_credential_binding of type key or app (GUIDs)."""
+    if target.cf_target == "app":
+        label = _hcl_label(target.app)
+        names = '  type             = "app"\n  service_instance = var.ias_instance_guid\n  app              = var.app_guid\n'
+    else:
+        label = _hcl_label(target.key_name)
+        names = (
+            f'  type             = "key"\n  name             = {_hcl_string(target.key_name)}\n'
+            "  service_instance = var.ias_instance_guid\n"
+        )
+    return (
+        f'resource "cloudfoundry_service_credential_binding" "{label}" {{\n'
+        + names
+        + f"  parameters = {_jsonencode(parameters)}\n"
+        "}\n"
+    )
+
+
+def _jsonencode(parameters: dict) -> str:
+    width = max(len(_hcl_string(key)) for key in parameters)
+    body = "\n".join(f"    {_hcl_string(k):<{width}} = {_hcl_value(v)}" for k, v in parameters.items())
+    return f"jsonencode({{\n{body}\n  }})"
+
+
+def _hcl_label(name: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    if not re.match(r"[A-Za-z_]", label):  # a Terraform name starts with a letter or underscore
+        label = "_" + label
+    return label
 
 
 def _yaml_map(parameters: dict, indent: int) -> str:
@@ -144,6 +202,7 @@ _RENDERERS = {
     "mta": _mta,
     "kyma": _kyma,
     "terraform": _terraform,
+    "terraform-cf": _terraform_cf,
 }
 
 

@@ -19,6 +19,7 @@ class InputError(ValueError):
     UNSUPPORTED_KEY = "unsupported_key"
     AMBIGUOUS = "ambiguous"
     NO_CERTIFICATE_IN_BINDING = "no_certificate_in_binding"
+    ATTESTED_BINDING = "attested_binding"  # X509_ATTESTED: the Zero Trust Identity Service's certificate
 
     def __init__(self, code: str, message: str):
         super().__init__(message)

@@ -68,7 +68,7 @@ def _parse(data: bytes, password: str | None, max_bytes: int) -> ParsedInput:
     if text is None:
         return _parse_binary(data, password)
     text = text.strip()
-    if servicekey.looks_like_json(text):
+    if servicekey.looks_like_binding(text):
         binding = servicekey.extract(text)
         parsed = _parse_text(binding.certificate + "\n" + (binding.key or ""), None)
         warnings = parsed.warnings + servicekey.check_expiry(binding, parsed.leaf.not_after)

@@ -1,4 +1,5 @@
-"""Read the certificate out of a cf service key, a binding's credentials or VCAP_SERVICES."""
+"""Read the certificate out of a cf service key, a binding's credentials, VCAP_SERVICES or a
+Kubernetes Secret of the SAP BTP service operator (core/k8ssecret.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from . import k8ssecret
 from .errors import InputError
+
+ATTESTED = (
+    "no certificate to manage: attested by the Zero Trust Identity Service (credential-type "
+    "X509_ATTESTED), which gives the application its certificate; there is nothing to store or renew here."
+)
 
 
 @dataclass(frozen=True)
 class Binding:
     """What an identity binding says about the IAS application it belongs to."""
 
-    source: str  # service-key or vcap-services
+    source: str  # service-key, vcap-services or kubernetes-secret
     certificate: str
     key: str | None = field(default=None, repr=False)
     client_id: str = ""
@@ -22,25 +29,32 @@ class Binding:
     credential_type: str = ""
     certificate_expires_at: str = ""
     name: str = ""
+    app_tid: str = ""  # the tenant's id (formerly zone_uuid)
+    certurl: str = ""
 
 
 def looks_like_json(text: str) -> bool:
     return text.startswith("{") or (text.startswith("Getting key") and "{" in text)
 
 
+def looks_like_binding(text: str) -> bool:
+    """JSON (service key, VCAP_SERVICES, a Secret from kubectl -o json) or a Secret as kubectl's YAML."""
+    return looks_like_json(text) or k8ssecret.looks_like_yaml(text)
+
+
 def extract(text: str) -> Binding:
-    if text.startswith("Getting key"):  # `cf service-key` prints a status line first
-        text = text[text.index("{") :]
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            InputError.CORRUPT,
-            f"The input looks like JSON but is not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}).",
-        ) from None
+    document = _load_json(text) if looks_like_json(text) else k8ssecret.load_yaml(text)
     if not isinstance(document, dict):
         raise _not_a_binding()
+    if k8ssecret.is_list(document):
+        raise InputError(
+            InputError.AMBIGUOUS,
+            f"This is a list of {len(document['items'])} Kubernetes objects: export the binding's "
+            "Secret alone (kubectl get secret NAME -o yaml).",
+        )
+    if k8ssecret.is_secret(document):
+        creds = k8ssecret.credentials(document)
+        return _from_credentials(creds, "kubernetes-secret", k8ssecret.secret_name(document))
     if "credentials" in document and isinstance(document["credentials"], dict):
         return _from_credentials(document["credentials"], "service-key", document.get("name", ""))
     if _identity_bindings(document):
@@ -48,6 +62,21 @@ def extract(text: str) -> Binding:
     if "certificate" in document or "clientid" in document:
         return _from_credentials(document, "service-key", "")
     raise _not_a_binding()
+
+
+def _load_json(text: str) -> object:
+    if text.startswith("Getting key"):  # `cf service-key` prints a status line first
+        text = text[text.index("{") :]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            InputError.CORRUPT,
+            f"The input looks like JSON but is not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}).",
+        ) from None
+    except RecursionError:
+        raise InputError(InputError.CORRUPT, "The input nests too deeply to be a binding.") from None
 
 
 def check_expiry(binding: Binding, not_after: datetime) -> tuple[str, ...]:
@@ -77,6 +106,8 @@ def _from_vcap(document: dict) -> Binding:
     bindings = _identity_bindings(document)
     with_cert = [b for b in bindings if isinstance(b.get("credentials"), dict)]
     with_cert = [b for b in with_cert if b["credentials"].get("certificate")]
+    if not with_cert and any(_attested(b.get("credentials")) for b in bindings):
+        raise InputError(InputError.ATTESTED_BINDING, f"VCAP_SERVICES: {ATTESTED}")
     if not with_cert:
         raise InputError(
             InputError.NO_CERTIFICATE_IN_BINDING,
@@ -94,7 +125,13 @@ def _from_vcap(document: dict) -> Binding:
     return _from_credentials(chosen["credentials"], "vcap-services", chosen.get("name", ""))
 
 
+def _attested(creds: object) -> bool:
+    return isinstance(creds, dict) and str(creds.get("credential-type", "")).upper() == "X509_ATTESTED"
+
+
 def _from_credentials(creds: dict, source: str, name: str) -> Binding:
+    if _attested(creds):
+        raise InputError(InputError.ATTESTED_BINDING, f"This binding has {ATTESTED}")
     certificate = creds.get("certificate")
     if not certificate:
         kind = creds.get("credential-type") or ("SECRET" if "clientsecret" in creds else "")
@@ -110,11 +147,13 @@ def _from_credentials(creds: dict, source: str, name: str) -> Binding:
     if not isinstance(domains, list):
         domains = []
     client_id, url = str(creds.get("clientid", "")), str(creds.get("url", "")).rstrip("/")
-    if len(client_id) > 200 or (url and (len(url) > 200 or not url.startswith("https://"))):
+    certurl = str(creds.get("certurl", "")).rstrip("/")
+    app_tid = str(creds.get("app_tid") or creds.get("zone_uuid") or "")
+    if max(len(client_id), len(app_tid)) > 200 or not all(_https_url(u) for u in (url, certurl) if u):
         raise InputError(
             InputError.CORRUPT,
-            "The service key's 'clientid' or 'url' is not usable: the url must be an https URL, "
-            "both at most 200 characters.",
+            "The service key's 'clientid', 'app_tid', 'url' or 'certurl' is not usable: 'url' and 'certurl' "
+            "must be an https URL, all at most 200 characters.",
         )
     return Binding(
         source=source,
@@ -126,12 +165,19 @@ def _from_credentials(creds: dict, source: str, name: str) -> Binding:
         credential_type=str(creds.get("credential-type", "")),
         certificate_expires_at=str(creds.get("certificate_expires_at", "")),
         name=str(name),
+        app_tid=app_tid,
+        certurl=certurl,
     )
+
+
+def _https_url(url: str) -> bool:
+    return len(url) <= 200 and url.startswith("https://")
 
 
 def _not_a_binding() -> InputError:
     return InputError(
         InputError.NOT_A_CERTIFICATE,
-        "This JSON is not a service key: expected an object with 'certificate' (and usually "
-        "'clientid', 'url', 'domains'), a binding with 'credentials', or VCAP_SERVICES.",
+        "This is not a service key: expected an object with 'certificate' (and usually "
+        "'clientid', 'url', 'domains'), a binding with 'credentials', VCAP_SERVICES, or a "
+        "Kubernetes Secret of the SAP BTP service operator.",
     )

@@ -67,13 +67,14 @@ class ApplicationForm(forms.ModelForm):
 class UploadForm(forms.Form):
     application = forms.ModelChoiceField(Application.objects.none(), required=True)
     file = forms.FileField(
-        required=False, help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx or a service key .json"
+        required=False,
+        help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx, a service key .json or a Kubernetes Secret .yaml",
     )
     text = forms.CharField(
         required=False,
         label="…or paste",
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
-        help_text="PEM text, a one-line PEM with \\n, or a service key / VCAP_SERVICES JSON.",
+        help_text="PEM text, a one-line PEM with \\n, a service key / VCAP_SERVICES JSON, or a Kubernetes Secret.",
     )
     password = forms.CharField(
         required=False,

@@ -289,6 +289,8 @@ class Importer:
             ("client_id", binding.client_id),
             ("tenant_url", binding.tenant_url),
             ("domains", list(binding.domains)),
+            ("app_tid", binding.app_tid),
+            ("certurl", binding.certurl),
         ):
             if value and not getattr(app, attr):
                 setattr(app, attr, value)

@@ -84,6 +84,18 @@ class Application(models.Model):
     domains = models.JSONField(
         "trusted domains", default=list, blank=True, help_text="e.g. accounts.ondemand.com"
     )
+    app_tid = models.CharField(
+        "app_tid",
+        max_length=200,
+        blank=True,
+        help_text="The IAS tenant's id, from the binding (formerly zone_uuid).",
+    )
+    certurl = models.CharField(
+        "certificate URL (certurl)",
+        max_length=200,
+        blank=True,
+        help_text="From the binding, when it has one.",
+    )
     backend_url = models.URLField(
         "protected backend URL",
         blank=True,

@@ -1,4 +1,5 @@
-"""python manage.py binding_params FINGERPRINT_OR_ID [--format F] [--chain] [--instance N] [--app N] [--key-name N]
+"""python manage.py binding_params FINGERPRINT_OR_ID [--format F] [--chain] [--cf-target key|app]
+                                  [--instance N] [--app N] [--key-name N]
 
 Prints the X509_PROVIDED binding parameters of a stored certificate, exactly the block and
 nothing else, so the output can be piped into a file or a command. Pre-flight findings go to
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from certmgr.core.binding import FORMATS, Target
+from certmgr.core.binding import CF_TARGETS, FORMATS, Target
 from certmgr.core.preflight import PASS
 
 from ...bindings import parameters as bindings
@@ -30,6 +31,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--chain", action="store_true", help="Include the issuer certificates after the certificate."
+        )
+        parser.add_argument(
+            "--cf-target",
+            choices=CF_TARGETS,
+            default=Target.cf_target,
+            help="For cf, mta and terraform-cf: a service key (key, the default) or the app's binding (app). "
+            "Never both with one certificate: IAS takes a certificate once per tenant.",
         )
         parser.add_argument(
             "--instance", metavar="NAME", default=Target.instance, help="The IAS service instance name."
@@ -53,7 +61,12 @@ class Command(BaseCommand):
         for check in bindings.checks(cert):
             if check.level != PASS:
                 self.stderr.write(f"{check.level}: {check.rule}: {check.message}")
-        target = Target(instance=options["instance"], app=options["app"], key_name=options["key_name"])
+        target = Target(
+            instance=options["instance"],
+            app=options["app"],
+            key_name=options["key_name"],
+            cf_target=options["cf_target"],
+        )
         self.stdout.write(
             bindings.rendered(cert, options["format"], chain=options["chain"], target=target), ending=""
         )
