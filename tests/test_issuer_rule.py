@@ -61,6 +61,9 @@ def test_these_issuers_are_trusted(claims, tenant, expected):
         ({"iss": "https://mytenant.accounts.ondemand.com\t"}, "control characters"),
         ({"iss": "https://my tenant.accounts.ondemand.com"}, "whitespace"),
         ({"iss": "https://mytenant.accounts.ondemand.com\u200b"}, "control characters"),
+        ({"iss": "https://\u212aelvin.accounts.ondemand.com"}, "non-ASCII"),  # Kelvin sign, "k" lowered
+        ({"iss": "https://mytenant.accountſ.ondemand.com"}, "non-ASCII"),  # long s, "s" ignoring case
+        ({"iss": "https://tënant.accounts.ondemand.com"}, "non-ASCII"),
         ({"iss": "http://mytenant.accounts.ondemand.com"}, "not an https URL"),
         ({"iss": "HTTPS://mytenant.accounts.ondemand.com"}, "not an https URL"),
         ({"iss": "https://"}, "not a host name"),

@@ -385,7 +385,7 @@ def trusted_issuer(
     if remainder.lower() == tenant or url.lower() in {a.lower() for a in aliases}:
         return url
     for domain in domains:
-        if re.fullmatch(rf"[A-Za-z0-9-]{{1,63}}\.{re.escape(domain)}", remainder, re.IGNORECASE):
+        if re.fullmatch(rf"[A-Za-z0-9-]{{1,63}}\.{re.escape(domain)}", remainder, re.IGNORECASE | re.ASCII):
             return url
     allowed = [f"one label under {', '.join(domains)}"] if domains else []
     allowed += [f"the tenant's own host {tenant}", *(f"the configured issuer {a}" for a in aliases)]
@@ -412,6 +412,9 @@ def _issuer_problem(raw: str) -> str:
         return "contains whitespace or control characters"
     if "%" in raw:
         return "contains %-encoding"
+    # SAP's pattern is ASCII; and ignoring case, the Kelvin sign matches "k" and "ſ" matches "s".
+    if not raw.isascii():
+        return "contains non-ASCII characters (a host name is ASCII, IDNs in punycode)"
     if "://" in raw and not raw.startswith("https://"):
         return "is not an https URL"
     remainder = raw.removeprefix("https://")
