@@ -11,13 +11,16 @@ from .accounts import add_user_in_directory, register_oidc_client_in_directory
 from .app import Faults, TokenRequest
 from .clients import register_in_directory
 from .standin import StandIn, serve
+from .tenant import TenantSettings, set_tenant_settings_in_directory
 
 __all__ = [
     "Faults",
     "StandIn",
+    "TenantSettings",
     "TokenRequest",
     "add_user_in_directory",
     "register_in_directory",
     "register_oidc_client_in_directory",
     "serve",
+    "set_tenant_settings_in_directory",
 ]

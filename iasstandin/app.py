@@ -21,9 +21,12 @@ from .clients import Registry
 from .errors import NO_STORE, TokenError
 from .oidc import AUTHORIZE_PATH, BASIC_CHALLENGE, LOGOUT_PATH, SCOPES, USERINFO_PATH, Codes, Oidc
 from .pki import Pki, certificate_thumbprint, key_id, new_signing_key
+from .tenant import TenantConfig, TenantSettings, reference_token
 from .tlsserver import App, Request, Response
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a secret
+JWKS_PATH = "/oauth2/certs"
+JWKS_HEADERS = ("x-app_tid", "x-client_id", "x-azp")  # sent by SAP's libraries; "Reserved" in SAP-docs
 CLIENT_CREDENTIALS, AUTHORIZATION_CODE = "client_credentials", "authorization_code"
 BACKEND_LEEWAY = 60  # seconds of clock skew the backend forgives on exp, as the tutorial's does
 
@@ -62,6 +65,8 @@ class TokenRequest(NamedTuple):
     client_id: str | None
     thumbprint: str | None  # of the client certificate presented, None without one
     status: int
+    token_format: str | None = None  # the request's token_format parameter, None without one
+    app_tid: str | None = None  # the request's app_tid parameter, None without one
 
 
 class Journal:
@@ -71,6 +76,7 @@ class Journal:
         self._lock = threading.Lock()
         self.token_requests: list[TokenRequest] = []
         self.issued_tokens: list[str] = []
+        self.jwks_requests: list[dict[str, str]] = []  # the JWKS_HEADERS each JWKS request sent
 
     def record(self, entry: TokenRequest, token: str | None = None) -> None:
         with self._lock:
@@ -78,10 +84,15 @@ class Journal:
             if token:
                 self.issued_tokens.append(token)
 
+    def record_jwks(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.jwks_requests.append(headers)
+
     def clear(self) -> None:
         with self._lock:
             self.token_requests.clear()
             self.issued_tokens.clear()
+            self.jwks_requests.clear()
 
 
 class Lockout:
@@ -137,9 +148,11 @@ class Tenant:
         lockout: Lockout,
         accounts: Accounts | None = None,
         codes: Codes | None = None,
+        tenant: TenantConfig | None = None,
     ):
         self.url, self.pki, self.registry, self.journal, self.lockout = url, pki, registry, journal, lockout
         self._faults = faults
+        self.tenant = tenant or TenantConfig()
         self.app_tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"iasstandin:{pki.kid}"))
         self._rogue_key = None
         self._rogue_lock = threading.Lock()
@@ -150,7 +163,7 @@ class Tenant:
         self.oidc = Oidc(url, accounts or Accounts(), codes or Codes(), self._sign, keys, self.app_tid)
         self._routes = {
             "/.well-known/openid-configuration": (("GET",), lambda _: self._static(self._discovery)),
-            "/oauth2/certs": (("GET",), lambda _: self._static(self._jwks)),
+            JWKS_PATH: (("GET",), self._jwks_request),
             TOKEN_PATH: (("POST",), self._token),
             **self.oidc.routes(),
         }
@@ -171,7 +184,7 @@ class Tenant:
             "token_endpoint": f"{self.url}{TOKEN_PATH}",
             "userinfo_endpoint": f"{self.url}{USERINFO_PATH}",
             "end_session_endpoint": f"{self.url}{LOGOUT_PATH}",
-            "jwks_uri": f"{self.url}/oauth2/certs",
+            "jwks_uri": f"{self.url}{JWKS_PATH}",
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "subject_types_supported": ["public"],
@@ -209,9 +222,17 @@ class Tenant:
     def _static(body: bytes) -> Response:
         return Response(200, body, {"Content-Type": "application/json"})
 
+    def _jwks_request(self, request: Request) -> Response:
+        sent = {name: request.headers[name] for name in JWKS_HEADERS if request.headers.get(name) is not None}
+        self.journal.record_jwks(sent)
+        if "x-app_tid" in sent and sent["x-app_tid"] != self.app_tid:
+            # IAS's answer to a foreign x-app_tid, per the mock of SAP/cloud-security-client-go.
+            return Response.json(400, {"msg": "Invalid app_tid provided"})
+        return self._static(self._jwks)
+
     def _token(self, request: Request) -> Response:
         thumb = certificate_thumbprint(request.peer_cert) if request.peer_cert else None
-        client_id, token, faults = None, None, self._faults()
+        client_id, token, faults, form = None, None, self._faults(), {}
         try:
             form = _form(request)
             if form["grant_type"] == AUTHORIZATION_CODE:
@@ -221,18 +242,22 @@ class Tenant:
                 else:
                     self._check_lock(client_id)
                 self.oidc.check_client(client_id, secret)
-                body, token = self.oidc.exchange(form, client_id, faults)
+                settings = self.tenant.of(client_id).checked(form, self.app_tid)
+                body, token = self.oidc.exchange(form, client_id, faults, settings)
             else:
                 client_id = form.get("client_id")
                 self._authenticate(request, form, client_id, thumb)
-                token = self._issue(faults, client_id, thumb)
+                settings = self.tenant.of(client_id).checked(form, self.app_tid)
+                opaque = settings.opaque(form.get("token_format"))
+                token = reference_token() if opaque else self._issue(faults, settings, client_id, thumb)
                 body = {"access_token": token, "token_type": "Bearer", "expires_in": faults.token_lifetime}
             response = Response.json(200, body, NO_STORE)
         except TokenError as err:
             if err.status == 401 and client_id and err.description != LOCKED:
                 self.lockout.failed(client_id, time.time())
             response = err.response()
-        self.journal.record(TokenRequest(client_id, thumb, response.status), token)
+        entry = TokenRequest(client_id, thumb, response.status, form.get("token_format"), form.get("app_tid"))
+        self.journal.record(entry, token)
         return response
 
     def _check_lock(self, client_id: str) -> None:
@@ -272,10 +297,10 @@ class Tenant:
         if now < request.peer_cert.not_valid_before_utc:
             raise TokenError(401, "invalid_client", "The client certificate is not yet valid")
 
-    def _issue(self, faults: Faults, client_id: str, thumb: str) -> str:
+    def _issue(self, faults: Faults, settings: TenantSettings, client_id: str, thumb: str) -> str:
         iat = int(time.time())
         claims = {
-            "iss": faults.issuer if faults.issuer is not None else self.url,
+            **settings.issuer_claims(self.url),
             "sub": client_id,
             "azp": client_id,
             "aud": faults.audience if faults.audience is not None else client_id,
@@ -284,8 +309,13 @@ class Tenant:
             "jti": str(uuid.uuid4()),
             "app_tid": self.app_tid,
             "sap_id_type": "app",
-            "cnf": {"x5t#S256": faults.cnf_thumbprint if faults.cnf_thumbprint is not None else thumb},
         }
+        if faults.issuer is not None:
+            claims["iss"] = faults.issuer
+        if faults.cnf_thumbprint is not None or not settings.unbound_tokens:
+            claims["cnf"] = {
+                "x5t#S256": faults.cnf_thumbprint if faults.cnf_thumbprint is not None else thumb
+            }
         return self._sign(
             claims,
             unknown_key=faults.sign_with_unknown_key,

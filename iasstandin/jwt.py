@@ -111,6 +111,15 @@ def bearer_claims(authorization: str, keys, issuer: str) -> dict:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("missing bearer token")
     claims = decode(token.strip(), keys)
-    if claims.get("iss") != issuer:
+    if issuer_of(claims) != issuer:
         raise InvalidToken(f"wrong issuer {claims.get('iss')!r}")
     return claims
+
+
+def issuer_of(claims: dict) -> str | None:
+    """The tenant a token names, read as SAP's libraries read it: ``ias_iss`` if present (custom
+    domains), else ``iss``; ``https://`` added to an issuer without a scheme."""
+    issuer = claims.get("ias_iss") or claims.get("iss")
+    if not isinstance(issuer, str):
+        return None
+    return issuer if issuer.startswith("https://") else "https://" + issuer

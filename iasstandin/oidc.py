@@ -25,10 +25,12 @@ from . import jwt
 from .accounts import Accounts, OidcClient, User, check_secret
 from .errors import TokenError
 from .pki import b64url
+from .tenant import reference_token
 from .tlsserver import Request, Response
 
 if TYPE_CHECKING:
     from .app import Faults
+    from .tenant import TenantSettings
 
 AUTHORIZE_PATH = "/oauth2/authorize"
 USERINFO_PATH = "/oauth2/userinfo"
@@ -297,8 +299,11 @@ class Oidc:
         if client is None or not check_secret(secret, client.secret_hash):
             raise TokenError(401, "invalid_client", "Client authentication failed", BASIC_CHALLENGE)
 
-    def exchange(self, form: dict[str, str], client_id: str, faults: Faults) -> tuple[dict, str]:
-        """The token response for an authorization code of the authenticated ``client_id``, and its access token."""
+    def exchange(
+        self, form: dict[str, str], client_id: str, faults: Faults, settings: TenantSettings
+    ) -> tuple[dict, str]:
+        """The token response for an authorization code of the authenticated ``client_id``, and its
+        access token (opaque as the token policy or token_format says; the ID token is a JWT)."""
         code = form.get("code")
         if not code:
             raise TokenError(400, "invalid_request", "The code parameter is missing")
@@ -319,20 +324,23 @@ class Oidc:
         user = self.accounts.user_by_id(grant.user_id)
         if user is None:
             raise TokenError(400, "invalid_grant", "The user no longer exists")
-        access_token = self._access_token(faults, grant, user)
+        if settings.opaque(form.get("token_format")):
+            access_token = reference_token()
+        else:
+            access_token = self._access_token(faults, settings, grant, user)
         body = {
             "access_token": access_token,
-            "id_token": self._id_token(faults, grant, user, access_token),
+            "id_token": self._id_token(faults, settings, grant, user, access_token),
             "token_type": "Bearer",
             "expires_in": faults.token_lifetime,
             "scope": grant.scope,
         }
         return body, access_token
 
-    def _access_token(self, faults: Faults, grant: Grant, user: User) -> str:
+    def _access_token(self, faults: Faults, settings: TenantSettings, grant: Grant, user: User) -> str:
         iat = int(time.time())
         claims = {
-            "iss": faults.issuer if faults.issuer is not None else self.url,
+            **settings.issuer_claims(self.url),
             "sub": user.id,
             "azp": grant.client_id,
             "aud": faults.audience if faults.audience is not None else grant.client_id,
@@ -345,16 +353,22 @@ class Oidc:
             "scope": grant.scope,
             "sid": grant.sid,
         }
+        if faults.issuer is not None:
+            claims["iss"] = faults.issuer
         return self._sign(
             claims,
             unknown_key=faults.sign_with_unknown_key,
             wrong_key_same_kid=faults.sign_with_wrong_key_same_kid,
         )
 
-    def _id_token(self, faults: Faults, grant: Grant, user: User, access_token: str) -> str:
+    def _id_token(
+        self, faults: Faults, settings: TenantSettings, grant: Grant, user: User, access_token: str
+    ) -> str:
         iat = int(time.time())
+        # ias_iss only with a custom domain (SAP/cloud-security-client-go auth/token.go: its presence
+        # is what marks one).
         claims = {
-            "iss": faults.id_token_issuer if faults.id_token_issuer is not None else self.url,
+            **settings.issuer_claims(self.url),
             "sub": user.id,
             "aud": faults.id_token_audience if faults.id_token_audience is not None else grant.client_id,
             "azp": grant.client_id,
@@ -367,11 +381,12 @@ class Oidc:
             "family_name": user.family_name,
             "groups": list(user.groups),  # IAS puts group names here
             "user_uuid": user.id,
-            "ias_iss": self.url,
             "app_tid": self.app_tid,
             "sid": grant.sid,
             "at_hash": b64url(hashlib.sha256(access_token.encode("ascii")).digest()[:16]),
         }
+        if faults.id_token_issuer is not None:
+            claims["iss"] = faults.id_token_issuer
         nonce = faults.id_token_nonce if faults.id_token_nonce is not None else grant.nonce
         if nonce is not None:
             claims["nonce"] = nonce
@@ -423,7 +438,7 @@ class Oidc:
             claims = jwt.decode(params.get("id_token_hint", ""), self._keys)
         except jwt.InvalidToken:
             claims = {}
-        if claims.get("iss") == self.url:
+        if jwt.issuer_of(claims) == self.url:
             aud = claims.get("aud")
             hinted = claims.get("azp") or (aud[0] if isinstance(aud, list) and aud else aud)
             if isinstance(hinted, str) and params.get("client_id") in (None, hinted):

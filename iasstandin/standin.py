@@ -11,6 +11,7 @@ from .app import Backend, Faults, Journal, Lockout, Tenant, TokenRequest, with_f
 from .clients import Registry
 from .oidc import Codes
 from .pki import Pki
+from .tenant import TenantConfig, TenantSettings
 from .tlsserver import TlsServer, server_context
 
 # The stand-in takes any client certificate and hands out tokens: it must never face a network.
@@ -32,6 +33,8 @@ class StandIn:
         self._codes = Codes()
         self._journal = Journal()
         self._lockout = Lockout()
+        self._tenant_config = TenantConfig(self.directory)
+        self._tenant: Tenant | None = None
         self._stopping = threading.Event()
         self._servers: list[TlsServer] = []
         self._url = self._backend_url = None
@@ -60,7 +63,9 @@ class StandIn:
             self._lockout,
             self._accounts,
             self._codes,
+            self._tenant_config,
         )
+        self._tenant = tenant_app
         backend_app = Backend(self._url, self.pki, current)
         self._stopping.clear()
         tenant.start(with_faults(tenant_app, current, self._stopping.wait))
@@ -99,6 +104,13 @@ class StandIn:
         return self._url
 
     @property
+    def app_tid(self) -> str:
+        """The tenant's id (claim ``app_tid`` of its tokens; a binding's ``app_tid``)."""
+        if self._tenant is None:
+            raise RuntimeError("start() the stand-in first")
+        return self._tenant.app_tid
+
+    @property
     def backend_url(self) -> str:
         if self._backend_url is None:
             raise RuntimeError("start() the stand-in first")
@@ -120,6 +132,27 @@ class StandIn:
 
     def unregister(self, client_id: str) -> None:
         self._registry.unregister(client_id)
+
+    def configure_client(
+        self,
+        client_id: str,
+        *,
+        schemeless_issuer: bool = False,
+        opaque_tokens: bool = False,
+        unbound_tokens: bool = False,
+        custom_domain: str = "",
+        require_app_tid: bool = False,
+    ) -> None:
+        """Tenant settings for ``client_id`` (``"*"``: every client without its own); all left out are
+        IAS's defaults, so ``configure_client(client_id)`` restores them. See iasstandin/tenant.py."""
+        settings = TenantSettings(
+            schemeless_issuer=schemeless_issuer,
+            opaque_tokens=opaque_tokens,
+            unbound_tokens=unbound_tokens,
+            custom_domain=custom_domain,
+            require_app_tid=require_app_tid,
+        )
+        self._tenant_config.set(client_id, settings)
 
     def register_oidc_client(
         self,
@@ -153,8 +186,10 @@ class StandIn:
         )
 
     def reset(self) -> None:
-        """Faults to defaults, lockouts, records and pending codes cleared; registrations and users stay."""
+        """Faults and tenant settings to defaults, lockouts, records and pending codes cleared;
+        registrations and users stay."""
         self.faults.restore_defaults()
+        self._tenant_config.clear()
         self._lockout.clear()
         self._journal.clear()
         self._codes.clear()
@@ -166,6 +201,11 @@ class StandIn:
     @property
     def issued_tokens(self) -> list[str]:
         return self._journal.issued_tokens
+
+    @property
+    def jwks_requests(self) -> list[dict[str, str]]:
+        """Per JWKS request, the x-app_tid, x-client_id and x-azp headers it sent."""
+        return self._journal.jwks_requests
 
 
 def serve(

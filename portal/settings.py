@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from certmgr.core.notices import clean_thresholds
+from certmgr.core.oidclogin import clean_issuer_aliases
 
 from . import vcap
 from .env import env_bool, env_int, env_list, env_str
@@ -218,6 +219,12 @@ if CERTMGR_OIDC is None and DEBUG and (CERTMGR_SANDBOX_DIR / "login-client.json"
     CERTMGR_OIDC = vcap.login_client_config(
         "The stand-in's login client", **_json.loads((CERTMGR_SANDBOX_DIR / "login-client.json").read_text())
     )
+# Issuers the login also accepts from the portal's tenant: its custom domains (comma-separated https
+# URLs), for id_tokens whose iss is the custom domain without an ias_iss naming the tenant.
+try:
+    CERTMGR_OIDC_ISSUER_ALIASES = clean_issuer_aliases(env_list("CERTMGR_OIDC_ISSUER_ALIASES"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CERTMGR_OIDC_ISSUER_ALIASES: {exc}") from None
 # IAS groups → roles (see certmgr/access/roles.py). Owners come from each application's owner groups.
 CERTMGR_ADMIN_GROUPS = env_list("CERTMGR_ADMIN_GROUPS", ("CertPortalAdmins",))
 CERTMGR_VIEWER_GROUPS = env_list("CERTMGR_VIEWER_GROUPS", ("CertPortalViewers",))

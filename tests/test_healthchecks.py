@@ -274,3 +274,16 @@ def test_a_certificate_of_another_application_is_not_checked(checked_app, backen
         healthchecks.run_check(
             checked_app, trigger=HealthCheckRun.Trigger.MANUAL, actor_label="otto", certificate=foreign
         )
+
+
+def test_the_applications_app_tid_reaches_a_tenant_that_requires_it(checked_app, ias):
+    ias.configure_client(checked_app.client_id, require_app_tid=True)
+    refused = manual(checked_app)
+    checked_app.app_tid = ias.app_tid  # as a service key or Kubernetes Secret import fills it
+    checked_app.save()
+
+    healthy = manual(checked_app)
+
+    assert (refused.ok, refused.code) == (False, "invalid_request")
+    assert healthy.ok, healthy.diagnosis
+    assert [r.app_tid for r in ias.token_requests] == [None, ias.app_tid]

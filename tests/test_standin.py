@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from iasstandin import Faults, StandIn, register_in_directory
+from iasstandin import Faults, StandIn, TokenRequest, register_in_directory
 from tests import certs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def test_a_registered_certificate_gets_a_bound_token(s, client):
     key = pyjwt.PyJWK(jwks["keys"][0]).key
     assert pyjwt.decode(token, key, algorithms=["RS256"], audience=CLIENT, issuer=s.url)["sub"] == CLIENT
     assert s.issued_tokens == [token]
-    assert s.token_requests == [(CLIENT, x5t_s256(client.issued["a"].der), 200)]
+    assert s.token_requests == [TokenRequest(CLIENT, x5t_s256(client.issued["a"].der), 200)]
 
 
 def test_every_token_is_new(s, client):
@@ -204,7 +204,7 @@ def test_client_authentication_failures_are_401_invalid_client(s, client, case, 
     assert description in text
     assert s.issued_tokens == []
     thumb = x5t_s256(client.issued[cert].der) if cert else None
-    assert s.token_requests == [(data["client_id"], thumb, 401)]
+    assert s.token_requests == [TokenRequest(data["client_id"], thumb, 401)]
 
 
 def test_a_basic_authorization_header_counts_as_a_secret(s, client):

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 def login_client() -> LoginClient | None:
     """The portal's login client, or None when IAS login is not configured."""
     config = settings.CERTMGR_OIDC
-    return LoginClient(**config) if config else None
+    aliases = tuple(settings.CERTMGR_OIDC_ISSUER_ALIASES)
+    return LoginClient(**config, issuer_aliases=aliases) if config else None
 
 
 def login_policy(client: LoginClient):

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import outbound
 from .outbound import HttpPolicy, OutboundError
-from .tokenflow import StepFailed, _printable, _utc, shared_pool, verify_rs256
+from .tokenflow import StepFailed, _printable, _utc, issuer_url, shared_pool, trusted_issuer, verify_rs256
 
 CLOCK_SKEW = 60  # seconds of clock difference tolerated on exp / iat
 
@@ -44,6 +44,7 @@ class LoginClient:
     key_pem: bytes | None = field(default=None, repr=False)
     authorization_endpoint: str = ""
     end_session_endpoint: str = ""
+    issuer_aliases: tuple[str, ...] = ()  # custom-domain issuers also accepted (clean_issuer_aliases)
 
     @property
     def token_endpoint(self) -> str:
@@ -58,7 +59,14 @@ def exchange_code(
     client: LoginClient, code: str, redirect_uri: str, code_verifier: str | None, policy: HttpPolicy
 ) -> dict:
     """The token response for an authorization code (RFC 6749 §4.1.3, PKCE RFC 7636)."""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    # token_format=jwt as in the health check: the access token's format does not matter to the
+    # login, but every token request of the portal asks the same (SAP-docs, authorization code).
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "token_format": "jwt",
+    }
     if code_verifier:
         form["code_verifier"] = code_verifier
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
@@ -121,20 +129,16 @@ def verify_id_token(
     """The id_token's claims once signature (RS256, tenant JWKS), iss, aud, azp, exp, iat and nonce hold."""
     now = time.time() if now is None else now
     try:
-        claims = verify_rs256(id_token, client.jwks_uri, policy, "id_token")
+        claims = verify_rs256(id_token, client.jwks_uri, policy, "id_token", client.client_id)
+        # The portal's tenant as iss, or as ias_iss behind a custom domain (schemeless issuers
+        # normalised as for the health check); a configured alias; nothing else.
+        trusted_issuer(claims, (), client.issuer, aliases=client.issuer_aliases, what="id_token")
     except StepFailed as exc:
         raise LoginError(exc.code, exc.diagnosis) from None
     except OutboundError as exc:
         raise LoginError(
             "jwks_unavailable", f"The tenant's signing keys could not be read: {exc.diagnosis}"
         ) from None
-    # Strictly the tenant of the binding: a token of another tenant (or a custom domain the
-    # binding does not name) is refused, whatever ias_iss says.
-    if claims.get("iss") != client.issuer:
-        raise LoginError(
-            "wrong_issuer",
-            f"The id_token was issued by {claims.get('iss')!r}, not by the portal's tenant {client.issuer}.",
-        )
     audience = claims.get("aud")
     audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
     if client.client_id not in audiences:
@@ -156,6 +160,21 @@ def verify_id_token(
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise LoginError("no_subject", "The id_token names no subject (sub).")
     return claims
+
+
+def clean_issuer_aliases(values: list[str]) -> list[str]:
+    """CERTMGR_OIDC_ISSUER_ALIASES checked: https URLs of a host only (a trailing "/" dropped);
+    ValueError naming the first that is not."""
+    cleaned = []
+    for value in values:
+        url = value.removesuffix("/")
+        try:
+            if not url.startswith("https://"):
+                raise StepFailed("wrong_issuer", f"{value!r} is not an https URL.")
+            cleaned.append(issuer_url(url, "The issuer alias"))
+        except StepFailed as exc:
+            raise ValueError(exc.diagnosis) from None
+    return cleaned
 
 
 def groups_of(claims: dict) -> list[str]:

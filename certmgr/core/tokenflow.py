@@ -12,10 +12,11 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
@@ -43,6 +44,10 @@ KEPT_CLAIMS = (
     "cnf",
 )
 JWKS_MAX_AGE = 600.0
+JWKS_CACHE_ENTRIES = 64  # JWKS per (URI, headers); the headers come from tokens, so the cache is bounded
+ISSUER_MAX_LENGTH = 2048
+UNBOUND = "the token is not bound to the certificate (no cnf claim)"
+UNBOUND_NO_X5T = "the token is not bound to the certificate (its cnf claim has no x5t#S256)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class TokenFlowRequest:
     trusted_domains: tuple[str, ...] = ("accounts.ondemand.com", "accounts.cloud.sap")
     backend_url: str = ""
     backend_mtls: bool = False  # present the client certificate to the backend (its cert. route)
+    app_tid: str = ""  # the binding's app_tid, sent with the token request when known
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class StepResult:
     diagnosis: str
     duration_ms: float | None = None
     status: int | None = None
+    warnings: tuple[str, ...] = ()  # what a person should know although the step passed
 
     def to_dict(self) -> dict:
         duration = None if self.duration_ms is None else round(self.duration_ms, 1)
@@ -81,6 +88,7 @@ class StepResult:
             "status": self.status,
             "diagnosis": self.diagnosis,
             "code": self.code,
+            "warnings": list(self.warnings),
         }
 
 
@@ -165,9 +173,11 @@ class TokenFlow:
             self.close()
 
     def timed(self, name: str, action) -> StepResult:
-        started = time.perf_counter()
+        """Runs a step: ``action`` returns (ok, code, diagnosis, status[, warnings]) or raises."""
+        started, warnings = time.perf_counter(), ()
         try:
-            ok, code, diagnosis, status = action()
+            ok, code, diagnosis, status, *more = action()
+            warnings = tuple(more[0]) if more else ()
         except (StepFailed, OutboundError) as failure:
             ok, code, diagnosis, status = False, failure.code, failure.diagnosis, failure.status
         except Exception as exc:  # noqa: BLE001 - the check must report, never raise into its caller
@@ -178,7 +188,8 @@ class TokenFlow:
                 f"Unexpected {exc.__class__.__name__}.",
                 None,
             )
-        return StepResult(name, ok, code, diagnosis, (time.perf_counter() - started) * 1000, status)
+        took = (time.perf_counter() - started) * 1000
+        return StepResult(name, ok, code, diagnosis, took, status, warnings)
 
     def close(self) -> None:
         self._token = None
@@ -211,7 +222,16 @@ class TokenFlow:
         self._client_pool = outbound.pool(
             outbound.client_context(self.policy, self.request.certificate_pem, self.request.key_der), 1
         )
-        body = urlencode({"grant_type": "client_credentials", "client_id": self.request.client_id})
+        # token_format=jwt: a JWT even when the application's token policy is opaque (SAP-docs, token
+        # endpoint for client credentials); app_tid names the tenant where the binding knows it.
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.request.client_id,
+            "token_format": "jwt",
+        }
+        if self.request.app_tid:
+            form["app_tid"] = self.request.app_tid
+        body = urlencode(form)
         response = outbound.request(
             self._client_pool,
             "POST",
@@ -257,21 +277,26 @@ class TokenFlow:
         )
 
     def validate_token(self):
-        claims = verify_rs256(self._token, self.discovery["jwks_uri"], self.policy, "access token")
+        if self._token.count(".") != 2:
+            raise StepFailed(
+                "malformed_token",
+                "The access token is not a JWT but an opaque reference, although the request asked for "
+                "token_format=jwt.",
+            )
+        request, jwks_uri = self.request, self.discovery["jwks_uri"]
+        claims = verify_rs256(
+            self._token, jwks_uri, self.policy, "access token", request.client_id, request.app_tid
+        )
         # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
         self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
-        self._check_claims(claims)
+        trusted_issuer(claims, request.trusted_domains, request.tenant_url)
+        self._check_lifetime_and_audience(claims)
+        unbound = self._unbound(claims)
+        if unbound:
+            return True, "ok", "Signature, issuer, lifetime and audience verified.", None, (unbound,)
         return True, "ok", "Signature, issuer, lifetime, audience and certificate binding verified.", None
 
-    def _check_claims(self, claims: dict) -> None:
-        issuer = claims.get("ias_iss") or claims.get("iss")
-        host = urlsplit(issuer).hostname if isinstance(issuer, str) else None
-        if not (isinstance(issuer, str) and issuer.startswith("https://") and host and self._trusted(host)):
-            raise StepFailed(
-                "wrong_issuer",
-                f"The token's issuer {issuer!r} is not an https URL under the trusted domains "
-                f"({', '.join(self.request.trusted_domains)}).",
-            )
+    def _check_lifetime_and_audience(self, claims: dict) -> None:
         now, skew = self.options.now(), self.options.clock_skew
         expires, issued = claims.get("exp"), claims.get("iat")
         if not isinstance(expires, int | float) or expires + skew < now:
@@ -287,18 +312,28 @@ class TokenFlow:
                 "wrong_audience",
                 f"The token's audience {audience!r} does not contain the client id {self.request.client_id}.",
             )
+
+    def _unbound(self, claims: dict) -> str:
+        """The warning for a token bound to no certificate; "" when it is bound to ours (RFC 8705).
+
+        SAP's libraries check cnf only when asked to (Java: JwtX5tValidator is not among the
+        default validators): a token without one is valid, a cnf naming another certificate is not.
+        """
+        cnf = claims.get("cnf")
+        if cnf is None:
+            return UNBOUND
+        if not isinstance(cnf, dict):
+            raise StepFailed("binding_mismatch", "The token's cnf claim is not a JSON object (RFC 8705).")
+        if "x5t#S256" not in cnf:
+            return UNBOUND_NO_X5T
         expected = thumbprint(first_certificate_der(self.request.certificate_pem))
-        bound = (claims.get("cnf") or {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
-        if bound != expected:
+        if cnf["x5t#S256"] != expected:
             raise StepFailed(
                 "binding_mismatch",
-                f"The token is bound to certificate thumbprint {bound!r}, not to ours ({expected}) "
-                "(RFC 8705 cnf.x5t#S256).",
+                f"The token is bound to certificate thumbprint {_printable(repr(cnf['x5t#S256']), 100)}, "
+                f"not to ours ({expected}) (RFC 8705 cnf.x5t#S256).",
             )
-
-    def _trusted(self, host: str) -> bool:
-        host = host.lower()
-        return any(host == d.lower() or host.endswith("." + d.lower()) for d in self.request.trusted_domains)
+        return ""
 
     def call_backend(self):
         url = self.request.backend_url
@@ -324,11 +359,101 @@ class TokenFlow:
         raise StepFailed("unexpected_response", f"The backend answered {status}.", status)
 
 
-def verify_rs256(token: str, jwks_uri: str, policy: HttpPolicy, what: str) -> dict:
+def trusted_issuer(
+    claims: dict,
+    trusted_domains: Iterable[str],
+    tenant_url: str,
+    *,
+    aliases: Iterable[str] = (),
+    what: str = "token",
+) -> str:
+    r"""The token's issuer, normalised, once it passes the rule of SAP's libraries; StepFailed otherwise.
+
+    The issuer is ``ias_iss`` when present (custom domains: ``iss`` is then the custom domain), else
+    ``iss``; one without a scheme gets ``https://`` (a tenant may issue it so). Its host must be
+    exactly one DNS label under a trusted domain (``^[A-Za-z0-9-]{1,63}\.<domain>$``, as Java's
+    JwtIssuerValidator, Go's matchesDomain and Python sap-xssec), or the tenant URL's own host and
+    port (loopback and development tenants), or one of ``aliases`` (the login's configured custom
+    issuers). Like SAP's libraries, no port, path (not even "/"), query, fragment, userinfo, "%" or
+    whitespace and control characters. Both the health check and the login use this one rule.
+    """
+    claim = "ias_iss" if claims.get("ias_iss") else "iss"
+    url = issuer_url(claims.get(claim), f"The {what}'s issuer ({claim})")
+    remainder = url.removeprefix("https://")
+    domains = [d.strip().lower() for d in trusted_domains if isinstance(d, str) and d.strip()]
+    tenant = urlsplit(tenant_url).netloc.lower()
+    if remainder.lower() == tenant or url.lower() in {a.lower() for a in aliases}:
+        return url
+    for domain in domains:
+        if re.fullmatch(rf"[A-Za-z0-9-]{{1,63}}\.{re.escape(domain)}", remainder, re.IGNORECASE | re.ASCII):
+            return url
+    allowed = [f"one label under {', '.join(domains)}"] if domains else []
+    allowed += [f"the tenant's own host {tenant}", *(f"the configured issuer {a}" for a in aliases)]
+    raise StepFailed(
+        "wrong_issuer",
+        f"The {what} was issued by {_shown(url)} ({claim}), which is not {' or '.join(allowed)}.",
+    )
+
+
+def issuer_url(raw: object, said: str) -> str:
+    """``raw`` as an https issuer URL of scheme and host[:port] only; StepFailed(wrong_issuer) saying why."""
+    if not isinstance(raw, str) or not raw:
+        raise StepFailed("wrong_issuer", f"{said} is missing or not a string.")
+    problem = _issuer_problem(raw)
+    if problem:
+        raise StepFailed("wrong_issuer", f"{said} {_shown(raw)} {problem}.")
+    return raw if raw.startswith("https://") else "https://" + raw
+
+
+def _issuer_problem(raw: str) -> str:
+    if len(raw) > ISSUER_MAX_LENGTH:
+        return f"is longer than {ISSUER_MAX_LENGTH} characters"
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        return "contains whitespace or control characters"
+    if "%" in raw:
+        return "contains %-encoding"
+    # SAP's pattern is ASCII; and ignoring case, the Kelvin sign matches "k" and "ſ" matches "s".
+    if not raw.isascii():
+        return "contains non-ASCII characters (a host name is ASCII, IDNs in punycode)"
+    if "://" in raw and not raw.startswith("https://"):
+        return "is not an https URL"
+    remainder = raw.removeprefix("https://")
+    for mark, name in (("/", "a path"), ("?", "a query"), ("#", "a fragment"), ("@", "userinfo")):
+        if mark in remainder:
+            return f"has {name} (SAP's libraries accept only https://<host>)"
+    if "\\" in remainder or not remainder:
+        return "is not a host name"
+    return ""
+
+
+def _shown(text: str) -> str:
+    return repr(text[:200] + ("…" if len(text) > 200 else ""))
+
+
+def jwks_headers(claims: dict, client_id: str, app_tid: str = "") -> dict[str, str]:
+    """What SAP's libraries send to IAS's JWKS endpoint, where known: x-app_tid (the token's
+    app_tid or zone_uuid), x-client_id (ours), x-azp (the token's azp). Values that could not be a
+    header value safely (they come from a token not verified yet) are left out."""
+    values = {
+        "x-app_tid": claims.get("app_tid") or claims.get("zone_uuid") or app_tid,
+        "x-client_id": client_id,
+        "x-azp": claims.get("azp"),
+    }
+    return {
+        name: value
+        for name, value in values.items()
+        if isinstance(value, str) and 0 < len(value) <= 256 and value.isascii() and value.isprintable()
+    }
+
+
+def verify_rs256(
+    token: str, jwks_uri: str, policy: HttpPolicy, what: str, client_id: str = "", app_tid: str = ""
+) -> dict:
     """The claims of a JWT once its RS256 signature verifies with a key of the tenant's JWKS.
 
     Only the signature: the caller checks the claims. StepFailed (malformed_token, bad_signature,
-    unknown_kid) otherwise; ``what`` names the token in the diagnosis.
+    unknown_kid) otherwise; ``what`` names the token in the diagnosis. ``client_id`` and
+    ``app_tid`` go to the JWKS request as SAP's libraries send them (``jwks_headers``).
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -337,7 +462,8 @@ def verify_rs256(token: str, jwks_uri: str, policy: HttpPolicy, what: str) -> di
         raise StepFailed("malformed_token", f"The {what} is not a well-formed JWT.") from None
     if header.get("alg") != "RS256":
         raise StepFailed("bad_signature", f"The {what} is signed with {header.get('alg')!r}, not RS256.")
-    key = jwks_key(jwks_uri, str(header.get("kid", "")), policy)
+    headers = jwks_headers(claims, client_id, app_tid)
+    key = jwks_key(jwks_uri, str(header.get("kid", "")), policy, headers)
     try:
         jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
                    "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
@@ -379,7 +505,7 @@ def _utc(timestamp) -> str:
 
 _lock = threading.Lock()
 _pools: dict[tuple, object] = {}
-_jwks: dict[str, tuple[float, dict]] = {}
+_jwks: dict[tuple, tuple[float, dict]] = {}
 
 
 def shared_pool(policy: HttpPolicy):
@@ -390,15 +516,25 @@ def shared_pool(policy: HttpPolicy):
         return _pools[key]
 
 
-def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy):
-    """The signing key for ``kid``; the JWKS is cached and fetched again when ``kid`` is unknown."""
+def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy, headers: dict[str, str] | None = None):
+    """The signing key for ``kid``; the JWKS is cached and fetched again when ``kid`` is unknown.
+
+    Cached per JWKS URI and request headers, as SAP's libraries key it (Java: CacheKey(keyUri,
+    params) in OAuth2TokenKeyServiceWithCache; Python: issuer, app_tid, azp, client_id): IAS may
+    answer each tenant and client differently, so one's keys never stand in for another's.
+    """
+    headers = headers or {}
+    cache_key = (jwks_uri, tuple(sorted(headers.items())))
     with _lock:
-        fetched_at, keys = _jwks.get(jwks_uri, (0.0, {}))
+        fetched_at, keys = _jwks.get(cache_key, (0.0, {}))
     if kid in keys and time.monotonic() - fetched_at < JWKS_MAX_AGE:
         return keys[kid]
-    keys = _fetch_jwks(jwks_uri, policy)
+    keys = _fetch_jwks(jwks_uri, policy, headers)
     with _lock:
-        _jwks[jwks_uri] = (time.monotonic(), keys)
+        _jwks.pop(cache_key, None)
+        while len(_jwks) >= JWKS_CACHE_ENTRIES:
+            _jwks.pop(next(iter(_jwks)))  # the oldest
+        _jwks[cache_key] = (time.monotonic(), keys)
     if kid not in keys:
         raise StepFailed(
             "unknown_kid",
@@ -407,8 +543,15 @@ def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy):
     return keys[kid]
 
 
-def _fetch_jwks(jwks_uri: str, policy: HttpPolicy) -> dict:
-    response = outbound.request(shared_pool(policy), "GET", jwks_uri, policy, tenant=True)
+def _fetch_jwks(jwks_uri: str, policy: HttpPolicy, headers: dict[str, str]) -> dict:
+    response = outbound.request(
+        shared_pool(policy),
+        "GET",
+        jwks_uri,
+        policy,
+        tenant=True,
+        headers={**headers, "Accept": "application/json"},
+    )
     if response.status != 200:
         raise StepFailed(
             "unexpected_response", f"The JWKS endpoint answered {response.status}, not 200.", response.status

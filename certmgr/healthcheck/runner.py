@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -60,10 +59,11 @@ NO_KEY = "No active certificate with a stored private key: upload the certificat
 
 
 def trusted_domains(application: Application) -> tuple[str, ...]:
-    """The binding's domains; without them IAS's own, plus the tenant host (custom domain, stand-in)."""
+    """The binding's domains; without them IAS's own. (The tenant URL's own host is accepted as
+    the issuer by the token flow itself, not as a domain: no label under it would be.)"""
     if application.domains:
         return tuple(str(domain) for domain in application.domains)
-    return (*IAS_DOMAINS, urlsplit(application.tenant_url).hostname or "")
+    return IAS_DOMAINS
 
 
 def why_not_with(application: Application, certificate: Certificate) -> str:
@@ -146,6 +146,7 @@ class Check:
             trusted_domains=trusted_domains(application),
             backend_url=application.backend_url,
             backend_mtls=application.backend_mtls,
+            app_tid=application.app_tid,
         )
 
 

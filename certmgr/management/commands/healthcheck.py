@@ -19,18 +19,21 @@ JSON_STEP_KEYS = ("name", "ok", "duration_ms", "status", "diagnosis")
 
 
 def step_line(step: dict) -> str:
+    """The step's line, and a "warning:" line under it per warning."""
     mark = {True: "ok  ", False: "FAIL", None: "-   "}[step["ok"]]
     took = "" if step["duration_ms"] is None else f" ({step['duration_ms']:.0f} ms)"
     status = f" HTTP {step['status']}" if step["status"] else ""
-    return f"{mark} {step['name']:<17}{status}{took}  {step['diagnosis']}"
+    warnings = "".join(f"\n     warning: {warning}" for warning in step.get("warnings", []))
+    return f"{mark} {step['name']:<17}{status}{took}  {step['diagnosis']}{warnings}"
 
 
 def run_as_json(run: HealthCheckRun) -> dict:
-    return {
-        "ok": run.ok,
-        "application": run.application.slug,
-        "steps": [{key: step[key] for key in JSON_STEP_KEYS} for step in run.steps],
-    }
+    # Runs stored before steps had warnings have none.
+    steps = [
+        {**{key: step[key] for key in JSON_STEP_KEYS}, "warnings": step.get("warnings", [])}
+        for step in run.steps
+    ]
+    return {"ok": run.ok, "application": run.application.slug, "steps": steps}
 
 
 class Command(BaseCommand):

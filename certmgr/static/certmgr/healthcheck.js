@@ -34,7 +34,14 @@
     item.className = "step-" + state.replace(" ", "-");
     const took = step.duration_ms === null ? "" : " · " + Math.round(step.duration_ms) + " ms";
     item.querySelector(".step-state").textContent = state + took;
-    item.querySelector(".step-diagnosis").textContent = step.diagnosis;
+    const diagnosis = item.querySelector(".step-diagnosis");
+    diagnosis.textContent = step.diagnosis;
+    (step.warnings || []).forEach((warning) => {
+      const line = document.createElement("span");
+      line.className = "step-warning";
+      line.textContent = "warning: " + warning;
+      diagnosis.append(document.createElement("br"), line);
+    });
     const next = item.nextElementSibling;
     if (step.ok === true && next) {
       next.classList.add("running");
