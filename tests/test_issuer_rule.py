@@ -1,4 +1,4 @@
-"""The issuer rule of SAP's libraries (certmgr.core.tokenflow.trusted_issuer), case by case.
+"""The issuer rule of SAP's libraries (certmgr.core.tokencheck.trusted_issuer), case by case.
 
 Java JwtIssuerValidator, Go matchesDomain and Python sap-xssec agree: ias_iss before iss, https://
 added to a schemeless issuer, the host exactly one label under a trusted domain, nothing after it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from certmgr.core.tokenflow import StepFailed, trusted_issuer
+from certmgr.core.tokencheck import StepFailed, trusted_issuer
 
 DOMAINS = ("accounts.ondemand.com", "accounts.cloud.sap")
 TENANT = "https://mytenant.accounts.ondemand.com"

@@ -25,7 +25,7 @@ import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certmgr.core import outbound, tokenflow
+from certmgr.core import outbound, tokencheck, tokenflow
 from certmgr.core.outbound import HttpPolicy
 from certmgr.core.tokenflow import (
     STEPS,
@@ -820,7 +820,7 @@ def test_the_refetch_for_an_unknown_kid_really_goes_to_the_tenant(ias, registere
 
 
 def test_a_jwks_older_than_its_max_age_is_fetched_again(ias, registered, jwks_fetches, monkeypatch):
-    monkeypatch.setattr(tokenflow, "JWKS_MAX_AGE", 0.0)  # every cached JWKS is already too old
+    monkeypatch.setattr(tokencheck, "JWKS_MAX_AGE", 0.0)  # every cached JWKS is already too old
 
     assert run(ias, registered).ok is True
     assert run(ias, registered).ok is True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from certmgr.core import tokenflow
+from certmgr.core import tokencheck
 from certmgr.core.tokenflow import TokenFlowOptions, run_token_flow
 from tests import certs
 from tests.test_tokenflow import assert_failed_at, flow_request, policy, x5t_s256
@@ -196,8 +196,8 @@ def test_the_jwks_is_cached_per_client_not_shared_between_them(ias, registered):
 
 def test_the_jwks_cache_stays_bounded_whatever_tokens_claim(ias, registered):
     jwks_uri = f"{ias.url}/oauth2/certs"
-    for n in range(tokenflow.JWKS_CACHE_ENTRIES + 10):
-        tokenflow.jwks_key(jwks_uri, ias.pki.kid, policy(ias), {"x-azp": f"azp-{n}"})
+    for n in range(tokencheck.JWKS_CACHE_ENTRIES + 10):
+        tokencheck.jwks_key(jwks_uri, ias.pki.kid, policy(ias), {"x-azp": f"azp-{n}"})
 
-    assert len(tokenflow._jwks) == tokenflow.JWKS_CACHE_ENTRIES
-    assert len(ias.jwks_requests) == tokenflow.JWKS_CACHE_ENTRIES + 10
+    assert len(tokencheck._jwks) == tokencheck.JWKS_CACHE_ENTRIES
+    assert len(ias.jwks_requests) == tokencheck.JWKS_CACHE_ENTRIES + 10

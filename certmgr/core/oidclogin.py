@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import outbound
 from .outbound import HttpPolicy, OutboundError
-from .tokenflow import StepFailed, _printable, _utc, issuer_url, shared_pool, trusted_issuer, verify_rs256
+from .tokencheck import StepFailed, _printable, _utc, issuer_url, shared_pool, trusted_issuer, verify_rs256
 
 CLOCK_SKEW = 60  # seconds of clock difference tolerated on exp / iat
 

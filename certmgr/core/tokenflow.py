@@ -12,19 +12,27 @@ import base64
 import hashlib
 import json
 import logging
-import re
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import urlencode, urlsplit
-
-import jwt
+from urllib.parse import urlencode
 
 from . import outbound
 from .outbound import HttpPolicy, OutboundError, Response
+from .tokencheck import (
+    StepFailed,
+    _json_object,
+    _printable,
+    _utc,
+    forget_cached_state,
+    shared_pool,
+    trusted_issuer,
+    verify_rs256,
+)
+
+__all__ = ["STEPS", "StepFailed", "StepResult", "TokenFlow", "TokenFlowOptions", "TokenFlowRequest",
+           "TokenFlowResult", "forget_cached_state", "run_token_flow", "thumbprint"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +51,6 @@ KEPT_CLAIMS = (
     "sap_id_type",
     "cnf",
 )
-JWKS_MAX_AGE = 600.0
-JWKS_CACHE_ENTRIES = 64  # JWKS per (URI, headers); the headers come from tokens, so the cache is bounded
-ISSUER_MAX_LENGTH = 2048
 UNBOUND = "the token is not bound to the certificate (no cnf claim)"
 UNBOUND_NO_X5T = "the token is not bound to the certificate (its cnf claim has no x5t#S256)"
 
@@ -112,12 +117,6 @@ class TokenFlowResult:
 
     def step(self, name: str) -> StepResult | None:
         return next((step for step in self.steps if step.name == name), None)
-
-
-class StepFailed(Exception):
-    def __init__(self, code: str, diagnosis: str, status: int | None = None):
-        super().__init__(diagnosis)
-        self.code, self.diagnosis, self.status = code, diagnosis, status
 
 
 def thumbprint(certificate_der: bytes) -> str:
@@ -357,220 +356,3 @@ class TokenFlow:
         if status >= 500:
             raise StepFailed("backend_5xx", f"The backend failed with a server error ({status}).", status)
         raise StepFailed("unexpected_response", f"The backend answered {status}.", status)
-
-
-def trusted_issuer(
-    claims: dict,
-    trusted_domains: Iterable[str],
-    tenant_url: str,
-    *,
-    aliases: Iterable[str] = (),
-    what: str = "token",
-) -> str:
-    r"""The token's issuer, normalised, once it passes the rule of SAP's libraries; StepFailed otherwise.
-
-    The issuer is ``ias_iss`` when present (custom domains: ``iss`` is then the custom domain), else
-    ``iss``; one without a scheme gets ``https://`` (a tenant may issue it so). Its host must be
-    exactly one DNS label under a trusted domain (``^[A-Za-z0-9-]{1,63}\.<domain>$``, as Java's
-    JwtIssuerValidator, Go's matchesDomain and Python sap-xssec), or the tenant URL's own host and
-    port (loopback and development tenants), or one of ``aliases`` (the login's configured custom
-    issuers). Like SAP's libraries, no port, path (not even "/"), query, fragment, userinfo, "%" or
-    whitespace and control characters. Both the health check and the login use this one rule.
-    """
-    claim = "ias_iss" if claims.get("ias_iss") else "iss"
-    url = issuer_url(claims.get(claim), f"The {what}'s issuer ({claim})")
-    remainder = url.removeprefix("https://")
-    domains = [d.strip().lower() for d in trusted_domains if isinstance(d, str) and d.strip()]
-    tenant = urlsplit(tenant_url).netloc.lower()
-    if remainder.lower() == tenant or url.lower() in {a.lower() for a in aliases}:
-        return url
-    for domain in domains:
-        if re.fullmatch(rf"[A-Za-z0-9-]{{1,63}}\.{re.escape(domain)}", remainder, re.IGNORECASE | re.ASCII):
-            return url
-    allowed = [f"one label under {', '.join(domains)}"] if domains else []
-    allowed += [f"the tenant's own host {tenant}", *(f"the configured issuer {a}" for a in aliases)]
-    raise StepFailed(
-        "wrong_issuer",
-        f"The {what} was issued by {_shown(url)} ({claim}), which is not {' or '.join(allowed)}.",
-    )
-
-
-def issuer_url(raw: object, said: str) -> str:
-    """``raw`` as an https issuer URL of scheme and host[:port] only; StepFailed(wrong_issuer) saying why."""
-    if not isinstance(raw, str) or not raw:
-        raise StepFailed("wrong_issuer", f"{said} is missing or not a string.")
-    problem = _issuer_problem(raw)
-    if problem:
-        raise StepFailed("wrong_issuer", f"{said} {_shown(raw)} {problem}.")
-    return raw if raw.startswith("https://") else "https://" + raw
-
-
-def _issuer_problem(raw: str) -> str:
-    if len(raw) > ISSUER_MAX_LENGTH:
-        return f"is longer than {ISSUER_MAX_LENGTH} characters"
-    if any(ch.isspace() or not ch.isprintable() for ch in raw):
-        return "contains whitespace or control characters"
-    if "%" in raw:
-        return "contains %-encoding"
-    # SAP's pattern is ASCII; and ignoring case, the Kelvin sign matches "k" and "ſ" matches "s".
-    if not raw.isascii():
-        return "contains non-ASCII characters (a host name is ASCII, IDNs in punycode)"
-    if "://" in raw and not raw.startswith("https://"):
-        return "is not an https URL"
-    remainder = raw.removeprefix("https://")
-    for mark, name in (("/", "a path"), ("?", "a query"), ("#", "a fragment"), ("@", "userinfo")):
-        if mark in remainder:
-            return f"has {name} (SAP's libraries accept only https://<host>)"
-    if "\\" in remainder or not remainder:
-        return "is not a host name"
-    return ""
-
-
-def _shown(text: str) -> str:
-    return repr(text[:200] + ("…" if len(text) > 200 else ""))
-
-
-def jwks_headers(claims: dict, client_id: str, app_tid: str = "") -> dict[str, str]:
-    """What SAP's libraries send to IAS's JWKS endpoint, where known: x-app_tid (the token's
-    app_tid or zone_uuid), x-client_id (ours), x-azp (the token's azp). Values that could not be a
-    header value safely (they come from a token not verified yet) are left out."""
-    values = {
-        "x-app_tid": claims.get("app_tid") or claims.get("zone_uuid") or app_tid,
-        "x-client_id": client_id,
-        "x-azp": claims.get("azp"),
-    }
-    return {
-        name: value
-        for name, value in values.items()
-        if isinstance(value, str) and 0 < len(value) <= 256 and value.isascii() and value.isprintable()
-    }
-
-
-def verify_rs256(
-    token: str, jwks_uri: str, policy: HttpPolicy, what: str, client_id: str = "", app_tid: str = ""
-) -> dict:
-    """The claims of a JWT once its RS256 signature verifies with a key of the tenant's JWKS.
-
-    Only the signature: the caller checks the claims. StepFailed (malformed_token, bad_signature,
-    unknown_kid) otherwise; ``what`` names the token in the diagnosis. ``client_id`` and
-    ``app_tid`` go to the JWKS request as SAP's libraries send them (``jwks_headers``).
-    """
-    try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise StepFailed("malformed_token", f"The {what} is not a well-formed JWT.") from None
-    if header.get("alg") != "RS256":
-        raise StepFailed("bad_signature", f"The {what} is signed with {header.get('alg')!r}, not RS256.")
-    headers = jwks_headers(claims, client_id, app_tid)
-    key = jwks_key(jwks_uri, str(header.get("kid", "")), policy, headers)
-    try:
-        jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False,
-                   "verify_iat": False, "verify_nbf": False, "verify_iss": False})  # fmt: skip
-    except jwt.InvalidSignatureError:
-        raise StepFailed(
-            "bad_signature", f"The {what}'s signature does not verify with the tenant's key."
-        ) from None
-    except jwt.PyJWTError as exc:
-        raise StepFailed(
-            "malformed_token", f"The {what} could not be verified ({exc.__class__.__name__})."
-        ) from None
-    return claims
-
-
-def _json_object(response: Response, what: str) -> dict:
-    try:
-        document = json.loads(response.body)
-    except ValueError:
-        raise StepFailed(
-            "unexpected_response", f"{what} is not JSON (HTTP {response.status}).", response.status
-        ) from None
-    if not isinstance(document, dict):
-        raise StepFailed("unexpected_response", f"{what} is not a JSON object.", response.status)
-    return document
-
-
-def _printable(text: str, limit: int) -> str:
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
-    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
-
-
-def _utc(timestamp) -> str:
-    if not isinstance(timestamp, int | float):
-        return "an unknown time"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-# -- shared state: pooled connections without a client certificate, and the JWKS cache --
-
-_lock = threading.Lock()
-_pools: dict[tuple, object] = {}
-_jwks: dict[tuple, tuple[float, dict]] = {}
-
-
-def shared_pool(policy: HttpPolicy):
-    key = (policy.ca_bundle,)
-    with _lock:
-        if key not in _pools:
-            _pools[key] = outbound.pool(outbound.server_context(policy), maxsize=16)
-        return _pools[key]
-
-
-def jwks_key(jwks_uri: str, kid: str, policy: HttpPolicy, headers: dict[str, str] | None = None):
-    """The signing key for ``kid``; the JWKS is cached and fetched again when ``kid`` is unknown.
-
-    Cached per JWKS URI and request headers, as SAP's libraries key it (Java: CacheKey(keyUri,
-    params) in OAuth2TokenKeyServiceWithCache; Python: issuer, app_tid, azp, client_id): IAS may
-    answer each tenant and client differently, so one's keys never stand in for another's.
-    """
-    headers = headers or {}
-    cache_key = (jwks_uri, tuple(sorted(headers.items())))
-    with _lock:
-        fetched_at, keys = _jwks.get(cache_key, (0.0, {}))
-    if kid in keys and time.monotonic() - fetched_at < JWKS_MAX_AGE:
-        return keys[kid]
-    keys = _fetch_jwks(jwks_uri, policy, headers)
-    with _lock:
-        _jwks.pop(cache_key, None)
-        while len(_jwks) >= JWKS_CACHE_ENTRIES:
-            _jwks.pop(next(iter(_jwks)))  # the oldest
-        _jwks[cache_key] = (time.monotonic(), keys)
-    if kid not in keys:
-        raise StepFailed(
-            "unknown_kid",
-            f"The token is signed with key id {kid!r}, which the tenant's JWKS does not publish.",
-        )
-    return keys[kid]
-
-
-def _fetch_jwks(jwks_uri: str, policy: HttpPolicy, headers: dict[str, str]) -> dict:
-    response = outbound.request(
-        shared_pool(policy),
-        "GET",
-        jwks_uri,
-        policy,
-        tenant=True,
-        headers={**headers, "Accept": "application/json"},
-    )
-    if response.status != 200:
-        raise StepFailed(
-            "unexpected_response", f"The JWKS endpoint answered {response.status}, not 200.", response.status
-        )
-    document = _json_object(response, "The JWKS")
-    keys = {}
-    for entry in document.get("keys") or []:
-        if isinstance(entry, dict) and entry.get("kty") == "RSA" and entry.get("kid"):
-            try:
-                keys[str(entry["kid"])] = jwt.PyJWK(entry, algorithm="RS256").key
-            except jwt.PyJWTError:
-                continue
-    return keys
-
-
-def forget_cached_state() -> None:
-    """Drop pooled connections and cached JWKS (tests; a changed CA bundle)."""
-    with _lock:
-        for pool in _pools.values():
-            pool.clear()
-        _pools.clear()
-        _jwks.clear()
