@@ -73,6 +73,7 @@ def configure(tmp: Path, ca_file: Path, workers: int) -> None:
     set_up_portal(
         tmp,
         CERTMGR_TENANT_HOSTS=LOOPBACK,
+        CERTMGR_OUTBOUND_ALLOW=LOOPBACK,  # the stand-in's backend (not a tenant call)
         CERTMGR_CA_BUNDLE=str(ca_file),
         CERTMGR_HEALTHCHECK_WORKERS=str(workers),
         # requests honours proxy variables; nothing here may leave this machine.

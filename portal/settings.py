@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from certmgr.core.addresses import clean_allow_list
 from certmgr.core.notices import clean_thresholds
 from certmgr.core.oidclogin import clean_issuer_aliases
 
@@ -87,6 +88,15 @@ CERTMGR_CA_BUNDLE = env_str("CERTMGR_CA_BUNDLE") or (
     str(CERTMGR_SANDBOX_DIR / "ca.pem") if DEBUG and (CERTMGR_SANDBOX_DIR / "ca.pem").exists() else ""
 )
 CERTMGR_ALLOW_HTTP_LOOPBACK = DEBUG
+# Backend and notification URLs reach public addresses only (checked when connecting), plus these
+# hosts, *.domains and CIDR networks; loopback too in development.
+try:
+    CERTMGR_OUTBOUND_ALLOW = list(clean_allow_list(env_list("CERTMGR_OUTBOUND_ALLOW")))
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"CERTMGR_OUTBOUND_ALLOW: {exc}; use comma-separated hosts, *.domains or CIDR networks "
+        "such as backend.internal,*.apps.internal,10.0.0.0/8."
+    ) from None
 CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = env_int("CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT", 5)
 CERTMGR_HEALTHCHECK_READ_TIMEOUT = env_int("CERTMGR_HEALTHCHECK_READ_TIMEOUT", 10)
 CERTMGR_HEALTHCHECK_WORKERS = env_int("CERTMGR_HEALTHCHECK_WORKERS", 8)

@@ -209,6 +209,8 @@ def ias_settings(settings, ias):
     settings.CERTMGR_CA_BUNDLE = str(ias.ca_file)
     settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = 2
     settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 2
+    # Its protected backend is not a tenant call: loopback is reached only by being listed here.
+    settings.CERTMGR_OUTBOUND_ALLOW = ["127.0.0.1"]
     return settings
 
 
@@ -278,4 +280,5 @@ def webhook(settings, tmp_path):
     with HttpsReceiver(tmp_path) as receiver:
         settings.CERTMGR_CA_BUNDLE = str(receiver.ca_file)
         settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 3
+        settings.CERTMGR_OUTBOUND_ALLOW = ["127.0.0.1"]  # a receiver on loopback, allowed explicitly
         yield receiver

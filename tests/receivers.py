@@ -111,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):  # noqa: N802 - http.server's name
+        self.do_GET()
+
+    def do_GET(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         receiver: HttpsReceiver = self.server.receiver
         with receiver.lock:
@@ -137,26 +140,30 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class HttpsReceiver:
-    """An HTTPS endpoint on 127.0.0.1 (https://localhost:PORT) with its own CA in ``ca_file``."""
+def server_context(directory: Path, sans: tuple[str, ...] = ("localhost",)) -> ssl.SSLContext:
+    """A TLS server context for ``sans``, issued by the receivers' CA (written to receiver-ca.pem)."""
+    # TLS checks validity against the real clock, whatever time a test travels to.
+    valid = {"key_kind": "ec", "not_before": LONG_AGO, "not_after": FAR_AHEAD}
+    ca = certs.issue("receiver test CA", ca=True, eku=(), key_slot=21, serial=0x7100, **valid)
+    server = certs.issue(
+        sans[0], issuer=ca, sans=sans, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), key_slot=22, **valid
+    )
+    (directory / "receiver-ca.pem").write_bytes(ca.pem)
+    (directory / "receiver.pem").write_bytes(server.key_pem() + server.pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "receiver.pem")
+    return context
 
-    def __init__(self, directory: Path):
-        # TLS checks validity against the real clock, whatever time a test travels to.
-        valid = {"key_kind": "ec", "not_before": LONG_AGO, "not_after": FAR_AHEAD}
-        ca = certs.issue("receiver test CA", ca=True, eku=(), key_slot=21, serial=0x7100, **valid)
-        server = certs.issue(
-            "localhost",
-            issuer=ca,
-            sans=("localhost",),
-            eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
-            key_slot=22,
-            **valid,
-        )
+
+class HttpsReceiver:
+    """An HTTPS endpoint on 127.0.0.1 (https://localhost:PORT) with its own CA in ``ca_file``.
+
+    ``sans``: the names its certificate holds (a test resolver may map them to 127.0.0.1).
+    """
+
+    def __init__(self, directory: Path, sans: tuple[str, ...] = ("localhost",)):
+        self.context = server_context(directory, sans)
         self.ca_file = directory / "receiver-ca.pem"
-        self.ca_file.write_bytes(ca.pem)
-        (directory / "receiver.pem").write_bytes(server.key_pem() + server.pem)
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(directory / "receiver.pem")
         self.deliveries: list[Delivery] = []
         self.script = _Script()
         self.delay = 0.0  # seconds each answer waits
@@ -164,7 +171,8 @@ class HttpsReceiver:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.receiver = self
         self._server.socket = self.context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://localhost:{self._server.server_address[1]}"
+        self.port = self._server.server_address[1]
+        self.url = f"https://localhost:{self.port}"
 
     def answer(self, *answers: int | Answer) -> None:
         """Queue answers: a status (with an empty body) or (status, body, headers)."""

@@ -39,6 +39,7 @@ def process_env(smtp: SmtpReceiver, webhook: HttpsReceiver) -> dict[str, str]:
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
         "CERTMGR_CA_BUNDLE": str(webhook.ca_file),
+        "CERTMGR_OUTBOUND_ALLOW": "localhost",  # the webhook receiver, on this machine
     }
 
 

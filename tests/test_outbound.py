@@ -1,17 +1,22 @@
-"""certmgr.core.outbound: the URL policy, failure naming, the key file, the size cap.
+"""certmgr.core.outbound: the URL policy, failure naming, the key file, the size cap, and what
+requests must not do on its own (read the environment, add CAs, follow or read redirects, keep cookies).
 
-Unit tests build exceptions in the shapes urllib3 raises them; nothing here leaves 127.0.0.1.
+Unit tests build exceptions in the shapes requests and urllib3 raise them; nothing here leaves 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import ssl
 import tempfile
+import threading
+import time
 from http.client import RemoteDisconnected
 
 import pytest
+import requests
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -227,6 +232,18 @@ def gaierror() -> socket.gaierror:
     return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
+def connect_timeout() -> requests.exceptions.ConnectTimeout:
+    """What requests raises when the TCP connection is not made within the connect timeout."""
+    timeout = caused(ConnectTimeoutError(None, "timed out (connect timeout=3)"), TimeoutError("timed out"))
+    return requests.exceptions.ConnectTimeout(MaxRetryError(None, URL, reason=timeout))
+
+
+def refused_connection() -> NewConnectionError:
+    return caused(
+        NewConnectionError(None, "Failed to establish a new connection"), ConnectionRefusedError(111)
+    )
+
+
 def test_describe_names_a_gaierror_anywhere_in_the_chain_dns():
     error = caused(OSError("could not connect"), caused(RuntimeError("wrapped"), gaierror()))
 
@@ -289,8 +306,35 @@ def test_describe_names_an_unreachable_host_a_connection_failure_not_a_timeout()
 @pytest.mark.parametrize(
     ("error", "code", "words"),
     [
-        (ConnectTimeoutError(None, "timed out (connect timeout=3)"), "timeout", ("Connecting to", "3 s")),
-        (ReadTimeoutError(None, URL, "Read timed out."), "timeout", ("did not answer within 7 s",)),
+        (connect_timeout(), "timeout", ("Connecting to", "3 s")),
+        (
+            requests.exceptions.ReadTimeout(
+                caused(ReadTimeoutError(None, URL, "Read timed out."), TimeoutError())
+            ),
+            "timeout",
+            ("did not answer within 7 s",),
+        ),
+        (  # while streaming the body, requests raises a read timeout as a ConnectionError
+            requests.exceptions.ConnectionError(
+                caused(ReadTimeoutError(None, URL, "Read timed out."), TimeoutError())
+            ),
+            "timeout",
+            ("did not answer within 7 s",),
+        ),
+        (
+            requests.exceptions.ConnectionError(MaxRetryError(None, URL, reason=refused_connection())),
+            "refused",
+            ("nothing listens",),
+        ),
+        (
+            requests.exceptions.ConnectionError(
+                MaxRetryError(
+                    None, URL, caused(NewConnectionError(None, "x"), OSError(113, "No route to host"))
+                )
+            ),
+            "connection",
+            ("Could not talk to", ": OSError."),
+        ),
         (caused(ProtocolError("aborted"), TimeoutError("timed out")), "timeout", ("within 7 s",)),
         (
             ProtocolError("Connection aborted.", RemoteDisconnected("closed without response")),
@@ -333,11 +377,16 @@ def test_describe_names_transport_failures(error, code, words):
         ),
         (ssl_error(), "tls_alert", ("alert 'unknown ca'",)),
         (Urllib3SSLError(ssl_error()), "tls_alert", ("alert 'unknown ca'",)),
+        (
+            requests.exceptions.SSLError(MaxRetryError(None, URL, reason=Urllib3SSLError(ssl_error()))),
+            "tls_alert",
+            ("alert 'unknown ca'",),
+        ),
         (ssl_error(reason="SSLV3_ALERT_HANDSHAKE_FAILURE"), "tls_alert", ("'handshake failure'",)),
         (ssl_error(ssl.SSLEOFError, "UNEXPECTED_EOF_WHILE_READING"), "closed", ("TLS handshake",)),
         (ssl_error(reason="WRONG_VERSION_NUMBER"), "tls", ("wrong version number",)),
     ],
-    ids=["untrusted", "alert", "alert-in-urllib3", "handshake-failure", "eof", "tls"],
+    ids=["untrusted", "alert", "alert-in-urllib3", "alert-in-requests", "handshake-failure", "eof", "tls"],
 )
 def test_describe_names_tls_failures(error, code, words):
     got, diagnosis = describe(error, URL, POLICY)
@@ -499,3 +548,214 @@ def test_error_statuses_are_responses_not_errors(ias):
     assert response.status == 404
     assert b"not_found" in response.body
     assert "body" not in repr(response)  # bodies may hold tokens: not in a repr
+
+
+def test_an_untrusted_server_is_named_and_a_refused_port_too(ias):
+    policy = stand_in_policy(ias, ca_bundle=None)
+    with pytest.raises(OutboundError) as untrusted:
+        get(ias, "/oauth2/certs", policy)
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    with pytest.raises(OutboundError) as refused_port:
+        outbound.request(
+            outbound.pool(outbound.server_context(policy)),
+            "GET",
+            f"https://127.0.0.1:{port}/",
+            policy,
+            tenant=True,
+        )
+
+    assert untrusted.value.code == "untrusted_server"
+    assert "unable to get local issuer certificate" in untrusted.value.diagnosis
+    assert refused_port.value.code == "refused"
+
+
+# --- what requests must not do on its own --------------------------------------------------------
+
+
+def test_a_request_adds_nothing_to_the_contexts_ca_store(ias):
+    # requests would load certifi's bundle (or REQUESTS_CA_BUNDLE) into the context it is given.
+    policy = stand_in_policy(ias)
+    context = outbound.server_context(policy)
+    before = (context.cert_store_stats(), context.get_ca_certs())
+    manager = outbound.pool(context)
+
+    for path in ("/.well-known/openid-configuration", "/oauth2/certs"):
+        assert outbound.request(manager, "GET", ias.url + path, policy, tenant=True).status == 200
+
+    assert (context.cert_store_stats(), context.get_ca_certs()) == before
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is True
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 whose certificate names backend.example.com and localhost."""
+    from tests.receivers import HttpsReceiver
+
+    with HttpsReceiver(tmp_path, sans=("localhost", "backend.example.com")) as running:
+        yield running
+
+
+def receiver_policy(receiver, **changes) -> HttpPolicy:
+    values = {"ca_bundle": str(receiver.ca_file), "outbound_allow": ("localhost",), "read_timeout": 2}
+    return HttpPolicy(**{"connect_timeout": 2, **values, **changes})
+
+
+def call(receiver, policy: HttpPolicy, url: str | None = None, *, tenant: bool = False) -> outbound.Response:
+    manager = outbound.pool(outbound.server_context(policy))
+    return outbound.request(manager, "GET", url or receiver.url + "/hello", policy, tenant=tenant)
+
+
+def test_proxy_netrc_and_ca_settings_in_the_environment_are_ignored(receiver, monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine localhost login intruder password netrc-secret\n")
+    netrc.chmod(0o600)
+    with socket.create_server(("127.0.0.1", 0)) as proxy:
+        proxy_url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy_url)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("NETRC", str(netrc))
+
+        response = call(receiver, receiver_policy(receiver))
+
+        proxy.settimeout(0.1)
+        try:
+            proxy.accept()[0].close()
+            proxied = True
+        except TimeoutError:
+            proxied = False
+
+    assert response.status == 200
+    assert proxied is False
+    [delivery] = receiver.deliveries
+    assert delivery.headers["Authorization"] is None  # netrc would have sent Basic credentials
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_named_in_the_environment_does_not_make_a_server_trusted(receiver, monkeypatch, variable):
+    monkeypatch.setenv(variable, str(receiver.ca_file))
+
+    with pytest.raises(OutboundError) as caught:
+        call(receiver, receiver_policy(receiver, ca_bundle=None))
+
+    assert caught.value.code == "untrusted_server"
+    assert receiver.deliveries == []
+
+
+def test_cookies_are_not_kept_from_one_call_to_the_next(receiver, monkeypatch):
+    resolve_to_loopback(monkeypatch, "backend.example.com")
+    receiver.answer((200, b"{}", {"Set-Cookie": "session=from-the-first-call; Path=/"}))
+    policy = receiver_policy(receiver, outbound_allow=("backend.example.com",))
+    manager = outbound.pool(outbound.server_context(policy))
+    url = f"https://backend.example.com:{receiver.port}/hello"
+
+    first = outbound.request(manager, "GET", url, policy, tenant=False)
+    outbound.request(manager, "GET", url, policy, tenant=False)
+
+    assert "session=from-the-first-call" in first.headers["Set-Cookie"]
+    assert [d.headers["Cookie"] for d in receiver.deliveries] == [None, None]
+
+
+def resolve_to_loopback(monkeypatch, name: str) -> None:
+    real = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        return real("127.0.0.1" if host == name else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+
+class RawTls:
+    """One HTTPS connection on 127.0.0.1 answered with ``parts``, sent ``gap`` seconds apart; then,
+    with ``hold``, the connection stays open (up to 10 s) until the client leaves."""
+
+    def __init__(self, context: ssl.SSLContext, parts: list[bytes], gap: float, hold: bool):
+        self.parts, self.gap, self.hold = parts, gap, hold
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.context = context
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        raw, _ = self.listener.accept()
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as tls:
+                tls.settimeout(10)
+                while b"\r\n\r\n" not in tls.recv(65536):
+                    pass
+                for part in self.parts:
+                    tls.sendall(part)
+                    time.sleep(self.gap)
+                if self.hold:
+                    tls.recv(1)  # until the client closes (or 10 s)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def raw_tls(tmp_path):
+    from tests.receivers import server_context
+
+    context = server_context(tmp_path)
+    started = []
+
+    def start(parts: list[bytes], gap: float = 0.0, hold: bool = False) -> RawTls:
+        started.append(RawTls(context, parts, gap, hold))
+        return started[-1]
+
+    start.policy = HttpPolicy(ca_bundle=str(tmp_path / "receiver-ca.pem"), outbound_allow=("localhost",))
+    yield start
+    for server in started:
+        server.close()
+
+
+def test_a_redirect_is_refused_without_reading_its_body(raw_tls):
+    # requests reads a redirect's whole body to prepare the next hop: here it never ends.
+    head = b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/\r\nContent-Length: 50000000\r\n\r\n"
+    server = raw_tls([head + b"x" * 1000], hold=True)
+    policy = dataclasses.replace(raw_tls.policy, read_timeout=3)
+
+    with pytest.raises(OutboundError) as caught:
+        call(None, policy, f"https://localhost:{server.port}/hello")
+
+    assert (caught.value.code, caught.value.status) == ("redirect", 302)
+    assert "redirecting to https://elsewhere.example/: not followed" in caught.value.diagnosis
+
+
+def test_a_body_trickling_in_past_the_read_timeout_is_cut_off(raw_tls):
+    # Each piece arrives within the socket's read timeout; the whole body does not.
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+    server = raw_tls([head, *[b"x" * 10] * 4], gap=0.3)
+    policy = dataclasses.replace(raw_tls.policy, read_timeout=0.5)
+
+    with pytest.raises(OutboundError) as caught:
+        call(None, policy, f"https://localhost:{server.port}/slow")
+
+    assert caught.value.code == "timeout"
+    assert "took longer than 0.5 s" in caught.value.diagnosis
+
+
+def test_a_server_that_does_not_answer_in_time_is_a_timeout(receiver):
+    receiver.delay = 1.5
+
+    with pytest.raises(OutboundError) as caught:
+        call(receiver, receiver_policy(receiver, read_timeout=0.3))
+
+    assert caught.value.code == "timeout"
+    assert "did not answer within 0.3 s" in caught.value.diagnosis
+
+
+def test_a_pool_still_works_after_clear(receiver):
+    policy = receiver_policy(receiver)
+    manager = outbound.pool(outbound.server_context(policy))
+
+    assert outbound.request(manager, "GET", receiver.url + "/a", policy, tenant=False).status == 200
+    manager.clear()
+    assert outbound.request(manager, "GET", receiver.url + "/b", policy, tenant=False).status == 200

@@ -192,3 +192,24 @@ def test_a_trusted_cas_file_and_known_switches_pass_the_checks(tmp_path):
         ),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_it_refuses_an_outbound_allow_list_entry_that_is_no_host_or_network():
+    result = _manage("check", **_production(CERTMGR_OUTBOUND_ALLOW="*.apps.internal,10.0.0.1/8"))
+    assert result.returncode != 0
+    assert "CERTMGR_OUTBOUND_ALLOW: '10.0.0.1/8' is not a network" in result.stderr
+
+    result = _manage("check", **_production(CERTMGR_OUTBOUND_ALLOW="https://backend.internal"))
+    assert "CERTMGR_OUTBOUND_ALLOW: 'https://backend.internal' is not a host name" in result.stderr
+
+
+def test_an_outbound_allow_list_of_hosts_domains_and_networks_is_taken():
+    code = "from django.conf import settings; print(','.join(settings.CERTMGR_OUTBOUND_ALLOW))"
+    result = _manage(
+        "shell",
+        "-c",
+        code,
+        **_production(CERTMGR_OUTBOUND_ALLOW=" Backend.Internal, *.apps.internal,10.0.0.0/8,"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "backend.internal,*.apps.internal,10.0.0.0/8"

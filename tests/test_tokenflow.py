@@ -90,6 +90,7 @@ def policy(ias=None, **changes) -> HttpPolicy:
         "ca_bundle": str(ias.ca_file) if ias is not None else None,
         "connect_timeout": 1,
         "read_timeout": 1,
+        "outbound_allow": ("127.0.0.1",),  # the stand-in's backend: a loopback address, allowed explicitly
     }
     return HttpPolicy(**{**values, **changes})
 
@@ -243,7 +244,12 @@ def tiny_server(tiny_pki, ias):
         return server
 
     start.policy = lambda **changes: policy(
-        **{"tenant_hosts": ("localhost", "127.0.0.1"), "ca_bundle": str(bundle), **changes}
+        **{
+            "tenant_hosts": ("localhost", "127.0.0.1"),
+            "outbound_allow": ("localhost", "127.0.0.1"),
+            "ca_bundle": str(bundle),
+            **changes,
+        }
     )
     yield start
     for server in started:

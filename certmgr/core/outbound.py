@@ -1,8 +1,12 @@
-"""Every outbound HTTP call goes through here: https only, allow-listed hosts, timeouts, size caps.
+"""Every outbound HTTP call goes through here: https only, allow-listed hosts, checked addresses,
+timeouts, size caps.
 
-Built on urllib3 (the engine under requests) because the health check needs what requests
-hides: one SSL context per client certificate, no proxy or netrc from the environment, no
-redirects, and the exception chain intact so a failure can be named for what it is.
+Built on requests with its conveniences switched off where they would decide for us: each pool is
+a Session carrying one SSLContext (one per client certificate) to which requests adds no CAs of
+its own (certifi, REQUESTS_CA_BUNDLE); no proxy, netrc or CA settings from the environment; no
+cookies kept; no redirect followed; no retry. Calls to URLs that owners set (backend, notification
+channels) connect only to an address checked at connect time (addresses.py): the host is resolved
+once, and the connection goes to that address, so a second DNS answer cannot point elsewhere.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
-from urllib.parse import urlsplit
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import SplitResult, urlsplit
 
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+import requests
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.exceptions import ConnectTimeout, ReadTimeout
+from requests.structures import CaseInsensitiveDict
+
+from . import addresses
 
 DEFAULT_TENANT_HOSTS = ("*.accounts.ondemand.com", "*.accounts.cloud.sap", "*.accounts400.ondemand.com")
 
@@ -39,6 +44,10 @@ class HttpPolicy:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     max_response_bytes: int = 1024 * 1024
+    # Calls that are not to the IAS tenant reach public addresses only, plus these hosts, *.domains,
+    # addresses and CIDR networks (CERTMGR_OUTBOUND_ALLOW); loopback too with allow_loopback (debug).
+    outbound_allow: tuple[str, ...] = ()
+    allow_loopback: bool = False
 
 
 class OutboundError(Exception):
@@ -72,10 +81,13 @@ def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
 
 
 def _connect_host(url: str) -> str:
+    """The host requests connects to: it parses URLs by urllib3's rules, which are not urlsplit's."""
+    prepared = requests.PreparedRequest()
     try:
-        return (urllib3.util.parse_url(url).host or "").lower().strip("[]")
-    except ValueError:
+        prepared.prepare_url(url, None)
+    except (requests.RequestException, ValueError):
         return ""
+    return (urlsplit(prepared.url).hostname or "").lower()
 
 
 def is_loopback(host: str) -> bool:
@@ -91,10 +103,15 @@ def check_url(url: str, policy: HttpPolicy, *, tenant: bool) -> None:
     """Refuse a URL before anything is sent. Tenant URLs must also match the allow-list."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if parts.username is not None:  # the URL is not quoted: its password would be
+        raise OutboundError(
+            "bad_url",
+            f"Refused the URL of {host or 'no host'}: a user name or password in a URL is ambiguous.",
+        )
     if not host:
         raise OutboundError("bad_url", f"{url!r} is not an absolute URL.")
-    # Parsers disagree on backslashes, user info and blanks (urlsplit saw one host, urllib3 would
-    # connect to another): such URLs are refused, and the host checked is the one urllib3 uses.
+    # Parsers disagree on backslashes, user info and blanks (urlsplit saw one host, urllib3 under
+    # requests would connect to another): such URLs are refused, and the host checked is requests'.
     if any(ch in parts.netloc for ch in "\\@ \t") or _connect_host(url) != host.lower():
         raise OutboundError("bad_url", f"Refused {url!r}: its host is ambiguous.")
     if parts.scheme == "http":
@@ -184,12 +201,86 @@ def _pem(label: str, der: bytes) -> bytes:
     return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label.encode(), lines, label.encode())
 
 
-def pool(context: ssl.SSLContext, maxsize: int = 4) -> urllib3.PoolManager:
-    return urllib3.PoolManager(ssl_context=context, maxsize=maxsize, retries=False)
+class Pool(requests.Session):
+    """Connections for one SSLContext; ``clear()`` closes them (callers drop cached pools so)."""
+
+    def __init__(self, context: ssl.SSLContext, maxsize: int):
+        super().__init__()
+        self.trust_env = False  # no proxy, netrc, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+        # Shared by every check of a tenant: a cookie set for one application's call is not sent on another's.
+        self.cookies = RequestsCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        self.headers["Accept-Encoding"] = "identity"  # the size cap counts what the server sends
+        adapter = _Adapter(context, maxsize)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        # Session's own also merges cookies and netrc or URL credentials, all refused here, and
+        # costs ~0.1 ms a call (as much as the rest of requests' work on a pooled connection).
+        headers = CaseInsensitiveDict(self.headers)
+        headers.update(request.headers)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(request.method, request.url, headers, data=request.data, cookies=self.cookies)
+        return prepared
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        # Never follow: and requests would read a 3xx's whole body, uncapped, to prepare the next hop.
+        return None
+
+    def clear(self) -> None:
+        self.close()
+
+
+class _Adapter(HTTPAdapter):
+    """requests' transport with our SSLContext, and none of requests' own TLS or proxy settings."""
+
+    def __init__(self, context: ssl.SSLContext, maxsize: int):
+        self.context = context
+        super().__init__(pool_maxsize=maxsize, max_retries=0)  # 0: Retry(0, read=False), no retry
+
+    def cert_verify(self, conn, url, verify, cert) -> None:
+        """requests would point the pool at certifi's bundle (or ``verify``) here, which urllib3 then
+        loads into our context: the context alone decides whom to trust."""
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        parts = urlsplit(request.url)
+        return {"scheme": parts.scheme.lower(), "host": parts.hostname, "port": parts.port}, {
+            "ssl_context": self.context
+        }
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        """The pool for the request's host, never a proxy; for a guarded call, for its checked address."""
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        policy = getattr(request, "guarded_by", None)
+        if policy is not None:
+            parts = urlsplit(request.url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                address = addresses.checked_address(
+                    parts.hostname, port, policy.outbound_allow, allow_loopback=policy.allow_loopback
+                )
+            except addresses.AddressRefused as refused:
+                raise OutboundError("address_not_allowed", str(refused)) from None
+            # TLS (SNI, certificate check) and Host still name the host; the socket goes to the address.
+            pool_kwargs["server_hostname"] = host_params["host"]
+            request.headers["Host"] = _host_header(parts)
+            host_params["host"] = address
+        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+
+def _host_header(parts: SplitResult) -> str:
+    """What http.client sends for a URL's host and port."""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 443 if parts.scheme == "https" else 80
+    return f"{host}:{parts.port}" if parts.port and parts.port != default else host
+
+
+def pool(context: ssl.SSLContext, maxsize: int = 4) -> Pool:
+    return Pool(context, maxsize)
 
 
 def request(
-    manager: urllib3.PoolManager,
+    manager: Pool,
     method: str,
     url: str,
     policy: HttpPolicy,
@@ -198,54 +289,62 @@ def request(
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
 ) -> Response:
-    """One call: checked URL, no redirects, connect/read timeouts, body capped."""
+    """One call: checked URL and address, no redirects, connect/read timeouts, body capped.
+
+    Tenant calls go to a host of ``policy.tenant_hosts`` as it resolves; any other call connects to
+    an address addresses.checked_address allows, unless ``policy.outbound_allow`` names its host.
+    """
     check_url(url, policy, tenant=tenant)
-    timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+    raw = None
     try:
-        raw = manager.request(
-            method,
-            url,
-            body=body,
-            headers=dict(headers or {}),
-            redirect=False,
-            retries=False,
-            timeout=timeout,
-            preload_content=False,
+        prepared = manager.prepare_request(
+            requests.Request(method, url, headers=dict(headers or {}), data=body)
         )
+        guarded = not tenant and not host_matches(urlsplit(url).hostname or "", policy.outbound_allow)
+        prepared.guarded_by = policy if guarded else None  # read by _Adapter when it picks a connection
+        raw = manager.send(
+            prepared,
+            allow_redirects=False,
+            stream=True,
+            timeout=(policy.connect_timeout, policy.read_timeout),
+            verify=True,  # by our context: see _Adapter.cert_verify
+            cert=None,
+            proxies={},
+        )
+        if 300 <= raw.status_code < 400:
+            where = raw.headers.get("Location", "nowhere")
+            raise OutboundError(
+                "redirect",
+                f"{_host(url)} answered {raw.status_code} redirecting to {where}: not followed.",
+                raw.status_code,
+            )
         data = _read_capped(raw, url, policy)
     except OutboundError:
         raise
     except Exception as exc:  # noqa: BLE001 - every transport failure is named by describe()
         code, diagnosis = describe(exc, url, policy)
         raise OutboundError(code, diagnosis) from None
-    if 300 <= raw.status < 400:
-        where = raw.headers.get("Location", "nowhere")
-        raise OutboundError(
-            "redirect",
-            f"{_host(url)} answered {raw.status} redirecting to {where}: not followed.",
-            raw.status,
-        )
-    return Response(raw.status, raw.headers, data)
+    finally:
+        if raw is not None:
+            raw.close()  # back to the pool when read to the end, else the connection is closed
+    return Response(raw.status_code, raw.headers, data)
 
 
-def _read_capped(raw, url: str, policy: HttpPolicy) -> bytes:
+def _read_capped(raw: requests.Response, url: str, policy: HttpPolicy) -> bytes:
     deadline = time.monotonic() + policy.read_timeout
     chunks, size = [], 0
-    for chunk in raw.stream(64 * 1024):
+    for chunk in raw.iter_content(64 * 1024):
         size += len(chunk)
         if size > policy.max_response_bytes:
-            raw.close()
             raise OutboundError(
                 "too_large",
                 f"{_host(url)} sent more than {policy.max_response_bytes:,} bytes; stopped reading.",
             )
         if time.monotonic() > deadline:
-            raw.close()
             raise OutboundError(
                 "timeout", f"{_host(url)} took longer than {policy.read_timeout:g} s to answer."
             )
         chunks.append(chunk)
-    raw.release_conn()
     return b"".join(chunks)
 
 
@@ -255,7 +354,8 @@ def _host(url: str) -> str:
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps: urllib3 keeps causes in ``reason`` and ``args``."""
+    """The exception and everything it wraps: requests keeps urllib3's error in ``args``, urllib3
+    keeps causes in ``reason`` and ``args``."""
     seen, todo = set(), [exc]
     while todo:
         current = todo.pop(0)
@@ -271,7 +371,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def describe(exc: BaseException, url: str, policy: HttpPolicy) -> tuple[str, str]:
     host = _host(url)
     causes = list(_causes(exc))
-    # The most specific cause wins: urllib3's NewConnectionError is a ConnectTimeoutError too.
+    # The most specific cause wins: requests wraps urllib3's errors, which wrap the socket's and ssl's.
     for cause in causes:
         if isinstance(cause, socket.gaierror):
             return "dns", f"DNS lookup of {urlsplit(url).hostname} failed: the host name does not resolve."
@@ -281,19 +381,17 @@ def describe(exc: BaseException, url: str, policy: HttpPolicy) -> tuple[str, str
             reason = cause.verify_message or getattr(cause, "reason", None) or "verification failed"
             return "untrusted_server", f"The server certificate of {host} is not trusted: {reason}."
     for cause in causes:
-        if isinstance(cause, ReadTimeoutError):
-            return "timeout", f"{host} did not answer within {policy.read_timeout:g} s."
-        if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
+        if isinstance(cause, ConnectTimeout):  # not a refusal: requests tells the two apart for us
             return "timeout", f"Connecting to {host} timed out after {policy.connect_timeout:g} s."
         if isinstance(cause, ssl.SSLError):
             return _tls_failure(cause, host)
         if isinstance(cause, RemoteDisconnected | ConnectionResetError | BrokenPipeError):
             return "closed", f"{host} closed the connection without an answer."
-        if isinstance(cause, TimeoutError):
+        if isinstance(cause, TimeoutError | ReadTimeout):
             return "timeout", f"{host} did not answer within {policy.read_timeout:g} s."
-    for cause in causes:
-        if isinstance(cause, NewConnectionError | ProtocolError | OSError):
-            return "connection", f"Could not talk to {host}: {cause.__class__.__name__}."
+    failures = [cause for cause in causes if isinstance(cause, OSError)]
+    if failures:  # the innermost: the socket's own error rather than requests' wrapper
+        return "connection", f"Could not talk to {host}: {failures[-1].__class__.__name__}."
     return "unexpected_error", f"Calling {host} failed unexpectedly ({exc.__class__.__name__})."
 
 

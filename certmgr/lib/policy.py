@@ -15,4 +15,6 @@ def http_policy() -> HttpPolicy:
         allow_http_loopback=settings.CERTMGR_ALLOW_HTTP_LOOPBACK,
         connect_timeout=settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT,
         read_timeout=settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT,
+        outbound_allow=tuple(settings.CERTMGR_OUTBOUND_ALLOW),
+        allow_loopback=settings.DEBUG,
     )

@@ -69,6 +69,7 @@ PERMANENT_CODES = {
     "bad_url",
     "http_refused",
     "host_not_allowed",
+    "address_not_allowed",
     "ca_bundle",
     "untrusted_server",
     "too_large",
