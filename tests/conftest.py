@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import time_machine
@@ -282,3 +283,47 @@ def webhook(settings, tmp_path):
         settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 3
         settings.CERTMGR_OUTBOUND_ALLOW = ["127.0.0.1"]  # a receiver on loopback, allowed explicitly
         yield receiver
+
+
+# --- DNS and sockets under the test's control (the outbound address guard) ---------------------
+
+
+class Resolver:
+    """socket.getaddrinfo for test names: each maps to a list of answers, used in turn (the last one
+    repeats); every other name goes to the real resolver. ``lookups``: the test names asked for."""
+
+    def __init__(self, monkeypatch):
+        self.answers: dict[str, list[list[str]]] = {}
+        self.lookups: list[str] = []
+        self._real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", self.getaddrinfo)
+
+    def __setitem__(self, name: str, addresses: list[str]) -> None:
+        self.answers[name] = [addresses]
+
+    def getaddrinfo(self, host, port, *args, **kwargs):
+        if host not in self.answers:
+            return self._real(host, port, *args, **kwargs)
+        self.lookups.append(host)
+        queue = self.answers[host]
+        addresses = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [info for address in addresses for info in self._real(address, port, *args, **kwargs)]
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    return Resolver(monkeypatch)
+
+
+@pytest.fixture
+def connects(monkeypatch):
+    """Every address a socket of this process connects to, from now on."""
+    seen = []
+    real = socket.socket.connect
+
+    def connect(sock, address):
+        seen.append(address[:2])
+        return real(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen

@@ -190,7 +190,7 @@ def test_editing_with_empty_secret_fields_keeps_the_stored_ones(otto, frontend_a
 def test_webhook_urls_must_be_https_except_to_this_machine_in_development(
     otto, settings, hook_url, loopback_http, accepted
 ):
-    settings.CERTMGR_ALLOW_HTTP_LOOPBACK = loopback_http
+    settings.CERTMGR_ALLOW_HTTP_LOOPBACK = settings.DEBUG = loopback_http  # both follow DJANGO_DEBUG
 
     response = create(otto, "webhook", name="hook", url=hook_url, secret=HOOK_SECRET)
 

@@ -131,6 +131,26 @@ def check_url(url: str, policy: HttpPolicy, *, tenant: bool) -> None:
         )
 
 
+def check_target(url: str, policy: HttpPolicy) -> None:
+    """What a call to ``url`` (not a tenant's) would be refused for, checked now: the URL, and the
+    addresses its host resolves to. For forms, at save time; the call checks again when it connects
+    (a name may resolve otherwise by then). OutboundError(bad_url, http_refused,
+    address_not_allowed) with the reason; a name that does not resolve now passes."""
+    check_url(url, policy, tenant=False)
+    parts = urlsplit(url)
+    if host_matches(parts.hostname or "", policy.outbound_allow):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses.checked_address(
+            parts.hostname, port, policy.outbound_allow, allow_loopback=policy.allow_loopback
+        )
+    except addresses.AddressRefused as refused:
+        raise OutboundError("address_not_allowed", str(refused)) from None
+    except OSError:
+        pass  # not resolvable now: nothing internal to reach now either; the call checks again
+
+
 def server_context(policy: HttpPolicy) -> ssl.SSLContext:
     """Verifies servers against the system's CAs plus ``policy.ca_bundle``.
 

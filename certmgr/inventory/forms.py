@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from ..core.parse import too_large
+from ..lib.policy import target_problem
 from ..models import Application, Certificate, default_check_interval
 
 
@@ -20,6 +21,14 @@ class DomainsField(forms.CharField):
     def to_python(self, value):
         text = super().to_python(value) or ""
         return [d.strip().lower() for d in text.replace("\n", ",").split(",") if d.strip()]
+
+
+def _checked_url(url: str | None, *, resolve: bool) -> str:
+    url = (url or "").strip()
+    problem = target_problem(url, resolve=resolve) if url else ""
+    if problem:
+        raise forms.ValidationError(problem)
+    return url
 
 
 class ApplicationForm(forms.ModelForm):
@@ -42,6 +51,13 @@ class ApplicationForm(forms.ModelForm):
     )
     owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
     owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+
+    def clean_tenant_url(self):
+        return _checked_url(self.cleaned_data.get("tenant_url"), resolve=False)
+
+    def clean_backend_url(self):
+        # The health check sends the access token there: no internal target (checked again at send time).
+        return _checked_url(self.cleaned_data.get("backend_url"), resolve=True)
 
     def clean_check_interval_minutes(self):
         value = self.cleaned_data.get("check_interval_minutes")

@@ -16,9 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from ..core import outbound
 from ..core.notices import clean_thresholds
-from ..lib.policy import http_policy
+from ..lib.policy import target_problem
 from . import channels
 from .models import NotificationChannel
 
@@ -44,15 +43,7 @@ def _secret_input() -> forms.PasswordInput:
 
 def url_problem(url: str) -> str:
     """Why the notice senders would refuse ``url``, in words that do not repeat it; "" if fine."""
-    try:
-        outbound.check_url(url, http_policy(), tenant=False)
-    except outbound.OutboundError as exc:
-        if exc.code == "http_refused":
-            return "Only https URLs are allowed (plain http only to this machine, in development)."
-        if urlsplit(url).scheme not in ("http", "https"):
-            return "Only https URLs are allowed."
-        return "This URL cannot be used: its host is missing or ambiguous."
-    return ""
+    return target_problem(url)
 
 
 def host_of(url: str) -> str:
