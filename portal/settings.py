@@ -112,6 +112,11 @@ except ValueError as exc:
         f"CERTMGR_NOTICE_THRESHOLDS: {exc}; use comma-separated days such as 60,30,14,7,1."
     ) from None
 CERTMGR_NOTICE_MAX_ATTEMPTS = env_int("CERTMGR_NOTICE_MAX_ATTEMPTS", 6)
+# A notice claimed this long ago by a sender that never finished is sent again (at least once:
+# the sender may have died after the receiver took it; every delivery carries the notice's id).
+CERTMGR_NOTICE_CLAIM_MINUTES = env_int("CERTMGR_NOTICE_CLAIM_MINUTES", 15)
+if CERTMGR_NOTICE_CLAIM_MINUTES < 1:
+    raise ImproperlyConfigured("CERTMGR_NOTICE_CLAIM_MINUTES must be at least 1 (minutes).")
 CERTMGR_DIGEST_HOUR = env_int("CERTMGR_DIGEST_HOUR", 7)  # UTC; daily digests go out from then on
 # The routes Cloud Foundry maps to the app ("host" or "host/path"), first one first.
 _routes = vcap.application_uris()

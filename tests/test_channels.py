@@ -63,6 +63,7 @@ MESSAGE = Message(
     threshold=30,
     link="https://portal.example.com/applications/frontend/",
     severity="warning",
+    notice_id="4711",
 )
 SLACK_PATH = "/services/T0001/B0002/hook-credential-9f8e7d"
 HMAC_SECRET = "whsec-5b1c0c2e-do-not-leak"
@@ -177,7 +178,9 @@ def test_webhook_posts_the_notice_as_json_signed_with_the_channel_secret(webhook
         "severity": "warning",
         "link": "https://portal.example.com/applications/frontend/",
         "timestamp": payload["timestamp"],
+        "notice_id": "4711",
     }
+    assert delivery.headers["X-Certmgr-Notice-Id"] == "4711"
 
 
 def test_webhook_signature_does_not_verify_with_another_secret(webhook):
@@ -196,7 +199,7 @@ def test_slack_gets_the_subject_as_text_and_blocks_with_the_message_and_a_link_b
     payload = delivery.json()
     assert payload["text"] == MESSAGE.subject
     kinds = [block["type"] for block in payload["blocks"]]
-    assert kinds == ["header", "section", "actions"]
+    assert kinds == ["header", "section", "actions", "context"]
     section = payload["blocks"][1]["text"]
     assert section["type"] == "mrkdwn"
     assert "expires on 2027-01-15 09:00 UTC (20 days left)" in section["text"]
@@ -204,6 +207,8 @@ def test_slack_gets_the_subject_as_text_and_blocks_with_the_message_and_a_link_b
     [button] = payload["blocks"][2]["elements"]
     assert button["type"] == "button"
     assert button["url"] == MESSAGE.link
+    assert payload["blocks"][3]["elements"][0]["text"] == "notice 4711"  # for deduplication
+    assert delivery.headers["X-Certmgr-Notice-Id"] == "4711"
 
 
 def test_teams_gets_an_adaptive_card_with_the_facts_and_a_link(webhook):
@@ -217,7 +222,8 @@ def test_teams_gets_an_adaptive_card_with_the_facts_and_a_link(webhook):
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard"
     assert card["version"] == "1.4"
-    title, factset, steps = card["body"]
+    title, factset, steps, notice = card["body"]
+    assert notice["text"] == "notice 4711" and delivery.headers["X-Certmgr-Notice-Id"] == "4711"
     assert title["type"] == "TextBlock"
     assert title["text"] == MESSAGE.subject
     assert factset["type"] == "FactSet"
@@ -283,6 +289,7 @@ def test_alert_notification_gets_a_token_then_posts_the_resource_event_and_reuse
             "ans:detailsLink": MESSAGE.link,
             "event": "threshold",
             "threshold": "30",
+            "certmgr:noticeId": "4711",
         },
     }
 

@@ -71,6 +71,9 @@ def test_a_crossed_threshold_reaches_every_recipient_once(channels, stored, smtp
     ]
     mail = smtp.mails[0]
     assert mail.subject == "[IAS certificates] Frontend: certificate expires in 29 days"
+    notice = Notice.objects.get(recipient=mail.recipients[0])
+    assert mail.message["X-Certmgr-Notice-Id"] == str(notice.pk)  # the same in a repeat: deduplicable
+    assert mail.message["Message-ID"].startswith(f"<notice-{notice.pk}@")
     text = mail.message.get_body(("plain",)).get_content()
     assert "expires on 2027-01-15 09:00 UTC: 29 days left (threshold: 30 days)" in text
     assert "IAS tenant:  mytenant.accounts.ondemand.com" in text

@@ -32,6 +32,9 @@ class Message:
     threshold: int | None = None
     link: str = ""  # the application's page (rotation panel)
     severity: str = "warning"  # info | warning | error | critical
+    # The ledger row's id: the same in every delivery of one notice (a retry after a sender died
+    # mid-send, say), so a receiver can drop a duplicate. Delivery is at least once.
+    notice_id: str = ""
     extra: dict = field(default_factory=dict)
 
 

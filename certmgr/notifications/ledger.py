@@ -27,7 +27,6 @@ from .models import Notice, NotificationChannel
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=15)  # a sender that held a row this long has died
 NOTIFIED = (Notice.Event.THRESHOLD, Notice.Event.EXPIRED)
 
 
@@ -343,6 +342,7 @@ def _failed(notice: Notice, now: datetime, error: str, retryable: bool) -> str:
 
 def _release_stale_claims(now: datetime) -> None:
     # At least once: a sender that died mid-send may have sent; sending again beats never.
-    Notice.objects.filter(state=Notice.State.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+    stale = now - timedelta(minutes=settings.CERTMGR_NOTICE_CLAIM_MINUTES)  # its sender has died
+    Notice.objects.filter(state=Notice.State.SENDING, claimed_at__lt=stale).update(
         state=Notice.State.PENDING, last_error="the sender stopped while sending; retried"
     )

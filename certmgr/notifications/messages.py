@@ -43,6 +43,7 @@ def message_for(notice: Notice, now: datetime) -> Message:
         threshold=notice.threshold or None,
         link=context["link"],
         severity=_SEVERITY.get(notice.event, "warning"),
+        notice_id=str(notice.pk),
     )
 
 
@@ -70,4 +71,5 @@ def digest_message(notice: Notice, now: datetime) -> Message:
         html=render_to_string("certmgr/notifications/notices/digest.html", context),
         link=settings.CERTMGR_PORTAL_URL + "/",
         severity="info",
+        notice_id=str(notice.pk),
     )

@@ -11,7 +11,7 @@ from urllib.parse import quote_plus, urlencode
 
 from ...core.notices import Message
 from ..models import NotificationChannel
-from .base import ChannelError, HttpChannel, check_status, host_of, json_body
+from .base import ChannelError, HttpChannel, check_status, host_of, json_body, notice_header
 
 EVENTS_PATH = "/cf/producer/v1/resource-events"
 
@@ -37,12 +37,14 @@ class AlertNotificationChannel(HttpChannel):
     def send(self, message: Message, recipient: str = "") -> None:
         body = json_body(ans_event(message, int(time.time())))
         token, fresh = self._token()
-        response = self._post(self.url + EVENTS_PATH, body, ans_event_headers(token), check=False)
+        headers = {**ans_event_headers(token), **notice_header(message)}
+        response = self._post(self.url + EVENTS_PATH, body, headers, check=False)
         if response.status == 401 and not fresh:  # revoked or expired early: one more try, new token
             with _tokens_lock:
                 _tokens.pop(self._key, None)
             token, _ = self._token()
-            response = self._post(self.url + EVENTS_PATH, body, ans_event_headers(token), check=False)
+            headers = {**ans_event_headers(token), **notice_header(message)}
+            response = self._post(self.url + EVENTS_PATH, body, headers, check=False)
         check_status(response, host_of(self.url))
 
     def _token(self) -> tuple[str, bool]:
@@ -92,6 +94,8 @@ def ans_event(message: Message, timestamp: int) -> dict:
     }
     if message.threshold is not None:
         tags["threshold"] = str(message.threshold)
+    if message.notice_id:
+        tags["certmgr:noticeId"] = message.notice_id
     return {
         "eventType": ANS_EVENT_TYPES.get(message.event, "IASCertificateNotice"),
         "eventTimestamp": timestamp,

@@ -59,6 +59,11 @@ def utc(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
+def notice_header(message: Message) -> dict[str, str]:
+    """The header every HTTP delivery carries: the notice's id, the same in each delivery of it."""
+    return {"X-Certmgr-Notice-Id": message.notice_id} if message.notice_id else {}
+
+
 def json_body(payload: dict) -> bytes:
     """The bytes a channel posts (and a webhook signs): compact, ASCII-only JSON."""
     return json.dumps(payload, separators=(",", ":")).encode("ascii")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,7 +27,9 @@ class EmailChannel(Channel):
     def send(self, message: Message, recipient: str = "") -> None:
         if not recipient:
             raise ChannelError("No email address to send the notice to.", retryable=False)
-        mail = EmailMultiAlternatives(message.subject, message.text, settings.DEFAULT_FROM_EMAIL, [recipient])
+        mail = EmailMultiAlternatives(
+            message.subject, message.text, settings.DEFAULT_FROM_EMAIL, [recipient], headers=_headers(message)
+        )
         if message.html:
             mail.attach_alternative(message.html, "text/html")
         server = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
@@ -49,6 +52,15 @@ class EmailChannel(Channel):
         except ValueError as exc:  # a header with a line break
             raise ChannelError(f"The mail could not be built: {exc}", retryable=False) from None
         log.debug("Mailed a %s notice through %s", message.event, server)
+
+
+def _headers(message: Message) -> dict[str, str]:
+    """The notice's id, and a Message-ID made of it: a mail delivered twice (a sender died after the
+    server took it) is the same mail to every client that deduplicates on Message-ID."""
+    if not message.notice_id:
+        return {}
+    host = urlsplit(settings.CERTMGR_PORTAL_URL).hostname or "certmgr.invalid"
+    return {"X-Certmgr-Notice-Id": message.notice_id, "Message-ID": f"<notice-{message.notice_id}@{host}>"}
 
 
 def _reply(reply: bytes | str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...core.notices import Message
 from ..models import NotificationChannel
-from .base import HttpChannel, json_body
+from .base import HttpChannel, json_body, notice_header
 
 
 class SlackChannel(HttpChannel):
@@ -17,7 +17,8 @@ class SlackChannel(HttpChannel):
         self.url = url
 
     def send(self, message: Message, recipient: str = "") -> None:
-        self._post(self.url, json_body(slack_payload(message)), {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", **notice_header(message)}
+        self._post(self.url, json_body(slack_payload(message)), headers)
 
 
 def slack_payload(message: Message) -> dict:
@@ -30,4 +31,7 @@ def slack_payload(message: Message) -> dict:
     if message.link:
         button = {"type": "button", "text": {"type": "plain_text", "text": "Open in the portal"}}
         blocks.append({"type": "actions", "elements": [{**button, "url": message.link}]})
+    if message.notice_id:  # Slack keeps no custom field: a context line, for people and for deduplication
+        notice = {"type": "mrkdwn", "text": f"notice {message.notice_id}"}
+        blocks.append({"type": "context", "elements": [notice]})
     return {"text": message.subject, "blocks": blocks}

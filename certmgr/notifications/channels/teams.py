@@ -6,7 +6,7 @@ from datetime import UTC
 
 from ...core.notices import Message
 from ..models import NotificationChannel
-from .base import HttpChannel, json_body
+from .base import HttpChannel, json_body, notice_header
 
 
 class TeamsChannel(HttpChannel):
@@ -19,7 +19,8 @@ class TeamsChannel(HttpChannel):
         self.url = url
 
     def send(self, message: Message, recipient: str = "") -> None:
-        self._post(self.url, json_body(teams_payload(message)), {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", **notice_header(message)}
+        self._post(self.url, json_body(teams_payload(message)), headers)
 
 
 TEAMS_COLORS = {"info": "Default", "warning": "Warning", "error": "Attention", "critical": "Attention"}
@@ -45,6 +46,11 @@ def teams_payload(message: Message) -> dict:
         "wrap": True,
         "color": TEAMS_COLORS.get(message.severity, "Default"),
     }
+    notice_line = (
+        [{"type": "TextBlock", "text": f"notice {message.notice_id}", "isSubtle": True, "size": "Small"}]
+        if message.notice_id
+        else []
+    )
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -53,6 +59,7 @@ def teams_payload(message: Message) -> dict:
             title,
             {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts if v]},
             {"type": "TextBlock", "text": message.text, "wrap": True},
+            *notice_line,
         ],
         "actions": [{"type": "Action.OpenUrl", "title": "Open in the portal", "url": message.link}]
         if message.link

@@ -8,7 +8,7 @@ import time
 
 from ...core.notices import Message
 from ..models import NotificationChannel
-from .base import HttpChannel, json_body, utc
+from .base import HttpChannel, json_body, notice_header, utc
 
 
 class WebhookChannel(HttpChannel):
@@ -23,7 +23,7 @@ class WebhookChannel(HttpChannel):
 
     def send(self, message: Message, recipient: str = "") -> None:
         body, headers = webhook_request(message, self.secret, int(time.time()))
-        self._post(self.url, body, headers)
+        self._post(self.url, body, {**headers, **notice_header(message)})
 
 
 def webhook_payload(message: Message, timestamp: int) -> dict:
@@ -47,6 +47,8 @@ def webhook_payload(message: Message, timestamp: int) -> dict:
         "link": message.link,
         # Signed with the rest: a receiver rejects old timestamps, so a captured body cannot be replayed.
         "timestamp": timestamp,
+        # The same in every delivery of this notice (at least once): a receiver may drop a repeat.
+        "notice_id": message.notice_id,
     }
 
 
