@@ -17,6 +17,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.validators import MaxLengthValidator
 from django.dispatch import receiver
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -27,12 +28,17 @@ from django.utils.decorators import method_decorator
 from ..models import AuditEvent
 from .clientaddr import client_ip
 
+PASSWORD_MAX_LENGTH = 4096  # nobody types more; a megabyte would only cost the hasher
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 10
 MAX_FAILURES_PER_ADDRESS = 50
 
 
 class LocalLoginForm(AuthenticationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].validators.append(MaxLengthValidator(PASSWORD_MAX_LENGTH))
+
     def clean(self):
         if settings.CERTMGR_LOCAL_LOGIN == "off":
             raise forms.ValidationError(

@@ -33,7 +33,7 @@ def audit_log(request):
         if filters[name]:
             day = _day(filters[name])
             if day is None:
-                errors.append(f"“{filters[name]}” is not a date (YYYY-MM-DD).")
+                errors.append(f"“{filters[name][:40]}” is not a date (YYYY-MM-DD, 2000 to 2999).")
             else:
                 events = events.filter(**{lookup: day + shift})
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -51,8 +51,9 @@ def audit_log(request):
 
 
 def _day(text: str) -> datetime | None:
-    """The start of a UTC day."""
+    """The start of a UTC day between 2000 and 2999 (a day after 9999-12-31 does not exist)."""
     try:
-        return datetime.strptime(text + " +0000", "%Y-%m-%d %z")
+        day = datetime.strptime(text[:10] + " +0000", "%Y-%m-%d %z")
     except ValueError:
         return None
+    return day if 2000 <= day.year <= 2999 and len(text) == 10 else None

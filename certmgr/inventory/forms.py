@@ -6,6 +6,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from ..core.parse import too_large
+from ..lib.fields import (
+    TEXT_MAX,
+    URL_MAX,
+    BoundedModelChoiceField,
+    BoundedModelMultipleChoiceField,
+    PasswordField,
+)
 from ..lib.policy import target_problem
 from ..models import Application, Certificate, default_check_interval
 
@@ -20,7 +27,10 @@ class DomainsField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
-        return [d.strip().lower() for d in text.replace("\n", ",").split(",") if d.strip()]
+        domains = [d.strip().lower() for d in text.replace("\n", ",").split(",") if d.strip()]
+        if len(domains) > 20 or any(len(d) > 253 for d in domains):
+            raise forms.ValidationError("At most 20 domains of at most 253 characters each.")
+        return domains
 
 
 def _checked_url(url: str | None, *, resolve: bool) -> str:
@@ -34,11 +44,14 @@ def _checked_url(url: str | None, *, resolve: bool) -> str:
 class ApplicationForm(forms.ModelForm):
     tenant_url = forms.URLField(
         required=False,
+        max_length=URL_MAX,
         assume_scheme="https",
         label="IAS tenant URL",
         help_text="e.g. https://mytenant.accounts.ondemand.com",
     )
-    backend_url = forms.URLField(required=False, assume_scheme="https", label="Protected backend URL")
+    backend_url = forms.URLField(
+        required=False, max_length=URL_MAX, assume_scheme="https", label="Protected backend URL"
+    )
     domains = DomainsField(
         required=False, label="Trusted domains", help_text="e.g. accounts.ondemand.com, accounts.cloud.sap"
     )
@@ -49,8 +62,9 @@ class ApplicationForm(forms.ModelForm):
         label="Health check every (minutes)",
         help_text="Scheduled token-flow checks; empty: the default (60).",
     )
-    owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
-    owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+    owners = BoundedModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
+    owner_groups = BoundedModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
+    notes = forms.CharField(required=False, max_length=TEXT_MAX, widget=forms.Textarea)
 
     def clean_tenant_url(self):
         return _checked_url(self.cleaned_data.get("tenant_url"), resolve=False)
@@ -81,7 +95,7 @@ class ApplicationForm(forms.ModelForm):
 
 
 class UploadForm(forms.Form):
-    application = forms.ModelChoiceField(Application.objects.none(), required=True)
+    application = BoundedModelChoiceField(Application.objects.none(), required=True)
     file = forms.FileField(
         required=False,
         help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx, a service key .json or a Kubernetes Secret .yaml",
@@ -92,9 +106,7 @@ class UploadForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
         help_text="PEM text, a one-line PEM with \\n, a service key / VCAP_SERVICES JSON, or a Kubernetes Secret.",
     )
-    password = forms.CharField(
-        required=False,
-        strip=False,
+    password = PasswordField(
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="For a .p12/.pfx or an encrypted key. Used once, never stored.",
     )
@@ -140,9 +152,7 @@ class UploadForm(forms.Form):
 
 
 class KeyDownloadForm(forms.Form):
-    password = forms.CharField(
-        required=False,
-        strip=False,
+    password = PasswordField(
         label="Encrypt the download with a password (recommended)",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )

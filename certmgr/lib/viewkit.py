@@ -8,9 +8,12 @@ from django.shortcuts import get_object_or_404
 from ..models import Application, Certificate
 
 
+PARAM_MAX = 200  # every filter, search and slug is shorter; SQLite refuses LIKE patterns over 50,000
+
+
 def param(request, name: str, default: str = "") -> str:
-    """A query parameter as text the database accepts (PostgreSQL refuses NUL characters)."""
-    return request.GET.get(name, default).replace("\x00", "")
+    """A query parameter as text the database accepts: no NUL (PostgreSQL refuses it), bounded."""
+    return request.GET.get(name, default).replace("\x00", "")[:PARAM_MAX]
 
 
 def managed_application(request, slug) -> Application:

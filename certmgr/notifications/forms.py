@@ -74,6 +74,7 @@ class ChannelForm(forms.Form):
             )
             self.fields["addresses"] = forms.CharField(
                 required=False,
+                max_length=20_000,
                 label="More addresses",
                 widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
                 help_text="Comma or newline separated, e.g. oncall@example.com",
