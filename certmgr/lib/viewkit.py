@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 
 from ..models import Application, Certificate
 
-
 PARAM_MAX = 200  # every filter, search and slug is shorter; SQLite refuses LIKE patterns over 50,000
 
 
