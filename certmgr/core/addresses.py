@@ -69,7 +69,7 @@ def checked_address(host: str, port: int, allow: tuple[str, ...], *, allow_loopb
     The caller connects to exactly this address (no second lookup that could answer otherwise).
     socket.gaierror when the name does not resolve; AddressRefused before any connection.
     """
-    found = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    found = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     if not found:
         raise socket.gaierror(socket.EAI_NONAME, "no addresses")
     reasons = []

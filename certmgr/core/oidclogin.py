@@ -78,7 +78,9 @@ def exchange_code(
     else:
         form["client_id"] = client.client_id
         try:
-            pool = outbound.pool(outbound.client_context(policy, client.certificate_pem, _key_der(client)), 1)
+            pool = outbound.pool(
+                outbound.client_context(policy, client.certificate_pem or b"", _key_der(client)), 1
+            )
         except OutboundError:
             raise LoginError(
                 "bad_client_key",
@@ -193,18 +195,19 @@ _keys: dict[bytes, bytes] = {}
 
 def _key_der(client: LoginClient) -> bytes:
     """The client key as PKCS#8 DER (what outbound.client_context loads), parsed once."""
+    pem = client.key_pem or b""
     with _keys_lock:
-        if client.key_pem not in _keys:
+        if pem not in _keys:
             try:
-                key = serialization.load_pem_private_key(client.key_pem, None)
+                key = serialization.load_pem_private_key(pem, None)
             except (TypeError, ValueError):
                 raise LoginError(
                     "bad_client_key", "The portal's own client key (identity binding) could not be read."
                 ) from None
-            _keys[client.key_pem] = key.private_bytes(
+            _keys[pem] = key.private_bytes(
                 serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-        return _keys[client.key_pem]
+        return _keys[pem]
 
 
 def _json(body: bytes) -> dict | None:

@@ -87,7 +87,7 @@ def _connect_host(url: str) -> str:
         prepared.prepare_url(url, None)
     except (requests.RequestException, ValueError):
         return ""
-    return (urlsplit(prepared.url).hostname or "").lower()
+    return (urlsplit(str(prepared.url)).hostname or "").lower()
 
 
 def is_loopback(host: str) -> bool:
@@ -143,7 +143,7 @@ def check_target(url: str, policy: HttpPolicy) -> None:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses.checked_address(
-            parts.hostname, port, policy.outbound_allow, allow_loopback=policy.allow_loopback
+            parts.hostname or "", port, policy.outbound_allow, allow_loopback=policy.allow_loopback
         )
     except addresses.AddressRefused as refused:
         raise OutboundError("address_not_allowed", str(refused)) from None
@@ -221,6 +221,10 @@ def _pem(label: str, der: bytes) -> bytes:
     return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label.encode(), lines, label.encode())
 
 
+class _Prepared(requests.PreparedRequest):
+    guarded_by: HttpPolicy | None = None  # the policy whose address guard applies (non-tenant calls)
+
+
 class Pool(requests.Session):
     """Connections for one SSLContext; ``clear()`` closes them (callers drop cached pools so)."""
 
@@ -234,12 +238,12 @@ class Pool(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
-    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+    def prepare_request(self, request: requests.Request) -> _Prepared:
         # Session's own also merges cookies and netrc or URL credentials, all refused here, and
         # costs ~0.1 ms a call (as much as the rest of requests' work on a pooled connection).
         headers = CaseInsensitiveDict(self.headers)
         headers.update(request.headers)
-        prepared = requests.PreparedRequest()
+        prepared = _Prepared()
         prepared.prepare(request.method, request.url, headers, data=request.data, cookies=self.cookies)
         return prepared
 
@@ -290,7 +294,8 @@ class _Adapter(HTTPAdapter):
 
 def _host_header(parts: SplitResult) -> str:
     """What http.client sends for a URL's host and port."""
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    name = parts.hostname or ""
+    host = f"[{name}]" if ":" in name else name
     default = 443 if parts.scheme == "https" else 80
     return f"{host}:{parts.port}" if parts.port and parts.port != default else host
 
@@ -384,7 +389,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        todo.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        todo.extend(
+            cause
+            for cause in (getattr(current, "reason", None), current.__cause__, current.__context__)
+            if cause is not None
+        )
         todo.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
 
 

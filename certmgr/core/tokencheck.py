@@ -174,7 +174,7 @@ def _utc(timestamp) -> str:
 # -- shared state: pooled connections without a client certificate, and the JWKS cache --
 
 _lock = threading.Lock()
-_pools: dict[tuple, object] = {}
+_pools: dict[tuple, outbound.Pool] = {}
 _jwks: dict[tuple, tuple[float, dict]] = {}
 
 

@@ -148,7 +148,7 @@ class TokenFlow:
         self.claims: dict = {}
         self.discovery: dict = {}
         self._token: str | None = None
-        self._client_pool = None
+        self._client_pool: outbound.Pool | None = None
 
     @property
     def result(self) -> TokenFlowResult:
@@ -218,7 +218,7 @@ class TokenFlow:
         return True, "ok", f"Token endpoint {document['token_endpoint']}.", response.status
 
     def get_token(self):
-        self._client_pool = outbound.pool(
+        self._client_pool = client_pool = outbound.pool(
             outbound.client_context(self.policy, self.request.certificate_pem, self.request.key_der), 1
         )
         # token_format=jwt: a JWT even when the application's token policy is opaque (SAP-docs, token
@@ -232,7 +232,7 @@ class TokenFlow:
             form["app_tid"] = self.request.app_tid
         body = urlencode(form)
         response = outbound.request(
-            self._client_pool,
+            client_pool,
             "POST",
             self.discovery["token_endpoint"],
             self.policy,
@@ -276,7 +276,8 @@ class TokenFlow:
         )
 
     def validate_token(self):
-        if self._token.count(".") != 2:
+        token = self._token or ""  # set by the token step, which ran and passed
+        if token.count(".") != 2:
             raise StepFailed(
                 "malformed_token",
                 "The access token is not a JWT but an opaque reference, although the request asked for "
@@ -284,7 +285,7 @@ class TokenFlow:
             )
         request, jwks_uri = self.request, self.discovery["jwks_uri"]
         claims = verify_rs256(
-            self._token, jwks_uri, self.policy, "access token", request.client_id, request.app_tid
+            token, jwks_uri, self.policy, "access token", request.client_id, request.app_tid
         )
         # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
         self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
@@ -338,7 +339,9 @@ class TokenFlow:
         url = self.request.backend_url
         if not url:
             return None, "skipped", "No backend URL configured: the token was not tried on a backend.", None
-        pool = self._client_pool if self.request.backend_mtls else shared_pool(self.policy)
+        pool = (
+            self._client_pool if self.request.backend_mtls and self._client_pool else shared_pool(self.policy)
+        )
         response = outbound.request(
             pool, "GET", url, self.policy, tenant=False, headers={"Authorization": f"Bearer {self._token}"}
         )
