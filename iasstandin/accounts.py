@@ -17,13 +17,12 @@ import hmac
 import json
 import logging
 import os
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .pki import atomic_write, b64url, locked_file
+from .pki import Watched, atomic_write, b64url, locked_file
 
 log = logging.getLogger("iasstandin")
 OIDC_FILE = "oidc.json"
@@ -175,9 +174,8 @@ class Accounts:
 
     def __init__(self, directory: Path | None = None):
         self._directory = directory
-        self._lock = threading.Lock()
-        self._data = _empty()
-        self._seen = None
+        path = directory / OIDC_FILE if directory is not None else None
+        self._watched = Watched(path, _read, _empty(), "OIDC clients and users")
 
     def register_client(self, client_id, client_secret, redirect_uris, post_logout_redirect_uris=()) -> None:
         if self._directory is not None:
@@ -189,10 +187,10 @@ class Accounts:
                 post_logout_redirect_uris=post_logout_redirect_uris,
             )
             return
-        with self._lock:
-            data = copy.deepcopy(self._data)
+        with self._watched.lock:
+            data = copy.deepcopy(self._watched.value)
             _put_client(data, client_id, client_secret, redirect_uris, post_logout_redirect_uris)
-            self._data = data
+            self._watched.value = data
 
     def add_user(self, login, password, *, email, given_name="", family_name="", groups=()) -> str:
         if self._directory is not None:
@@ -205,10 +203,10 @@ class Accounts:
                 family_name=family_name,
                 groups=groups,
             )
-        with self._lock:
-            data = copy.deepcopy(self._data)
+        with self._watched.lock:
+            data = copy.deepcopy(self._watched.value)
             user_id = _put_user(data, login, password, email, given_name, family_name, groups)
-            self._data = data
+            self._watched.value = data
         return user_id
 
     def client(self, client_id: str | None) -> OidcClient | None:
@@ -241,21 +239,7 @@ class Accounts:
         return None
 
     def _current(self) -> dict:
-        if self._directory is None:
-            return self._data
-        path = self._directory / OIDC_FILE
-        try:
-            st = os.stat(path)
-            seen = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except FileNotFoundError:
-            seen = None
-        with self._lock:
-            if seen != self._seen:
-                try:
-                    self._data, self._seen = _read(path), seen
-                except ValueError as exc:  # a hand edit gone wrong: say so, keep serving
-                    log.warning("iasstandin: keeping the previous OIDC clients and users: %s", exc)
-            return self._data
+        return self._watched.current()
 
 
 def _user(login: str, entry: dict) -> User:

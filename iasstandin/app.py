@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 from . import jwt
 from .accounts import Accounts
 from .clients import Registry
-from .errors import NO_STORE, TokenError
+from .errors import NO_STORE, TokenError, invalid_token
 from .oidc import AUTHORIZE_PATH, BASIC_CHALLENGE, LOGOUT_PATH, SCOPES, USERINFO_PATH, Codes, Oidc
 from .pki import Pki, certificate_thumbprint, key_id, new_signing_key
 from .tenant import TenantConfig, TenantSettings, reference_token
@@ -383,11 +383,7 @@ class Backend:
             if request.path == "/cert/hello":
                 _check_binding(request, claims)
         except jwt.InvalidToken as exc:
-            return Response.json(
-                401,
-                {"error": "invalid_token", "error_description": exc.reason},
-                {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'},
-            )
+            return invalid_token(exc.reason)
         return Response.json(
             200, {"message": "Hello from the protected backend", "client_id": claims.get("sub")}
         )

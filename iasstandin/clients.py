@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from .pki import atomic_write, certificate_thumbprint, first_certificate, locked_file
+from .pki import Watched, atomic_write, certificate_thumbprint, first_certificate, locked_file
 
 log = logging.getLogger("iasstandin")
 CLIENTS_FILE = "clients.json"
@@ -65,6 +64,10 @@ def unregister_in_directory(directory, client_id: str) -> None:
             _write(path, clients)
 
 
+def _read_thumbprints(path: Path) -> dict[str, frozenset[str]]:
+    return {client_id: _thumbprints(pems) for client_id, pems in _read(path).items()}
+
+
 def _thumbprints(pems: list[str]) -> frozenset[str]:
     return frozenset(certificate_thumbprint(first_certificate(p)) for p in pems)
 
@@ -75,9 +78,10 @@ class Registry:
     def __init__(self, directory: Path | None = None):
         self._directory = directory
         self._lock = threading.Lock()
-        self._pems: dict[str, list[str]] = {}
-        self._thumbs: dict[str, frozenset[str]] = {}
-        self._seen = None  # (mtime, inode, size) of clients.json when last read
+        self._pems: dict[str, list[str]] = {}  # in memory (no directory): what was registered
+        path = directory / CLIENTS_FILE if directory is not None else None
+        # By client id, the thumbprints of its registered certificates (clients.json's, or the pems').
+        self._thumbs = Watched(path, _read_thumbprints, {}, "registrations")
 
     def register(self, client_id: str, certificate_pem: str | bytes) -> None:
         if self._directory is not None:
@@ -96,32 +100,11 @@ class Registry:
             return
         with self._lock:
             self._pems.pop(client_id, None)
-            self._thumbs.pop(client_id, None)
+            self._thumbs.value = {k: v for k, v in self._thumbs.value.items() if k != client_id}
 
     def knows(self, client_id: str, thumbprint: str | None) -> bool:
-        self._refresh()
-        return thumbprint in self._thumbs.get(client_id, ())
+        return thumbprint in self._thumbs.current().get(client_id, ())
 
     def _set(self, client_id: str, pems: list[str]) -> None:
         self._pems[client_id] = pems
-        self._thumbs[client_id] = _thumbprints(pems)
-
-    def _refresh(self) -> None:
-        if self._directory is None:
-            return
-        path = self._directory / CLIENTS_FILE
-        try:
-            st = os.stat(path)
-            # The inode changes with every os.replace, so even two writes within one mtime tick show.
-            seen = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except FileNotFoundError:
-            seen = None
-        with self._lock:
-            if seen == self._seen:
-                return
-            try:
-                thumbs = {cid: _thumbprints(pems) for cid, pems in _read(path).items()}
-            except ValueError as exc:  # a hand edit gone wrong: say so, keep serving
-                log.warning("iasstandin: keeping the previous registrations: %s", exc)
-                return
-            self._thumbs, self._seen = thumbs, seen
+        self._thumbs.value = {**self._thumbs.value, client_id: _thumbprints(pems)}

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 from . import jwt
 from .accounts import Accounts, OidcClient, User, check_secret
-from .errors import TokenError
+from .errors import TokenError, invalid_token
 from .pki import b64url
 from .tenant import reference_token
 from .tlsserver import Request, Response
@@ -401,11 +401,7 @@ class Oidc:
             if user is None:
                 raise jwt.InvalidToken("unknown user")
         except jwt.InvalidToken as exc:
-            return Response.json(
-                401,
-                {"error": "invalid_token", "error_description": exc.reason},
-                {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'},
-            )
+            return invalid_token(exc.reason)
         return Response.json(
             200,
             {

@@ -11,8 +11,10 @@ import contextlib
 import fcntl
 import hashlib
 import ipaddress
+import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+log = logging.getLogger(__name__)
 
 # Fixed, not relative to "now": tests freeze Python's clock far from today, but OpenSSL on the
 # client side checks the server certificate against the real clock.
@@ -214,3 +218,31 @@ def locked_file(directory: Path, name: str):
             yield directory / name
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Watched:
+    """What a file of the stand-in's directory holds, read again when another process replaced it
+    (``./dev run``'s commands write clients, users and tenant settings while it serves)."""
+
+    def __init__(self, path: Path | None, read, empty, what: str):
+        self.path, self._read, self.what = path, read, what
+        self.lock = threading.Lock()
+        self.value = empty
+        self._seen: tuple | None = None
+
+    def current(self):
+        if self.path is None:
+            return self.value
+        try:
+            st = os.stat(self.path)
+            # The inode changes with every os.replace, so even two writes within one mtime tick show.
+            seen = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except FileNotFoundError:
+            seen = None
+        with self.lock:
+            if seen != self._seen:
+                try:
+                    self.value, self._seen = self._read(self.path), seen
+                except ValueError as exc:  # a hand edit gone wrong: say so, keep serving
+                    log.warning("iasstandin: keeping the previous %s: %s", self.what, exc)
+            return self.value

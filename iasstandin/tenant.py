@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import secrets
 import sys
-import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import TokenError
-from .pki import atomic_write, locked_file
+from .pki import Watched, atomic_write, locked_file
 
 log = logging.getLogger("iasstandin")
 TENANT_FILE = "tenant.json"
@@ -133,44 +131,29 @@ class TenantConfig:
 
     def __init__(self, directory: Path | None = None):
         self._directory = directory
-        self._lock = threading.Lock()
-        self._settings: dict[str, TenantSettings] = {}
-        self._seen = None
+        path = directory / TENANT_FILE if directory is not None else None
+        self._watched = Watched(path, _read, {}, "tenant settings")
 
     def set(self, client_id: str, settings: TenantSettings) -> None:
         if self._directory is not None:
             set_tenant_settings_in_directory(self._directory, client_id, settings)
             return
-        with self._lock:
-            self._settings = {**self._settings, client_id: settings}
+        with self._watched.lock:
+            self._watched.value = {**self._watched.value, client_id: settings}
 
     def clear(self) -> None:
         if self._directory is not None:
             with locked_file(self._directory, TENANT_FILE) as path:
                 path.unlink(missing_ok=True)
-        with self._lock:
-            self._settings, self._seen = {}, None
+        with self._watched.lock:
+            self._watched.value = {}
 
     def of(self, client_id: str | None) -> TenantSettings:
         settings = self._current()
         return settings.get(client_id or "") or settings.get(EVERY_CLIENT) or TenantSettings()
 
     def _current(self) -> dict[str, TenantSettings]:
-        if self._directory is None:
-            return self._settings
-        path = self._directory / TENANT_FILE
-        try:
-            st = os.stat(path)
-            seen = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except FileNotFoundError:
-            seen = None
-        with self._lock:
-            if seen != self._seen:
-                try:
-                    self._settings, self._seen = _read(path), seen
-                except ValueError as exc:  # a hand edit gone wrong: say so, keep serving
-                    log.warning("iasstandin: keeping the previous tenant settings: %s", exc)
-            return self._settings
+        return self._watched.current()
 
 
 def main(argv: list[str] | None = None) -> int:
