@@ -67,18 +67,10 @@ def fresh_inputs() -> Inputs:
         ),
         "pending upload's key": certs.issue("rest-pending (P000803)", key_slot=803, serial=0x803),
     }
-    token = {name: secrets.token_urlsafe(24) for name in ("hook", "slack", "teams")}
-    texts = {
-        "login password": secrets.token_urlsafe(16),
-        "webhook URL token": token["hook"],
-        "webhook signing secret": secrets.token_urlsafe(24),
-        "webhook new signing secret": secrets.token_urlsafe(24),
-        "Slack URL token": token["slack"],
-        "Teams URL signature": token["teams"],
-        "Alert Notification client secret": secrets.token_urlsafe(24),
-        "PKCS#12 password": secrets.token_urlsafe(16),
-        "key download password": secrets.token_urlsafe(16),
-    }
+    names = ["login password", "webhook URL token", "webhook signing secret", "webhook new signing secret"]
+    names += ["Slack URL token", "Teams URL signature", "Alert Notification client secret"]
+    names += ["PKCS#12 password", "key download password"]
+    texts = {name: secrets.token_urlsafe(24) for name in names}
     return Inputs({name: item.key for name, item in items.items()}, texts, items)
 
 
@@ -122,30 +114,46 @@ def owner_and_application(inputs: Inputs):
 
 def run(client, app, inputs: Inputs, *, receiver_url: str, refused_url: str) -> None:
     """The flows of the module docstring, as the owner of ``app`` (see owner_and_application)."""
-    from certmgr.models import Certificate, NotificationChannel
-
-    t, items = inputs.texts, inputs.items
-    login = {"username": OWNER, "password": t["login password"]}
+    login = {"username": OWNER, "password": inputs.texts["login password"]}
     _ok(client.post(reverse("login"), login), 302, doing="logging in")
-    pem = items["uploaded key (PEM)"]
-    token = _upload(client, app, {"text": (pem.pem + pem.key_pem()).decode()}, doing="uploading PEM")
-    _ok(client.post(reverse("upload"), {"step": "confirm", "token": token}), 302, doing="confirming PEM")
-    p12 = certs.p12(items["uploaded key (PKCS#12)"], t["PKCS#12 password"].encode())
-    p12_upload = {"file": _file("client.p12", p12), "password": t["PKCS#12 password"]}
-    token = _upload(client, app, p12_upload, doing="uploading PKCS#12")
-    _ok(client.post(reverse("upload"), {"step": "confirm", "token": token}), 302, doing="confirming PKCS#12")
-    hook = f"{receiver_url}/hooks/{t['webhook URL token']}"
-    _channel(client, app, "webhook", "ops hook", url=hook, secret=t["webhook signing secret"])
-    _channel(
-        client,
-        app,
-        "slack",
-        "ops slack",
-        url=f"https://hooks.slack.com/services/T0/B0/{t['Slack URL token']}",
+    keep_two_uploads(client, app, inputs)
+    add_channels(client, app, inputs, receiver_url=receiver_url, refused_url=refused_url)
+    send_tests_and_download(client, app, inputs)
+    pending = inputs.items["pending upload's key"]
+    _upload(
+        client, app, {"text": (pending.key_pem() + pending.pem).decode()}, doing="leaving an upload pending"
     )
-    teams = f"https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig={t['Teams URL signature']}"
-    _channel(client, app, "teams", "ops teams", url=teams)
+
+
+def keep_two_uploads(client, app, inputs: Inputs) -> None:
+    pem = inputs.items["uploaded key (PEM)"]
+    password = inputs.texts["PKCS#12 password"]
+    p12 = certs.p12(inputs.items["uploaded key (PKCS#12)"], password.encode())
+    uploads = {
+        "PEM": {"text": (pem.pem + pem.key_pem()).decode()},
+        "PKCS#12": {"file": _file("client.p12", p12), "password": password},
+    }
+    for name, data in uploads.items():
+        token = _upload(client, app, data, doing=f"uploading {name}")
+        _ok(
+            client.post(reverse("upload"), {"step": "confirm", "token": token}),
+            302,
+            doing=f"confirming {name}",
+        )
+
+
+def add_channels(client, app, inputs: Inputs, *, receiver_url: str, refused_url: str) -> None:
+    """A webhook (its signing secret replaced afterwards), Slack, Teams and Alert Notification."""
+    from certmgr.models import NotificationChannel
+
+    t = inputs.texts
+    hook = f"{receiver_url}/hooks/{t['webhook URL token']}"
+    slack = f"https://hooks.slack.com/services/T0/B0/{t['Slack URL token']}"
+    teams = f"https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual?sig={t['Teams URL signature']}"
     ans = {"url": refused_url, "token_url": f"{refused_url}/oauth/token", "client_id": "ans-client"}
+    _channel(client, app, "webhook", "ops hook", url=hook, secret=t["webhook signing secret"])
+    _channel(client, app, "slack", "ops slack", url=slack)
+    _channel(client, app, "teams", "ops teams", url=teams)
     _channel(
         client,
         app,
@@ -154,32 +162,27 @@ def run(client, app, inputs: Inputs, *, receiver_url: str, refused_url: str) -> 
         client_secret=t["Alert Notification client secret"],
         **ans,
     )
-    hook_row = NotificationChannel.objects.get(application=app, kind="webhook")
+    row = NotificationChannel.objects.get(application=app, kind="webhook")
     edit = {"name": "ops hook", "enabled": "on", "secret": t["webhook new signing secret"]}
-    _ok(
-        client.post(reverse("notification-channel-edit", args=[app.slug, hook_row.pk]), edit),
-        302,
-        doing="editing",
-    )
+    response = client.post(reverse("notification-channel-edit", args=[app.slug, row.pk]), edit)
+    _ok(response, 302, doing="replacing the signing secret")
+
+
+def send_tests_and_download(client, app, inputs: Inputs) -> None:
+    """Test notices through the webhook (delivered) and Alert Notification (refused); a key
+    downloaded plain and with a password."""
+    from certmgr.models import Certificate, NotificationChannel
+
     for row in NotificationChannel.objects.filter(
         application=app, kind__in=["webhook", "alert_notification"]
     ):
-        _ok(
-            client.post(reverse("notification-channel-test", args=[app.slug, row.pk])),
-            302,
-            doing="test notice",
-        )
+        response = client.post(reverse("notification-channel-test", args=[app.slug, row.pk]))
+        _ok(response, 302, doing=f"a test notice through {row.kind}")
     kept = Certificate.objects.filter(application=app).exclude(encrypted_private_key=None)
     assert kept.count() == 2, "both uploads keep their key"
-    for password in ("", t["key download password"]):
-        _ok(
-            client.post(reverse("certificate-key", args=[kept[0].pk]), {"password": password}),
-            doing="download",
-        )
-    pending = items["pending upload's key"]
-    _upload(
-        client, app, {"text": (pending.key_pem() + pending.pem).decode()}, doing="leaving an upload pending"
-    )
+    for password in ("", inputs.texts["key download password"]):
+        response = client.post(reverse("certificate-key", args=[kept[0].pk]), {"password": password})
+        assert _ok(response, doing="downloading the key").content.startswith(b"-----BEGIN")
 
 
 def _file(name: str, data: bytes):
@@ -219,6 +222,10 @@ def every_logger_at_debug():
         lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)
     ]
     saved = [(lg, lg.level) for lg in loggers]
+    # The other handlers (the console, pytest's) keep to INFO: the capture alone takes the flood.
+    handlers = {h: h.level for lg in loggers for h in lg.handlers}
+    for handler in handlers:
+        handler.setLevel(max(handler.level, logging.INFO))
     for logger in loggers:
         logger.setLevel(logging.DEBUG)
         if logger is logging.root or not logger.propagate:
@@ -231,6 +238,8 @@ def every_logger_at_debug():
         for logger, level in saved:
             logger.setLevel(level)
             logger.removeHandler(capture)
+        for handler, level in handlers.items():
+            handler.setLevel(level)
 
 
 # --- python -m tests.atrest_flows DIR ----------------------------------------------------------
@@ -240,13 +249,15 @@ def main(directory: Path) -> None:
     """Migrate a fresh SQLite file (SQLITE_PATH, in WAL mode as the settings open it), run the flows
     and copy the database file, its -wal and its -shm into DIR/open while the connection is still
     open; then close it (SQLite checkpoints the WAL into the file) and copy the file into DIR/closed.
-    DIR also gets log.txt, dumpdata.json and manifest.json (the secrets, for the parent to look for).
+    DIR also gets log.txt, dumpdata.json, sessions.json (decoded) and manifest.json (the secrets, for
+    the parent to look for).
     """
     import django
 
     django.setup()
     import time_machine
     from django.conf import settings
+    from django.contrib.sessions.models import Session
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -276,6 +287,8 @@ def main(directory: Path) -> None:
             shutil.copyfile(f"{database}{suffix}", directory / "open" / f"db.sqlite3{suffix}")
         with open(directory / "dumpdata.json", "w") as out:
             call_command("dumpdata", stdout=out)
+        decoded = [s.get_decoded() for s in Session.objects.all()]  # signed and compressed, not sealed
+        (directory / "sessions.json").write_text(json.dumps(decoded, default=str))
     connection.close()
     (directory / "closed").mkdir()
     shutil.copyfile(database, directory / "closed" / "db.sqlite3")

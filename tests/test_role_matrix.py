@@ -10,7 +10,9 @@ admin patterns by glob): who may GET it, who may POST to it, and what its ``<int
     "api-tokens": Rule(READ, MANAGE, pk="token"),
 
 Without it ``test_every_route_has_a_rule`` fails and names the route. A ``pk`` kind the world does
-not know yet goes into ``tests/role_world.py`` (``Side.pks``), for A and for B.
+not know yet goes into ``tests/role_world.py`` (``Side.pks``, for A and for B); a URL kwarg of a
+new name into ``KWARGS`` of tests/role_rules.py; a new way of being let in (an API token, say) is
+an ``Access`` or a gate there. ``body`` is POST data that changes something when accepted.
 
 For each route, URL kwargs are filled from the world of tests/role_world.py: A's slug with A's ids,
 B's with B's, and the crossings (A's slug with B's ids, B's slug with A's). The personas:

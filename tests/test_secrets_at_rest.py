@@ -135,25 +135,35 @@ def raw_places() -> dict[str, bytes]:
     return {"the relation files": pg_relation_files()}
 
 
-def search(places: dict[str, bytes], inputs: atrest_flows.Inputs) -> list[str]:
-    needles = inputs.needles()
-    return [f"{place}: {found}" for place, data in places.items() for found in leaks(data, needles)]
+def search(places: dict[str, bytes], inputs: atrest_flows.Inputs) -> str:
+    """'' when nothing is found; else one line per place and secret, with the forms found."""
+    needles, lines = inputs.needles(), []
+    for place, data in places.items():
+        found: dict[str, list[str]] = {}
+        for hit in leaks(data, needles):
+            secret, form = hit.split(": ", 1)
+            found.setdefault(secret, []).append(form)
+        lines += [
+            f"{place}: {secret} ({', '.join(forms[:4])}{', …' * (len(forms) > 4)})"
+            for secret, forms in found.items()
+        ]
+    return "\n".join(lines)
 
 
 # --- nothing in clear ----------------------------------------------------------------------------
 
 
 def test_no_secret_rests_in_a_dump_the_sessions_or_the_audit_log(flowed):
-    assert search(logical_places(), flowed.inputs) == []
+    assert not (found := search(logical_places(), flowed.inputs)), found
 
 
 def test_no_secret_rests_in_the_database_files(flowed):
-    assert search(raw_places(), flowed.inputs) == []
+    assert not (found := search(raw_places(), flowed.inputs)), found
 
 
 def test_no_secret_reaches_a_log_even_at_debug(flowed):
     assert len(flowed.log.lines) > 100  # SQL included: the capture saw the flows
-    assert search({"the log": flowed.log.text()}, flowed.inputs) == []
+    assert not (found := search({"the log": flowed.log.text()}, flowed.inputs)), found
 
 
 def sealed_columns() -> list[models.Field]:
@@ -183,7 +193,7 @@ def test_every_sealed_column_holds_only_tokens_the_vault_opens(flowed):
 
     assert {c.name for c in sealed_columns()} >= {"encrypted_private_key", "sealed_secret"}
     assert unfilled == [], "no flow of tests/atrest_flows.py writes these sealed columns: add one"
-    assert not_sealed == []
+    assert not_sealed == [], "values the vault cannot open (not sealed?)"
 
 
 # --- and the search does see a secret in clear ----------------------------------------------------
@@ -246,11 +256,11 @@ def sqlite_files(tmp_path_factory) -> Path:
 def test_a_sqlite_file_its_wal_and_shm_hold_no_secret(sqlite_files):
     inputs = atrest_flows.Inputs.from_manifest(json.loads((sqlite_files / "manifest.json").read_text()))
     names = ["open/db.sqlite3", "open/db.sqlite3-wal", "open/db.sqlite3-shm", "closed/db.sqlite3"]
-    names += ["dumpdata.json", "log.txt", "process output"]
+    names += ["dumpdata.json", "sessions.json", "log.txt", "process output"]
     places = {name: (sqlite_files / name).read_bytes() for name in names}
 
     assert len(places["open/db.sqlite3-wal"]) > 100_000  # the flows' writes, still in the WAL
-    assert search(places, inputs) == []
+    assert not (found := search(places, inputs)), found
 
 
 def test_the_file_search_finds_a_key_written_in_clear_to_the_wal(sqlite_files, tmp_path):
