@@ -33,7 +33,7 @@ def audit_log(request):
         if filters[name]:
             day = _day(filters[name])
             if day is None:
-                errors.append(f"“{filters[name][:40]}” is not a date (YYYY-MM-DD, 2000 to 2999).")
+                errors.append(f"“{filters[name][:40]}” is not a date (YYYY-MM-DD).")
             else:
                 events = events.filter(**{lookup: day + shift})
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -204,7 +204,7 @@ class CredentialTypeForm(forms.Form):
         label="Credential type",
     )
     key_length = forms.TypedChoiceField(choices=[(2048, "2048"), (4096, "4096")], coerce=int, initial=2048)
-    validity = forms.IntegerField(initial=30, min_value=1, max_value=3650, help_text="Days, 1 to 30.")
+    validity = forms.IntegerField(initial=30, help_text="Days, 1 to 30.")
     app_identifier = forms.CharField(
         required=False, max_length=200, help_text="At most 20 characters; keeps the subject DN stable."
     )
