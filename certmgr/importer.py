@@ -16,6 +16,7 @@ from . import bulk, keys
 from .core import files
 from .core.errors import InputError
 from .core.expiry import ExpiryState, expiry_state
+from .core.limits import ParseLimits
 from .core.parse import ParsedInput, parse_certificate_input
 from .core.servicekey import Binding
 from .models import (
@@ -26,6 +27,10 @@ from .models import (
     tenant_key,
     warning_threshold,
 )
+
+
+def parse_limits() -> ParseLimits:
+    return ParseLimits(settings.CERTMGR_MAX_KDF_ITERATIONS, settings.CERTMGR_MAX_CERTS_PER_INPUT)
 
 
 @dataclass
@@ -100,7 +105,7 @@ class Importer:
 
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
         try:
-            return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES)
+            return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES, parse_limits())
         except InputError as exc:
             return ImportResult(label, ok=False, error=exc.message, error_code=exc.code)
 
@@ -118,7 +123,7 @@ class Importer:
         With ``jobs`` > 0, that many worker processes parse while this one stores.
         """
         batch: list[tuple[str, ParsedInput | ImportResult]] = []
-        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs)
+        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits())
         for path, outcome in zip(paths, outcomes, strict=True):
             if not isinstance(outcome, ParsedInput):
                 outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])

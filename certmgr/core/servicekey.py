@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 
 from .errors import InputError
+
+# VCAP_SERVICES is five levels deep. Python's decoder recurses per level and would raise
+# RecursionError near 1,000, so the depth is measured before decoding.
+MAX_JSON_DEPTH = 32
+# A string, or an unterminated one up to the end: always a match, so the scan stays linear.
+_STRING = re.compile(r'"(?:[^"\\]++|\\[\s\S])*+(?:"|\\?\Z)')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]++")
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,11 @@ def looks_like_json(text: str) -> bool:
 def extract(text: str) -> Binding:
     if text.startswith("Getting key"):  # `cf service-key` prints a status line first
         text = text[text.index("{") :]
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InputError(
+            InputError.TOO_COMPLEX,
+            f"The JSON input is nested more than {MAX_JSON_DEPTH} levels deep; a service key is a few.",
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -48,6 +62,12 @@ def extract(text: str) -> Binding:
     if "certificate" in document or "clientid" in document:
         return _from_credentials(document, "service-key", "")
     raise _not_a_binding()
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text``, brackets inside strings not counted."""
+    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", text))
+    return max(accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
 
 
 def check_expiry(binding: Binding, not_after: datetime) -> tuple[str, ...]:
