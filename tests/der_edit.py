@@ -6,6 +6,7 @@ Hostile files are built from tests/certs.py output in the test itself; none is s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -28,6 +29,8 @@ class Node:
     tag: int
     content: bytes = b""  # primitive elements
     children: list[Node] = field(default_factory=list)  # constructed elements
+    wrapped: bool = False  # an OCTET STRING whose content is the DER of children[0]
+    raw: bytes | None = None  # emitted as it is, tag and length included
 
     @property
     def constructed(self) -> bool:
@@ -64,7 +67,14 @@ def _decode_at(data: bytes, pos: int) -> tuple[Node, int]:
 
 
 def encode(node: Node) -> bytes:
-    body = b"".join(encode(child) for child in node.children) if node.constructed else node.content
+    if node.raw is not None:
+        return node.raw
+    if node.wrapped:
+        body = encode(node.children[0])
+    elif node.constructed:
+        body = b"".join(encode(child) for child in node.children)
+    else:
+        body = node.content
     return bytes([node.tag]) + length(len(body)) + body
 
 
@@ -110,15 +120,21 @@ def reseal(pfx: Node, auth_safe: Node, password: bytes, mac_iterations: int | No
         mac_data.children[2] = integer(mac_iterations)
     hash_name = _MAC_HASHES[mac_data[0][0][0].content]
     salt, iterations = mac_data[1].content, int.from_bytes(mac_data[2].content, "big")
-    size = hashlib.new(hash_name).digest_size
-    key = pbe.pkcs12_kdf(hash_name, 3, pbe.bmp_password(password), salt, iterations, size)
+    key = _mac_key(hash_name, password, salt, iterations)
     mac_data[0][1].content = hmac.new(key, pfx[1][1][0].content, hash_name).digest()
     return encode(pfx)
 
 
-def encrypted_part(safe: Node, password: bytes, iterations: int = 2048) -> Node:
+@functools.lru_cache(maxsize=64)  # the fuzz test reseals thousands of files with a few salts
+def _mac_key(hash_name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
+    size = hashlib.new(hash_name).digest_size
+    return pbe.pkcs12_kdf(hash_name, 3, pbe.bmp_password(password), salt, iterations, size)
+
+
+def encrypted_part(safe: Node, password: bytes, iterations: int = 2048, salt_and_iv: bytes = b"") -> Node:
     """A ContentInfo of type encryptedData holding ``safe``: PBES2, PBKDF2-SHA256, AES-256-CBC."""
-    salt, iv = os.urandom(16), os.urandom(16)
+    salt_and_iv = salt_and_iv or os.urandom(32)
+    salt, iv = salt_and_iv[:16], salt_and_iv[16:32]
     key = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(password)
     plain = encode(safe)
     pad = 16 - len(plain) % 16

@@ -20,6 +20,8 @@ from .facts import spki_der
 # Signature checks per certificate: real chains need one or two (a self-signed root checks itself).
 _CHECKS_PER_CERTIFICATE = 4
 _LISTED = 5  # subjects named in a message before "and N more"
+# Absent, or in extensions that do not decode: certificate_facts names the latter for the leaf.
+_NO_EXTENSION = (x509.ExtensionNotFound, x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError)
 
 
 @dataclass(frozen=True)
@@ -153,19 +155,19 @@ def _subjects(certs: list[x509.Certificate]) -> str:
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
+    except _NO_EXTENSION:
         return False
 
 
 def _authority_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-    except (x509.ExtensionNotFound, ValueError):  # absent, or extensions that do not decode
+    except _NO_EXTENSION:
         return None
 
 
 def _subject_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
+    except _NO_EXTENSION:
         return None

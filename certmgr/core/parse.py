@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -47,8 +47,17 @@ class ParsedInput:
 
 
 # What the parsing libraries raise on input they cannot handle, beyond ValueError: cryptography's
-# InvalidVersion and UnsupportedAlgorithm derive from Exception directly.
-_LIBRARY_ERRORS = (ValueError, TypeError, OverflowError, UnsupportedAlgorithm, x509.InvalidVersion)
+# own exceptions derive from Exception directly.
+_LIBRARY_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+    InternalError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 def parse_certificate_input(
