@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import random
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,9 +19,17 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    pkcs12,
+)
 
 from certmgr.core import chain, parse, pkcs12diag
+from certmgr.core.der import oid
 from certmgr.core.errors import InputError
 from certmgr.core.limits import ParseLimits
 from certmgr.core.parse import parse_certificate_input
@@ -182,6 +191,19 @@ def test_an_encrypted_key_asking_for_2_31_pbkdf2_iterations_is_refused_at_once()
     assert "The encrypted private key asks for 2,147,483,647 key-derivation iterations" in outcome.message
 
 
+def test_an_encrypted_key_whose_key_derivation_cannot_be_bounded_is_refused():
+    item = certs.issue()
+
+    def unknown(algorithm: d.Node) -> None:
+        algorithm[1][0][0].content = oid("1.2.3.4.5")  # PBES2's keyDerivationFunc: not PBKDF2, not scrypt
+
+    with pytest.raises(InputError) as caught:
+        parse_certificate_input(item.pem + encrypted_key_pem(item, unknown), PASSWORD)
+
+    assert caught.value.code == InputError.UNSUPPORTED_KEY
+    assert "a key derivation other than PBKDF2 and scrypt" in caught.value.message
+
+
 def scrypt_key(item: certs.Issued) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp, "k.pem")
@@ -235,6 +257,60 @@ def test_only_the_first_key_is_read():
 
     assert parsed.private_key_der == item.key_der()
     assert "The input holds 3 private keys; only the first was read." in parsed.warnings
+
+
+# --- large RSA keys: validated on loading, primality tests included ------------------------------
+
+
+def rsa_key_of(bits: int) -> rsa.RSAPrivateKey:
+    """An RSA key of ``bits`` whose primes are odd numbers, not primes: made at once, and a test
+    that let the parser validate it would not wait for minutes either."""
+    rng = random.Random(bits)
+    p, q = (rng.getrandbits(bits // 2) | (3 << (bits // 2 - 2)) | 1 for _ in range(2))  # n: exactly bits
+    d = rng.getrandbits(bits - 8) | 1
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(65537, p * q)
+    )
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def test_an_rsa_key_over_4096_bits_is_refused_before_its_validation():
+    item = certs.issue()
+    big = rsa_key_of(8192).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+    outcome = refused_at_once(item.pem + big, None)
+
+    assert outcome.detail == InputError.TOO_COSTLY
+    assert "is an RSA key of 8192 bits; the portal reads RSA keys of up to 4096 bits" in outcome.message
+
+
+def test_an_rsa_key_with_a_prime_larger_than_its_modulus_is_refused_before_its_validation():
+    """A 20,000-bit prime would take minutes of primality tests; p·q = n bounds both primes."""
+    item = certs.issue()
+    key = d.decode(item.key.private_bytes(Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption()))
+    key.children[4] = d.integer(random.Random(1).getrandbits(20_000) | 1)  # RSAPrivateKey.prime1
+    pem = (
+        b"-----BEGIN RSA PRIVATE KEY-----\n"
+        + base64.encodebytes(d.encode(key))
+        + b"-----END RSA PRIVATE KEY-----\n"
+    )
+
+    outcome = refused_at_once(item.pem + pem, None)
+
+    assert outcome.detail == InputError.CORRUPT
+    assert "is not a valid RSA key: its primes are not its modulus's" in outcome.message
+
+
+def test_an_rsa_key_over_4096_bits_inside_a_pkcs12_file_is_refused_before_opening():
+    item = certs.issue()
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"big", rsa_key_of(8192), None, [item.cert], BestAvailableEncryption(PASSWORD.encode())
+    )
+
+    outcome = refused_at_once(p12)
+
+    assert outcome.detail == InputError.TOO_COSTLY
+    assert "The PKCS#12 file's private key is an RSA key of 8192 bits" in outcome.message
 
 
 # --- nesting, versions, passwords ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from . import der, pbe, pkcs12diag, pkcs12walk, servicekey
 from .chain import order_chain
 from .errors import InputError
 from .facts import CertificateFacts, certificate_facts, spki_der
-from .limits import DEFAULT_LIMITS, ParseLimits
+from .limits import DEFAULT_LIMITS, ParseLimits, check_rsa_key
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 _LABEL = re.compile(r"[A-Z0-9][A-Z0-9 ]{0,40}")
@@ -257,9 +257,12 @@ def _load_pem_key(label: str, body: str, headers: str, password: str | None, lim
         )
     secret = password.encode("utf-8") if encrypted and password else None
     if label == "ENCRYPTED PRIVATE KEY":
-        _check_key_cost(_b64(body, label), limits)
+        pbe.check_key_cost(_b64(body, label), limits.max_kdf_iterations)
     try:
-        key = serialization.load_pem_private_key(pem.encode("ascii"), secret)
+        # Validated below, once its size is known to be bounded (limits.check_rsa_key).
+        key = serialization.load_pem_private_key(
+            pem.encode("ascii"), secret, unsafe_skip_rsa_key_validation=True
+        )
     except ValueError:
         if encrypted:
             raise InputError(
@@ -274,22 +277,22 @@ def _load_pem_key(label: str, body: str, headers: str, password: str | None, lim
         ) from None
     except UnsupportedAlgorithm:
         raise _unsupported_key(label) from None
-    return _supported_key(key)
+    return _supported_key(_validated(key))
 
 
-def _check_key_cost(epki: bytes, limits: ParseLimits) -> None:
-    """EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm, encryptedData }: bound the key
-    derivation it names (PBKDF2 iterations, scrypt's N·r·p) before cryptography runs it."""
+def _validated(key):
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return key
+    numbers = key.private_numbers()
+    check_rsa_key("The private key", numbers.public_numbers.n, numbers.p, numbers.q)
+    # The validation skipped on loading, on the decrypted key: no key derivation runs twice.
+    unencrypted = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     try:
-        kdf = pbe.kdf_of(epki, der.outer(epki)[1][0])
-    except pbe.Unsupported:
-        raise _unsupported_key("encrypted with an unknown key derivation") from None
-    except (der.DerError, IndexError):
-        raise InputError(
-            InputError.CORRUPT, "The PEM block 'ENCRYPTED PRIVATE KEY' is not a readable private key."
-        ) from None
-    kdfs = [("its encryption", kdf)] if kdf else []
-    pbe.check_cost("The encrypted private key", kdfs, limits.max_kdf_iterations)
+        return serialization.load_der_private_key(unencrypted, None)
+    except ValueError:
+        raise InputError(InputError.CORRUPT, "The private key is not a valid RSA key.") from None
 
 
 def _supported_key(key):
@@ -404,36 +407,7 @@ def _parse_pkcs12(data: bytes, password: str | None, limits: ParseLimits) -> Par
         key = _supported_key(bundle.key) if bundle.key is not None else None
         certs = [bundle.cert.certificate] + [c.certificate for c in bundle.additional_certs]
         return _assemble(certs, key, "pkcs12", limits)
-    raise _pkcs12_failure(data, candidates)
-
-
-def _pkcs12_failure(data: bytes, candidates: list[bytes | None]) -> InputError:
-    verdicts = [pkcs12diag.mac_matches(data, secret) for secret in candidates]
-    legacy = pkcs12diag.legacy_algorithms(data)
-    if True in verdicts:
-        if legacy:
-            return InputError(
-                InputError.LEGACY_PKCS12,
-                f"The password is right, but this PKCS#12 file uses legacy encryption "
-                f"({', '.join(legacy)}) that this system's OpenSSL cannot read. Re-export it "
-                "with AES: openssl pkcs12 -legacy -in old.p12 -nodes | "
-                "openssl pkcs12 -export -out new.p12",
-            )
-        return InputError(
-            InputError.CORRUPT, "The password is right, but the PKCS#12 content cannot be decoded."
-        )
-    if False in verdicts:
-        if candidates == [None, b""]:
-            return InputError(
-                InputError.PASSWORD_REQUIRED,
-                "This PKCS#12 file is password-protected: enter the password chosen when it was generated.",
-            )
-        return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
-    return InputError(
-        InputError.WRONG_PASSWORD,
-        "The PKCS#12 file could not be opened: the password is wrong or the file is damaged"
-        + (f" (it also uses legacy encryption: {', '.join(legacy)})." if legacy else "."),
-    )
+    raise pkcs12diag.failure(data, candidates)
 
 
 # --- assembly -------------------------------------------------------------------------------

@@ -121,6 +121,24 @@ def check_cost(subject: str, kdfs: list[tuple[str, Kdf]], limit: int) -> None:
             )
 
 
+def check_key_cost(epki: bytes, limit: int) -> None:
+    """EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm, encryptedData }: bound the key
+    derivation it names (PBKDF2 iterations, scrypt's N·r·p) before cryptography runs it."""
+    try:
+        kdf = kdf_of(epki, der.outer(epki)[1][0])
+    except Unsupported:
+        raise InputError(
+            InputError.UNSUPPORTED_KEY,
+            "The private key is encrypted with a key derivation other than PBKDF2 and scrypt: "
+            "export it again (openssl pkcs8 -topk8 -v2 aes-256-cbc).",
+        ) from None
+    except (der.DerError, IndexError):
+        raise InputError(
+            InputError.CORRUPT, "The PEM block 'ENCRYPTED PRIVATE KEY' is not a readable private key."
+        ) from None
+    check_cost("The encrypted private key", [("its encryption", kdf)] if kdf else [], limit)
+
+
 # --- decrypting a PKCS#12 part ----------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 
 from . import der, pbe
+from .errors import InputError
 
 # DER of the hash OIDs that appear in MacData, and of the PKCS#12 PBE schemes that
 # OpenSSL 3 keeps in its "legacy" provider (RFC 7292 Appendix C).
@@ -73,3 +74,33 @@ def mac_matches(data: bytes, password: bytes | None) -> bool | None:
     key = pbe.pkcs12_kdf(hash_name, 3, pbe.bmp_password(password), salt, iterations, size)
     actual = hmac.new(key, data[content_start:content_end], hash_name).digest()
     return hmac.compare_digest(actual, expected)
+
+
+def failure(data: bytes, candidates: list[bytes | None]) -> InputError:
+    """Why the file did not open with any of ``candidates``, as the error to show."""
+    verdicts = [mac_matches(data, secret) for secret in candidates]
+    legacy = legacy_algorithms(data)
+    if True in verdicts:
+        if legacy:
+            return InputError(
+                InputError.LEGACY_PKCS12,
+                f"The password is right, but this PKCS#12 file uses legacy encryption "
+                f"({', '.join(legacy)}) that this system's OpenSSL cannot read. Re-export it "
+                "with AES: openssl pkcs12 -legacy -in old.p12 -nodes | "
+                "openssl pkcs12 -export -out new.p12",
+            )
+        return InputError(
+            InputError.CORRUPT, "The password is right, but the PKCS#12 content cannot be decoded."
+        )
+    if False in verdicts:
+        if candidates == [None, b""]:
+            return InputError(
+                InputError.PASSWORD_REQUIRED,
+                "This PKCS#12 file is password-protected: enter the password chosen when it was generated.",
+            )
+        return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
+    return InputError(
+        InputError.WRONG_PASSWORD,
+        "The PKCS#12 file could not be opened: the password is wrong or the file is damaged"
+        + (f" (it also uses legacy encryption: {', '.join(legacy)})." if legacy else "."),
+    )

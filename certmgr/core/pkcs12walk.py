@@ -11,12 +11,13 @@ are counted on the way; the walk's depth and width are bounded.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from . import der, pbe
 from .der import oid
 from .errors import InputError
-from .limits import ParseLimits
+from .limits import ParseLimits, check_rsa_key
 
 _DATA = oid("1.2.840.113549.1.7.1")
 _ENCRYPTED_DATA = oid("1.2.840.113549.1.7.6")
@@ -24,6 +25,7 @@ _KEY_BAG = oid("1.2.840.113549.1.12.10.1.1")
 _SHROUDED_KEY_BAG = oid("1.2.840.113549.1.12.10.1.2")
 _CERT_BAG = oid("1.2.840.113549.1.12.10.1.3")
 _SAFE_CONTENTS_BAG = oid("1.2.840.113549.1.12.10.1.6")
+_RSA = (oid("1.2.840.113549.1.1.1"), oid("1.2.840.113549.1.1.10"))  # rsaEncryption, RSASSA-PSS
 # Bags of bags (safeContentsBag): OpenSSL follows them recursively; tools do not write them at all.
 _MAX_NESTING = 4
 SUBJECT = "This PKCS#12 file"
@@ -37,6 +39,8 @@ class Survey:
     kdfs: list[tuple[str, pbe.Kdf]] = field(default_factory=list)
     # (the bytes an algorithm identifier is in, the identifier, the ciphertext) of each encrypted part
     encrypted: list[tuple[bytes, der.Element, bytes]] = field(default_factory=list)
+    # (kind, the bytes it is in, the bag's value) of each private key
+    key_bags: list[tuple[bytes, bytes, der.Element]] = field(default_factory=list)
     certificates: int = 0
     keys: int = 0
     entries: int = 0
@@ -85,8 +89,9 @@ def survey(data: bytes, limits: ParseLimits) -> Survey:
 
 def inspect(found: Survey, password: bytes | None) -> bool:
     """Decrypt each encrypted part with ``password`` and survey the bags inside, within the same
-    limits. False when the password does not open them: then OpenSSL is not asked to either."""
-    inside = Survey(found.limits, list(found.kdfs), [], found.certificates, found.keys, found.entries)
+    limits; then look into each private key. False when the password does not open them: then
+    OpenSSL is not asked to either."""
+    inside = dataclasses.replace(found, kdfs=list(found.kdfs), encrypted=[], key_bags=list(found.key_bags))
     for data, algorithm, ciphertext in found.encrypted:
         plain = pbe.decrypt(data, algorithm, ciphertext, password)
         if plain is None:
@@ -97,6 +102,28 @@ def inspect(found: Survey, password: bytes | None) -> bool:
             raise _too_many(inside) from None
         except (der.DerError, IndexError):
             return False  # decrypted, but not bags: a wrong password that passed the padding check
+    return all(_key_fits(kind, data, value, password) for kind, data, value in inside.key_bags)
+
+
+def _key_fits(kind: bytes, data: bytes, value: der.Element, password: bytes | None) -> bool:
+    """cryptography validates an RSA key as it loads it, at a cost that grows fast with its size
+    (limits.check_rsa_key): the key is decrypted here first to read that size."""
+    try:
+        if kind == _SHROUDED_KEY_BAG:  # EncryptedPrivateKeyInfo ::= SEQUENCE { algorithm, data }
+            fields = der.expect(data, value, der.SEQUENCE)
+            ciphertext = der.content(data, fields[1], der.OCTET_STRING)
+            data = pbe.decrypt(data, fields[0], ciphertext, password) or b""
+            value = der.read_tlv(data)
+        # PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING, ... }
+        fields = der.expect(data, value, der.SEQUENCE)
+        if der.content(data, der.expect(data, fields[1], der.SEQUENCE)[0], der.OID) in _RSA:
+            rsa_key = _inner(data, fields[2])  # RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, ... }
+            n, _, _, p, q = (der.integer(data, *f[1:]) for f in der.expect(data, rsa_key, der.SEQUENCE)[1:6])
+            check_rsa_key("The PKCS#12 file's private key", n, p, q)
+    except InputError:
+        raise
+    except (der.DerError, IndexError, ValueError):
+        return False  # not a key this password opens, or none OpenSSL could load either
     return True
 
 
@@ -139,6 +166,8 @@ def _bags(data: bytes, safe_contents: der.Element, found: Survey, depth: int) ->
         kind = der.content(data, fields[0], der.OID)
         found.count_bag(kind)
         value = der.single(data, fields[1])
+        if kind in (_KEY_BAG, _SHROUDED_KEY_BAG):
+            found.key_bags.append((kind, data, value))
         if kind == _SHROUDED_KEY_BAG:  # EncryptedPrivateKeyInfo ::= SEQUENCE { algorithm, data }
             found.add_kdf("a private key", data, der.expect(data, value, der.SEQUENCE)[0])
         elif kind == _SAFE_CONTENTS_BAG:
