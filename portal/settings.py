@@ -72,6 +72,19 @@ if not CERTMGR_ENCRYPTION_KEYS:
     CERTMGR_ENCRYPTION_KEYS = [_local_secret("encryption-key", _fernet_key)]
 
 CERTMGR_MAX_UPLOAD_BYTES = env_int("CERTMGR_MAX_UPLOAD_BYTES", 1024 * 1024)
+# What one input may ask of the parser (certmgr/core/limits.py): key-derivation iterations, a
+# PKCS#12 file's MAC and encryptions together; certificates (and as many private keys).
+CERTMGR_MAX_KDF_ITERATIONS = env_int("CERTMGR_MAX_KDF_ITERATIONS", 2_000_000)
+CERTMGR_MAX_CERTS_PER_INPUT = env_int("CERTMGR_MAX_CERTS_PER_INPUT", 100)
+if CERTMGR_MAX_KDF_ITERATIONS < 10_000:
+    raise ImproperlyConfigured(
+        f"CERTMGR_MAX_KDF_ITERATIONS={CERTMGR_MAX_KDF_ITERATIONS}: use at least 10000; a PKCS#12 file "
+        "from common tools asks for about 6000 to 60000 (the default is 2000000)."
+    )
+if CERTMGR_MAX_CERTS_PER_INPUT < 1:
+    raise ImproperlyConfigured(
+        f"CERTMGR_MAX_CERTS_PER_INPUT={CERTMGR_MAX_CERTS_PER_INPUT}: use at least 1 (the default is 100)."
+    )
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
 # Pre-flight of binding parameters: CAs added to the IAS tenant's trust (by SAP incident) beyond
 # IAS's defaults, as a PEM file; and rules SAP does not document that should not be checked

@@ -20,6 +20,10 @@ class InputError(ValueError):
     AMBIGUOUS = "ambiguous"
     NO_CERTIFICATE_IN_BINDING = "no_certificate_in_binding"
     ATTESTED_BINDING = "attested_binding"  # X509_ATTESTED: the Zero Trust Identity Service's certificate
+    # Bounds on the work one input may cause (limits.py): named, so a refusal is never a timeout.
+    TOO_COSTLY = "too_costly"  # key derivation beyond the limit
+    TOO_MANY = "too_many"  # more certificates, keys or entries than the limit
+    TOO_COMPLEX = "too_complex"  # nesting or name collisions no real input has
 
     def __init__(self, code: str, message: str):
         super().__init__(message)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from .errors import InputError
 
-_SAN_PREFIX = {
+_SAN_PREFIX: dict[type, str] = {
     x509.DNSName: "DNS",
     x509.RFC822Name: "email",
     x509.UniformResourceIdentifier: "URI",
@@ -96,7 +96,7 @@ def format_fingerprint(hex_digest: str) -> str:
 def _extensions(cert: x509.Certificate) -> dict:
     try:
         return {type(ext.value): ext.value for ext in cert.extensions}
-    except ValueError as exc:  # duplicate or malformed extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:  # malformed
         raise InputError(
             InputError.CORRUPT, f"The certificate's extensions cannot be decoded ({exc})."
         ) from None

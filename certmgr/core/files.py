@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .errors import InputError
+from .limits import DEFAULT_LIMITS, ParseLimits
 from .parse import ParsedInput, parse_certificate_input, too_large
 
 # What a worker sends back for a file it could not use: (code, message). An InputError itself
@@ -35,9 +36,11 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def parse_file(path: Path, password: str | None, max_bytes: int) -> ParsedInput | Failure:
+def parse_file(
+    path: Path, password: str | None, max_bytes: int, limits: ParseLimits = DEFAULT_LIMITS
+) -> ParsedInput | Failure:
     try:
-        return parse_certificate_input(read_limited(path, max_bytes), password, max_bytes)
+        return parse_certificate_input(read_limited(path, max_bytes), password, max_bytes, limits)
     except InputError as exc:
         return exc.code, exc.message
     except OSError as exc:
@@ -45,10 +48,14 @@ def parse_file(path: Path, password: str | None, max_bytes: int) -> ParsedInput 
 
 
 def parse_files(
-    paths: Sequence[Path], password: str | None, max_bytes: int, jobs: int = 1
+    paths: Sequence[Path],
+    password: str | None,
+    max_bytes: int,
+    jobs: int = 1,
+    limits: ParseLimits = DEFAULT_LIMITS,
 ) -> Iterator[ParsedInput | Failure]:
     """Outcomes in the order of ``paths``; parsed by ``jobs`` worker processes, or here if 0."""
-    parse = functools.partial(parse_file, password=password, max_bytes=max_bytes)
+    parse = functools.partial(parse_file, password=password, max_bytes=max_bytes, limits=limits)
     if jobs < 1:
         yield from map(parse, paths)
         return

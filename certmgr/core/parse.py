@@ -1,7 +1,8 @@
 """Turn whatever a team has (PEM, DER, PKCS#7, PKCS#12, a service key) into one certificate.
 
 Plain bytes and an optional password in, :class:`ParsedInput` out, or an :class:`InputError`
-whose message names the problem. Nothing here touches Django, disk or the network.
+whose message names the problem; no other exception escapes. The work one input can cause is
+bounded by :class:`ParseLimits`. Nothing here touches Django, disk or the network.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from . import der, pkcs12diag, servicekey
+from . import der, pbe, pkcs12diag, pkcs12walk, servicekey
 from .chain import order_chain
 from .errors import InputError
 from .facts import CertificateFacts, certificate_facts, spki_der
+from .limits import DEFAULT_LIMITS, ParseLimits, check_rsa_key
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 _LABEL = re.compile(r"[A-Z0-9][A-Z0-9 ]{0,40}")
@@ -44,14 +46,35 @@ class ParsedInput:
         return self.private_key_der is not None
 
 
+# What the parsing libraries raise on input they cannot handle, beyond ValueError: cryptography's
+# own exceptions derive from Exception directly.
+_LIBRARY_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+    InternalError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
 def parse_certificate_input(
-    data: bytes, password: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    password: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: ParseLimits = DEFAULT_LIMITS,
 ) -> ParsedInput:
     try:
-        return _parse(data, password, max_bytes)
+        return _parse(data, password, max_bytes, limits)
     except InputError:
         raise
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except RecursionError:
+        raise InputError(InputError.TOO_COMPLEX, "The input is nested too deeply to be read.") from None
+    except BaseException as exc:  # noqa: BLE001 (narrowed at once; everything else is re-raised)
+        if not (isinstance(exc, _LIBRARY_ERRORS) or _is_rust_panic(exc)):
+            raise
         # Whatever the specific checks did not foresee is still bad input, not a crash; the
         # library's own text is left out, as it may quote the input.
         raise InputError(
@@ -59,23 +82,54 @@ def parse_certificate_input(
         ) from None
 
 
-def _parse(data: bytes, password: str | None, max_bytes: int) -> ParsedInput:
+def _is_rust_panic(exc: BaseException) -> bool:
+    """pyo3's PanicException: a panic inside cryptography's Rust code. It derives from
+    BaseException (like KeyboardInterrupt) and cannot be imported, so it is told by its name."""
+    kind = type(exc)
+    return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
+
+
+def _parse(data: bytes, password: str | None, max_bytes: int, limits: ParseLimits) -> ParsedInput:
     if len(data) > max_bytes:
         raise too_large(len(data), max_bytes)
     if not data.strip():
         raise InputError(InputError.EMPTY, "The input is empty: choose a file or paste a certificate.")
+    _check_password(password)
     text = _as_text(data)
     if text is None:
-        return _parse_binary(data, password)
+        return _parse_binary(data, password, limits)
     text = text.strip()
     if servicekey.looks_like_binding(text):
         binding = servicekey.extract(text)
-        parsed = _parse_text(binding.certificate + "\n" + (binding.key or ""), None)
+        parsed = _parse_text(binding.certificate + "\n" + (binding.key or ""), None, limits)
         warnings = parsed.warnings + servicekey.check_expiry(binding, parsed.leaf.not_after)
         return ParsedInput(
             parsed.leaf, parsed.chain, binding.source, parsed.private_key_der, binding, warnings
         )
-    return _parse_text(text, password)
+    return _parse_text(text, password, limits)
+
+
+def _check_password(password: str | None) -> None:
+    # OpenSSL reads passwords as C strings: a NUL would cut it short (cryptography panics on one).
+    if password and "\x00" in password:
+        raise InputError(
+            InputError.WRONG_PASSWORD,
+            "The password contains a NUL character; no certificate file can be protected with one.",
+        )
+    if password and not password.isascii():
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                InputError.WRONG_PASSWORD, "The password is not valid text (it holds a lone surrogate)."
+            ) from None
+
+
+def _too_many(noun: str, count: int, limit: int) -> InputError:
+    return InputError(
+        InputError.TOO_MANY,
+        f"The input holds {count} {noun}; the limit is {limit}. A certificate with its chain is a handful.",
+    )
 
 
 def too_large(size: int, max_bytes: int) -> InputError:
@@ -99,27 +153,34 @@ def normalize_pem_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _parse_text(text: str, password: str | None) -> ParsedInput:
+def _parse_text(text: str, password: str | None, limits: ParseLimits) -> ParsedInput:
     text = normalize_pem_text(text)
     blocks = _pem_blocks(text)
     if not blocks:
-        return _parse_bare_base64(text, password)
+        return _parse_bare_base64(text, password, limits)
+    keys = [block for block in blocks if block[0] in _KEY_LABELS]
+    for noun, count in (
+        ("certificates", sum(b[0] in _CERT_LABELS for b in blocks)),
+        ("private keys", len(keys)),
+    ):
+        if count > limits.max_certificates:  # counted before any is decoded
+            raise _too_many(noun, count, limits.max_certificates)
     certs: list[x509.Certificate] = []
-    keys = []
-    for label, body, headers in blocks:
+    for label, body, _ in blocks:
         if label in _CERT_LABELS:
             certs.append(_load_der_certificate(_b64(body, label), "PEM"))
         elif label in _PKCS7_LABELS:
-            certs.extend(_load_pkcs7(_b64(body, label)))
-        elif label in _KEY_LABELS:
-            keys.append(_load_pem_key(label, body, headers, password))
+            certs.extend(_load_pkcs7(_b64(body, label), limits))
     if not certs and keys:
         raise _key_without_certificate()
     if not certs:
         labels = ", ".join(sorted({label for label, _, _ in blocks}))
         raise InputError(InputError.NOT_A_CERTIFICATE, f"The PEM input holds no certificate, only: {labels}.")
     fmt = "pkcs7" if any(label in _PKCS7_LABELS for label, _, _ in blocks) else "pem"
-    return _assemble(certs, keys[0] if keys else None, fmt)
+    # Only the first key is used, so only it is decrypted and loaded.
+    key = _load_pem_key(*keys[0], password, limits) if keys else None
+    extra = (f"The input holds {len(keys)} private keys; only the first was read.",) if len(keys) > 1 else ()
+    return _assemble(certs, key, fmt, limits, extra)
 
 
 def _pem_blocks(text: str) -> list[tuple[str, str, str]]:
@@ -166,7 +227,7 @@ def _b64(body: str, label: str) -> bytes:
         ) from None
 
 
-def _parse_bare_base64(text: str, password: str | None) -> ParsedInput:
+def _parse_bare_base64(text: str, password: str | None, limits: ParseLimits) -> ParsedInput:
     """Text without PEM armour: perhaps the base64 body alone (IAS 'Insert' accepts it)."""
     compact = "".join(text.split())
     if len(compact) > 64 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact):
@@ -175,7 +236,7 @@ def _parse_bare_base64(text: str, password: str | None) -> ParsedInput:
         except (binascii.Error, ValueError):
             data = b""
         if data[:1] == b"\x30":
-            return _parse_binary(data, password)
+            return _parse_binary(data, password, limits)
     raise InputError(
         InputError.NOT_A_CERTIFICATE,
         "This is not a certificate: no '-----BEGIN CERTIFICATE-----' block, "
@@ -183,7 +244,7 @@ def _parse_bare_base64(text: str, password: str | None) -> ParsedInput:
     )
 
 
-def _load_pem_key(label: str, body: str, headers: str, password: str | None):
+def _load_pem_key(label: str, body: str, headers: str, password: str | None, limits: ParseLimits):
     b64 = "".join(body.split())
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     head = headers + "\n\n" if headers else ""
@@ -195,8 +256,13 @@ def _load_pem_key(label: str, body: str, headers: str, password: str | None):
             "The private key is encrypted: enter its password.",
         )
     secret = password.encode("utf-8") if encrypted and password else None
+    if label == "ENCRYPTED PRIVATE KEY":
+        pbe.check_key_cost(_b64(body, label), limits.max_kdf_iterations)
     try:
-        key = serialization.load_pem_private_key(pem.encode("ascii"), secret)
+        # Validated below, once its size is known to be bounded (limits.check_rsa_key).
+        key = serialization.load_pem_private_key(
+            pem.encode("ascii"), secret, unsafe_skip_rsa_key_validation=True
+        )
     except ValueError:
         if encrypted:
             raise InputError(
@@ -211,7 +277,22 @@ def _load_pem_key(label: str, body: str, headers: str, password: str | None):
         ) from None
     except UnsupportedAlgorithm:
         raise _unsupported_key(label) from None
-    return _supported_key(key)
+    return _supported_key(_validated(key))
+
+
+def _validated(key):
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return key
+    numbers = key.private_numbers()
+    check_rsa_key("The private key", numbers.public_numbers.n, numbers.p, numbers.q)
+    # The validation skipped on loading, on the decrypted key: no key derivation runs twice.
+    unencrypted = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    try:
+        return serialization.load_der_private_key(unencrypted, None)
+    except ValueError:
+        raise InputError(InputError.CORRUPT, "The private key is not a valid RSA key.") from None
 
 
 def _supported_key(key):
@@ -238,8 +319,8 @@ def _key_without_certificate() -> InputError:
 # --- binary (DER, PKCS#7, PKCS#12) ----------------------------------------------------------
 
 
-def _parse_binary(data: bytes, password: str | None) -> ParsedInput:
-    tag, kids = -1, []
+def _parse_binary(data: bytes, password: str | None, limits: ParseLimits) -> ParsedInput:
+    tag, kids = -1, list[der.Element]()
     if data[0] == der.SEQUENCE:  # certificates, PKCS#7 and PKCS#12 all are; a PNG is not
         try:
             tag, kids = der.outer(data)
@@ -257,17 +338,19 @@ def _parse_binary(data: bytes, password: str | None) -> ParsedInput:
         )
     first = kids[0][0]
     if pkcs12diag.looks_like_pkcs12(data):
-        return _parse_pkcs12(data, password)
+        return _parse_pkcs12(data, password, limits)
     if first == der.OID:
-        return _assemble(_load_pkcs7(data), None, "pkcs7")
+        return _assemble(_load_pkcs7(data, limits), None, "pkcs7", limits)
     if first == der.INTEGER:
         raise _key_without_certificate()
-    return _assemble([_load_der_certificate(data, "DER")], None, "der")
+    return _assemble([_load_der_certificate(data, "DER")], None, "der", limits)
 
 
 def _load_der_certificate(data: bytes, kind: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(data)
+    except x509.InvalidVersion as exc:
+        raise _invalid_version(f"The {kind} certificate", exc) from None
     except ValueError:
         pass
     try:
@@ -281,23 +364,40 @@ def _load_der_certificate(data: bytes, kind: str) -> x509.Certificate:
     raise InputError(InputError.CORRUPT, f"The {kind} certificate is corrupt: it cannot be decoded as X.509.")
 
 
-def _load_pkcs7(data: bytes) -> list[x509.Certificate]:
+def _invalid_version(what: str, exc: x509.InvalidVersion) -> InputError:
+    return InputError(
+        InputError.CORRUPT,
+        f"{what} has version field {exc.parsed_version}: X.509 has versions 1 to 3 (fields 0 to 2).",
+    )
+
+
+def _load_pkcs7(data: bytes, limits: ParseLimits) -> list[x509.Certificate]:
     try:
         certs = pkcs7.load_der_pkcs7_certificates(data)
+    except x509.InvalidVersion as exc:
+        raise _invalid_version("A certificate in the PKCS#7 bundle", exc) from None
     except ValueError:
         raise InputError(
             InputError.CORRUPT, "The PKCS#7 (.p7b) bundle is corrupt: it cannot be decoded."
         ) from None
     if not certs:
         raise InputError(InputError.NOT_A_CERTIFICATE, "The PKCS#7 bundle holds no certificate.")
+    if len(certs) > limits.max_certificates:
+        raise _too_many("certificates", len(certs), limits.max_certificates)
     return certs
 
 
-def _parse_pkcs12(data: bytes, password: str | None) -> ParsedInput:
-    candidates = [password.encode("utf-8")] if password else [None, b""]
+def _parse_pkcs12(data: bytes, password: str | None, limits: ParseLimits) -> ParsedInput:
+    candidates: list[bytes | None] = [password.encode("utf-8")] if password else [None, b""]
+    # Every key derivation the file asks for is read and bounded before OpenSSL runs any.
+    found = pkcs12walk.survey(data, limits)
     for secret in candidates:
+        if not pkcs12walk.inspect(found, secret):
+            continue
         try:
             bundle = pkcs12.load_pkcs12(data, secret)
+        except x509.InvalidVersion as exc:
+            raise _invalid_version("A certificate in the PKCS#12 file", exc) from None
         except ValueError:
             continue
         if bundle.cert is None:
@@ -306,43 +406,18 @@ def _parse_pkcs12(data: bytes, password: str | None) -> ParsedInput:
             raise InputError(InputError.NOT_A_CERTIFICATE, "The PKCS#12 file holds no certificate.")
         key = _supported_key(bundle.key) if bundle.key is not None else None
         certs = [bundle.cert.certificate] + [c.certificate for c in bundle.additional_certs]
-        return _assemble(certs, key, "pkcs12")
-    raise _pkcs12_failure(data, candidates)
-
-
-def _pkcs12_failure(data: bytes, candidates: list[bytes | None]) -> InputError:
-    verdicts = [pkcs12diag.mac_matches(data, secret) for secret in candidates]
-    legacy = pkcs12diag.legacy_algorithms(data)
-    if True in verdicts:
-        if legacy:
-            return InputError(
-                InputError.LEGACY_PKCS12,
-                f"The password is right, but this PKCS#12 file uses legacy encryption "
-                f"({', '.join(legacy)}) that this system's OpenSSL cannot read. Re-export it "
-                "with AES: openssl pkcs12 -legacy -in old.p12 -nodes | "
-                "openssl pkcs12 -export -out new.p12",
-            )
-        return InputError(
-            InputError.CORRUPT, "The password is right, but the PKCS#12 content cannot be decoded."
-        )
-    if False in verdicts:
-        if candidates == [None, b""]:
-            return InputError(
-                InputError.PASSWORD_REQUIRED,
-                "This PKCS#12 file is password-protected: enter the password chosen when it was generated.",
-            )
-        return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
-    return InputError(
-        InputError.WRONG_PASSWORD,
-        "The PKCS#12 file could not be opened: the password is wrong or the file is damaged"
-        + (f" (it also uses legacy encryption: {', '.join(legacy)})." if legacy else "."),
-    )
+        return _assemble(certs, key, "pkcs12", limits)
+    raise pkcs12diag.failure(data, candidates)
 
 
 # --- assembly -------------------------------------------------------------------------------
 
 
-def _assemble(certs: list[x509.Certificate], key, fmt: str) -> ParsedInput:
+def _assemble(
+    certs: list[x509.Certificate], key, fmt: str, limits: ParseLimits, warnings: tuple[str, ...] = ()
+) -> ParsedInput:
+    if len(certs) > limits.max_certificates:
+        raise _too_many("certificates", len(certs), limits.max_certificates)
     leaf = None
     if key is not None:
         wanted = spki_der(key.public_key())
@@ -361,7 +436,7 @@ def _assemble(certs: list[x509.Certificate], key, fmt: str) -> ParsedInput:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-    return ParsedInput(chain[0], chain, fmt, key_der, None, ordered.warnings)
+    return ParsedInput(chain[0], chain, fmt, key_der, None, ordered.warnings + warnings)
 
 
 def _as_text(data: bytes) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from . import der
+from . import der, pbe
+from .errors import InputError
 
 # DER of the hash OIDs that appear in MacData, and of the PKCS#12 PBE schemes that
 # OpenSSL 3 keeps in its "legacy" provider (RFC 7292 Appendix C).
@@ -67,41 +68,39 @@ def mac_matches(data: bytes, password: bytes | None) -> bool | None:
     except (der.DerError, IndexError):
         return None
     # The KDF runs in Python: a file claiming millions of iterations must not stall the portal.
-    if hash_name is None or not 0 < iterations <= 200_000:
+    if hash_name is None or not 0 < iterations <= pbe.PYTHON_KDF_MAX_ITERATIONS:
         return None
-    key = _kdf(hash_name, _bmp(password), salt, iterations, hashlib.new(hash_name).digest_size)
+    size = hashlib.new(hash_name).digest_size
+    key = pbe.pkcs12_kdf(hash_name, 3, pbe.bmp_password(password), salt, iterations, size)
     actual = hmac.new(key, data[content_start:content_end], hash_name).digest()
     return hmac.compare_digest(actual, expected)
 
 
-def _bmp(password: bytes | None) -> bytes:
-    # A NULL password is an empty byte string; an empty one is just the two-byte terminator.
-    if password is None:
-        return b""
-    return password.decode("utf-8").encode("utf-16-be") + b"\x00\x00"
-
-
-def _kdf(hash_name: str, password: bytes, salt: bytes, iterations: int, size: int) -> bytes:
-    """RFC 7292 Appendix B.2 with ID 3 (MAC key)."""
-    digest_size = hashlib.new(hash_name).digest_size
-    block = hashlib.new(hash_name).block_size
-    diversifier = bytes([3]) * block
-
-    def fill(value: bytes) -> bytes:
-        if not value:
-            return b""
-        length = block * ((len(value) + block - 1) // block)
-        return (value * (length // len(value) + 1))[:length]
-
-    material = bytearray(fill(salt) + fill(password))
-    out = b""
-    while len(out) < size:
-        a = hashlib.new(hash_name, diversifier + bytes(material)).digest()
-        for _ in range(iterations - 1):
-            a = hashlib.new(hash_name, a).digest()
-        out += a
-        b = int.from_bytes((a * (block // digest_size + 1))[:block], "big")
-        for j in range(0, len(material), block):
-            chunk = int.from_bytes(material[j : j + block], "big")
-            material[j : j + block] = ((chunk + b + 1) % (1 << (block * 8))).to_bytes(block, "big")
-    return out[:size]
+def failure(data: bytes, candidates: list[bytes | None]) -> InputError:
+    """Why the file did not open with any of ``candidates``, as the error to show."""
+    verdicts = [mac_matches(data, secret) for secret in candidates]
+    legacy = legacy_algorithms(data)
+    if True in verdicts:
+        if legacy:
+            return InputError(
+                InputError.LEGACY_PKCS12,
+                f"The password is right, but this PKCS#12 file uses legacy encryption "
+                f"({', '.join(legacy)}) that this system's OpenSSL cannot read. Re-export it "
+                "with AES: openssl pkcs12 -legacy -in old.p12 -nodes | "
+                "openssl pkcs12 -export -out new.p12",
+            )
+        return InputError(
+            InputError.CORRUPT, "The password is right, but the PKCS#12 content cannot be decoded."
+        )
+    if False in verdicts:
+        if candidates == [None, b""]:
+            return InputError(
+                InputError.PASSWORD_REQUIRED,
+                "This PKCS#12 file is password-protected: enter the password chosen when it was generated.",
+            )
+        return InputError(InputError.WRONG_PASSWORD, "Wrong password for this PKCS#12 file.")
+    return InputError(
+        InputError.WRONG_PASSWORD,
+        "The PKCS#12 file could not be opened: the password is wrong or the file is damaged"
+        + (f" (it also uses legacy encryption: {', '.join(legacy)})." if legacy else "."),
+    )

@@ -4,8 +4,10 @@ Kubernetes Secret of the SAP BTP service operator (core/k8ssecret.py)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 
 from . import k8ssecret
 from .errors import InputError
@@ -14,6 +16,13 @@ ATTESTED = (
     "no certificate to manage: attested by the Zero Trust Identity Service (credential-type "
     "X509_ATTESTED), which gives the application its certificate; there is nothing to store or renew here."
 )
+
+# VCAP_SERVICES is five levels deep. Python's decoder recurses per level and would raise
+# RecursionError near 1,000, so the depth is measured before decoding.
+MAX_JSON_DEPTH = 32
+# A string, or an unterminated one up to the end: always a match, so the scan stays linear.
+_STRING = re.compile(r'"(?:[^"\\]++|\\[\s\S])*+(?:"|\\?\Z)')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]++")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,11 @@ def extract(text: str) -> Binding:
 def _load_json(text: str) -> object:
     if text.startswith("Getting key"):  # `cf service-key` prints a status line first
         text = text[text.index("{") :]
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InputError(
+            InputError.TOO_COMPLEX,
+            f"The JSON input is nested more than {MAX_JSON_DEPTH} levels deep; a service key is a few.",
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -77,6 +91,12 @@ def _load_json(text: str) -> object:
         ) from None
     except RecursionError:
         raise InputError(InputError.CORRUPT, "The input nests too deeply to be a binding.") from None
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text``, brackets inside strings not counted."""
+    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", text))
+    return max(accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
 
 
 def check_expiry(binding: Binding, not_after: datetime) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 from ..core import files
 from ..core.errors import InputError
 from ..core.expiry import ExpiryState, expiry_state
+from ..core.limits import ParseLimits
 from ..core.parse import ParsedInput, parse_certificate_input
 from ..core.servicekey import Binding
 from ..lib import bulk
@@ -28,6 +29,10 @@ from ..models import (
     warning_threshold,
 )
 from . import keys
+
+
+def parse_limits() -> ParseLimits:
+    return ParseLimits(settings.CERTMGR_MAX_KDF_ITERATIONS, settings.CERTMGR_MAX_CERTS_PER_INPUT)
 
 
 @dataclass
@@ -103,7 +108,7 @@ class Importer:
     @sensitive_variables("data", "password", "parsed")
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
         try:
-            return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES)
+            return parse_certificate_input(data, password, settings.CERTMGR_MAX_UPLOAD_BYTES, parse_limits())
         except InputError as exc:
             return ImportResult(label, ok=False, error=exc.message, error_code=exc.code)
 
@@ -121,7 +126,7 @@ class Importer:
         With ``jobs`` > 0, that many worker processes parse while this one stores.
         """
         batch: list[tuple[str, ParsedInput | ImportResult]] = []
-        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs)
+        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits())
         for path, outcome in zip(paths, outcomes, strict=True):
             if not isinstance(outcome, ParsedInput):
                 outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])

@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from ..core.parse import ParsedInput, parse_certificate_input
 from ..core.servicekey import Binding
-from . import keys
+from . import importer, keys
 
 SESSION_KEY = "certmgr_pending_upload"
 MAX_AGE_SECONDS = 15 * 60
@@ -63,7 +63,7 @@ def take(session, token: str) -> PendingUpload | None:
         text = keys.vault().decrypt(stored["sealed"].encode("ascii"), max_age=MAX_AGE_SECONDS)
     except keys.VaultError:  # older than MAX_AGE_SECONDS, or sealed under a key since removed
         return None
-    parsed = parse_certificate_input(text)
+    parsed = parse_certificate_input(text, limits=importer.parse_limits())
     binding = Binding(**stored["binding"]) if stored["binding"] else None
     parsed = dataclasses.replace(
         parsed, format=stored["format"], binding=binding, warnings=tuple(stored["warnings"])
