@@ -179,7 +179,7 @@ def test_the_pages_need_the_same_queries_for_few_bindings_as_for_many(cf, fronte
         instance(
             f"frontend-ias-{n}",
             "acme/dev",
-            [{"type": "key", "name": f"k{n}", "credentials": credentials("SECRET")}],
+            [{"type": "key", "name": f"k{n}", "credentials": credentials("X509_PROVIDED", PROVIDED)}],
         )
         for n in range(12)
     ]
