@@ -1,12 +1,13 @@
-"""The Django-free CF client (certmgr/core/cfapi.py) against the stand-in: where the token may go,
-loops the API controls are bounded, and no secret ends up in an error or a repr."""
+"""The Django-free CF client (certmgr/core/cfapi.py, cflandscape.py) against the stand-in: where
+the token may go, loops the API controls are bounded, and no secret ends up in an error or a repr."""
 
 from __future__ import annotations
 
 import pytest
 
-from certmgr.core import cfapi
-from certmgr.core.cfapi import CfConfig, CfError, identity_credentials, login_host_allowed, read_landscape
+from certmgr.core import cfapi, cflandscape
+from certmgr.core.cfapi import CfConfig, CfError, login_host_allowed
+from certmgr.core.cflandscape import identity_credentials, read_landscape
 from certmgr.core.outbound import HttpPolicy
 from iasstandin.cfapi import World
 from tests.cfworld import PASSWORD, credentials, instance, world
@@ -75,7 +76,7 @@ def test_pages_and_bindings_are_bounded(api, monkeypatch):
     assert err.value.code == CfError.TOO_MANY
 
     api.faults.max_per_page = 5000
-    monkeypatch.setattr(cfapi, "MAX_BINDINGS", 2)
+    monkeypatch.setattr(cflandscape, "MAX_BINDINGS", 2)
     with pytest.raises(CfError, match="More than 2 identity bindings"):
         read(api)
 

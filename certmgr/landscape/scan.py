@@ -1,4 +1,4 @@
-"""A sync: read the landscape (core/cfapi.py), then store it in one transaction.
+"""A sync: read the landscape (core/cflandscape.py), then store it in one transaction.
 
 Each certificate a binding holds goes through the one storing path (inventory/importer.py), in
 the application with the binding's tenant and client id; an application is created (and marked
@@ -22,7 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ..core.cfapi import CfConfig, CfError, FoundBinding, Landscape, read_landscape
+from ..core.cfapi import CfConfig, CfError
+from ..core.cflandscape import FoundBinding, Landscape, read_landscape
 from ..inventory.importer import Importer, ImportResult
 from ..lib.policy import http_policy
 from ..models import RESERVED_SLUGS, Application, AuditEvent, Certificate, tenant_key
