@@ -20,6 +20,7 @@ import ipaddress
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from . import outbound
@@ -103,7 +104,7 @@ class CfClient:
         # https only, whatever development allows elsewhere; the API is trusted as configured.
         self.policy = replace(policy, allow_http_loopback=False)
         self._origin = _origin(api)
-        self._pool = None
+        self._pool: Any = None  # outbound's connection pool
         self._token: str | None = None
         self._token_url = ""
         self._logins = 0
@@ -120,8 +121,8 @@ class CfClient:
 
     def _login_url(self) -> str:
         document = self._json(self._send("GET", self.api + "/", None), "/")
-        links = document.get("links") if isinstance(document.get("links"), dict) else {}
-        link = links.get("login") or links.get("uaa")
+        links = document.get("links")
+        link = (links.get("login") or links.get("uaa")) if isinstance(links, dict) else None
         href = link.get("href") if isinstance(link, dict) else None
         if not isinstance(href, str) or not href:
             raise CfError(
@@ -192,7 +193,8 @@ class CfClient:
             resources, pagination = page.get("resources"), page.get("pagination")
             if not isinstance(resources, list) or not isinstance(pagination, dict):
                 raise CfError(CfError.ANSWER, f"{path} did not answer a paginated list.")
-            included = page.get("included") if isinstance(page.get("included"), dict) else {}
+            included = page.get("included")
+            included = included if isinstance(included, dict) else {}
             for resource in resources:
                 if not isinstance(resource, dict) or not isinstance(resource.get("guid"), str):
                     raise CfError(CfError.ANSWER, f"{path} listed a resource without a guid.")
@@ -200,14 +202,23 @@ class CfClient:
             following = pagination.get("next")
             if not following:
                 return
-            url = following.get("href") if isinstance(following, dict) else None
-            if not isinstance(url, str) or _origin(url) != self._origin:
+            href = following.get("href") if isinstance(following, dict) else None
+            if not isinstance(href, str) or _origin(href) != self._origin:
                 raise CfError(
                     CfError.HOST, f"The next page of {path} is not on {self._origin}: not followed."
                 )
+            url = href
         raise CfError(CfError.TOO_MANY, f"{path} has more than {MAX_PAGES} pages: narrow the scan with CERTMGR_CF_ORGS/SPACES.")  # fmt: skip
 
-    def get(self, url: str, *, missing_ok: bool = False) -> dict | None:
+    def get(self, url: str) -> dict:
+        """One resource of the API; any answer but 200 is a CfError."""
+        found = self.find(url)
+        if found is None:
+            raise CfError(CfError.API, f"The Cloud Foundry API answered 404 for {urlsplit(url).path}.")
+        return found
+
+    def find(self, url: str) -> dict | None:
+        """Like ``get``, but None for a 404 (a binding's details the user may not read)."""
         path = urlsplit(url).path
         if _origin(url) != self._origin:  # the token goes to the configured API only
             raise CfError(CfError.HOST, f"Refused to send the token to {urlsplit(url).netloc}.")
@@ -217,7 +228,7 @@ class CfClient:
             if response.status != 401:
                 break
             self._authenticate()  # the token expired mid-scan: one fresh one, then give up
-        if response.status == 404 and missing_ok:
+        if response.status == 404:
             return None
         if response.status == 401:
             raise CfError(CfError.CREDENTIALS, f"The Cloud Foundry API refused the token for {path}.")

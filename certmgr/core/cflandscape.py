@@ -85,27 +85,24 @@ def read_landscape(config: CfConfig, policy: HttpPolicy) -> Landscape:
 
 def identity_credentials(raw: dict, *, keep_key: bool) -> IdentityCredentials:
     """The identity facts of a binding's credentials; the secret and (unless kept) the key are dropped."""
-    certificate = raw.get("certificate") if isinstance(raw.get("certificate"), str) else ""
-    key = raw.get("key") if isinstance(raw.get("key"), str) else None
+    certificate = _string(raw.get("certificate"))[: 256 * 1024]
+    key = _string(raw.get("key")) or None
     stated = str(raw.get("credential-type") or "").upper()
-    if stated not in CREDENTIAL_TYPES:
-        stated = ""
-    kind = stated or (
-        "X509_GENERATED"
-        if certificate and key
-        else "X509_PROVIDED"
-        if certificate
-        else "SECRET"
-        if raw.get("clientsecret")
-        else "NONE"
-    )
-    domains = raw.get("domains") if isinstance(raw.get("domains"), list) else [raw.get("domain")]
+    if stated in CREDENTIAL_TYPES:
+        kind = stated
+    elif certificate:
+        kind = "X509_GENERATED" if key else "X509_PROVIDED"
+    else:
+        kind = "SECRET" if raw.get("clientsecret") else "NONE"
+    domains = raw.get("domains")
+    if not isinstance(domains, list):
+        domains = [raw.get("domain")]
     return IdentityCredentials(
         credential_type=kind,
         client_id=str(raw.get("clientid") or "")[:200],
         tenant_url=str(raw.get("url") or "").rstrip("/")[:200],
         domains=tuple(d for d in domains if isinstance(d, str) and 0 < len(d) <= 253)[:20],
-        certificate=certificate[: 256 * 1024],
+        certificate=certificate,
         key=key if keep_key and key and certificate else None,
         certificate_expires_at=str(raw.get("certificate_expires_at") or "")[:40],
     )
@@ -127,7 +124,8 @@ class _Reader:
             return Landscape(self.client.api, 0, ())
         instances = self._instances(plans, self._scope())
         names = self._space_names({i["space"] for i in instances.values()})
-        found, pending = [], 0
+        found: list[FoundBinding] = []
+        pending = 0
         for batch in _chunks(sorted(instances), GUID_BATCH):
             for binding, app_name in self._bindings(batch, len(found)):
                 if not _created(binding):
@@ -220,9 +218,7 @@ class _Reader:
         instance_guid = _relation(binding, "service_instance")
         instance = instances.get(instance_guid, {"name": "?", "space": ""})
         org, space = names.get(instance["space"], ("?", "?"))
-        raw = self.client.get(
-            f"{self.client.api}/v3/service_credential_bindings/{binding['guid']}/details", missing_ok=True
-        )
+        raw = self.client.find(f"{self.client.api}/v3/service_credential_bindings/{binding['guid']}/details")
         credentials, unreadable = None, ""
         if raw is None or not isinstance(raw.get("credentials"), dict):
             unreadable = "The technical user may not read these credentials (it needs Space Developer here)."
@@ -243,6 +239,10 @@ def _relation(resource: dict, name: str) -> str:
     data = relation.get("data") if isinstance(relation, dict) else None
     guid = data.get("guid") if isinstance(data, dict) else None
     return guid if isinstance(guid, str) else ""
+
+
+def _string(value) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _text(value) -> str:
