@@ -14,7 +14,19 @@ from django.core.management import CommandError, call_command
 
 from certmgr.inventory.keys import read_private_key
 from certmgr.models import Application, AuditEvent, Binding, Certificate, DiscoveredApplication, Foundry
-from tests.cfworld import FILLER_INSTANCES, FOUND, FOUND_CLIENT, GENERATED, IGNORED, PROVIDED, v3_calls
+from iasstandin.cfapi import World
+from tests.cfworld import (
+    FILLER_INSTANCES,
+    FOUND,
+    FOUND_CLIENT,
+    GENERATED,
+    IGNORED,
+    PROVIDED,
+    credentials,
+    instance,
+    v3_calls,
+    world,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -274,3 +286,16 @@ def test_a_redirect_is_not_followed(cf):
 
     with pytest.raises(CommandError, match="redirecting to https://evil.example/.*not followed"):
         sync_json()
+
+
+def test_overlong_names_from_the_api_are_cut_not_a_crash(cf, frontend_app):
+    long_name = "k" * 300
+    extra = instance(
+        "i" * 300, "acme/dev", [{"type": "key", "name": long_name, "credentials": credentials("SECRET")}]
+    )
+    cf.world = World.from_dict(world(extra_instances=[extra]))
+
+    lines = sync_json()
+
+    assert long_name in [line["binding"] for line in lines]  # reported as found
+    assert Binding.objects.get(instance_name="i" * 255).name == "k" * 255  # stored as far as it fits

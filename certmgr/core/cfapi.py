@@ -196,8 +196,9 @@ class CfClient:
             included = page.get("included")
             included = included if isinstance(included, dict) else {}
             for resource in resources:
-                if not isinstance(resource, dict) or not isinstance(resource.get("guid"), str):
-                    raise CfError(CfError.ANSWER, f"{path} listed a resource without a guid.")
+                guid = resource.get("guid") if isinstance(resource, dict) else None
+                if not isinstance(guid, str) or not 0 < len(guid) <= 64:
+                    raise CfError(CfError.ANSWER, f"{path} listed a resource without a usable guid.")
                 yield resource, included
             following = pagination.get("next")
             if not following:

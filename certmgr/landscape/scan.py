@@ -221,9 +221,9 @@ class Store:
         if credentials and credentials.certificate:
             certificate, fingerprint, not_after, problem = self._certificate(found, application, result)
         values = {
-            "kind": found.kind, "name": found.name or "", "instance_guid": found.instance_guid,
+            "kind": found.kind, "name": (found.name or "")[:255], "instance_guid": found.instance_guid[:64],
             "instance_name": found.instance_name[:255], "org": found.org[:255], "space": found.space[:255],
-            "app_guid": found.app_guid or "", "app_name": (found.app_name or "")[:255],
+            "app_guid": (found.app_guid or "")[:64], "app_name": (found.app_name or "")[:255],
             "credential_type": credentials.credential_type if credentials else "",
             "client_id": credentials.client_id if credentials else "",
             "tenant": tenant_key(credentials.tenant_url) if credentials else "",
