@@ -299,3 +299,15 @@ def test_overlong_names_from_the_api_are_cut_not_a_crash(cf, frontend_app):
 
     assert long_name in [line["binding"] for line in lines]  # reported as found
     assert Binding.objects.get(instance_name="i" * 255).name == "k" * 255  # stored as far as it fits
+
+
+def test_app_names_are_asked_for_when_the_list_does_not_include_them(cf, frontend_app):
+    cf.faults.omit_included_apps = True
+
+    lines = sync_json()
+
+    assert [(line["space"], line["app"]) for line in lines] == [
+        ("acme/dev", "frontend"), ("acme/dev", None), ("acme/prod", "login"), ("labs/sandbox", None),
+    ]  # fmt: skip
+    asked = [c for c in v3_calls(cf) if c.path.startswith("/v3/apps/")]
+    assert len(asked) == 2 and {c.authorization for c in asked} == {"bearer"}

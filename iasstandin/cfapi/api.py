@@ -219,7 +219,7 @@ class CloudController:
             type=lambda b: b.type,
         )
         includes, included = _includes("service_credential_bindings", params), {}
-        if "app" in includes:
+        if "app" in includes and not self._faults().omit_included_apps:
             apps = {b.app_guid for b in bindings if b.app_guid}
             included["apps"] = [self._app_resource(world, guid) for guid in sorted(apps)]
         if "service_instance" in includes:

@@ -28,6 +28,7 @@ class Faults:
     login_url: str | None = None  # links.login of the root document
     max_per_page: int = 5000  # Cloud Controller's largest page
     next_href: str | None = None  # pagination.next.href of every page that has a next one
+    omit_included_apps: bool = False  # binding lists answer include=app without the apps
     token_lifetime: int = 1199  # seconds
 
     def restore_defaults(self) -> None:
