@@ -1,7 +1,8 @@
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from .core import iastrust, preflight
 from .core.keyvault import KeyVault, VaultError
@@ -113,3 +114,92 @@ def preflight_switches(app_configs, **kwargs):
             id="certmgr.E006",
         )
     ]
+
+
+_CF_SETTINGS = (
+    "CERTMGR_CF_USERNAME",
+    "CERTMGR_CF_PASSWORD",
+    "CERTMGR_CF_CLIENT_ID",
+    "CERTMGR_CF_CLIENT_SECRET",
+    "CERTMGR_CF_ORGS",
+    "CERTMGR_CF_SPACES",
+    "CERTMGR_CF_HOSTS",
+)
+
+
+@register()
+def cloud_foundry(app_configs, **kwargs):
+    """The landscape's connection: an https API, one way of logging in, a sane interval."""
+    api = settings.CERTMGR_CF_API
+    if not api:
+        stray = [name for name in _CF_SETTINGS if getattr(settings, name)]
+        if not stray:
+            return []
+        return [
+            Warning(
+                f"{', '.join(stray)} set, but CERTMGR_CF_API is not: the landscape is not read.",
+                hint="Set CERTMGR_CF_API to the Cloud Foundry API, e.g. https://api.cf.eu10.hana.ondemand.com.",
+                id="certmgr.W030",
+            )
+        ]
+    return _cf_api(api) + _cf_login() + _cf_schedule()
+
+
+def _cf_api(api: str) -> list[Error]:
+    parts = urlsplit(api)
+    if parts.scheme == "https" and parts.hostname and parts.path in ("", "/") and not parts.query:
+        return []
+    return [
+        Error(
+            f"CERTMGR_CF_API={api} is not the https address of a Cloud Foundry API.",
+            hint="Use the URL `cf api` shows, e.g. https://api.cf.eu10.hana.ondemand.com (https, no path).",
+            id="certmgr.E031",
+        )
+    ]
+
+
+def _cf_login() -> list[Error]:
+    user = (settings.CERTMGR_CF_USERNAME, settings.CERTMGR_CF_PASSWORD)
+    client = (settings.CERTMGR_CF_CLIENT_ID, settings.CERTMGR_CF_CLIENT_SECRET)
+    if any(user) and any(client):
+        problem = (
+            "both a user (CERTMGR_CF_USERNAME/PASSWORD) and a client (CERTMGR_CF_CLIENT_ID/SECRET) are set"
+        )
+    elif any(user) and not all(user):
+        problem = "CERTMGR_CF_USERNAME and CERTMGR_CF_PASSWORD go together"
+    elif any(client) and not all(client):
+        problem = "CERTMGR_CF_CLIENT_ID and CERTMGR_CF_CLIENT_SECRET go together"
+    elif not any(user) and not any(client):
+        problem = "no credentials are set"
+    else:
+        return []
+    return [
+        Error(
+            f"The Cloud Foundry login is unclear: {problem}.",
+            hint="Set either a technical user (CERTMGR_CF_USERNAME + CERTMGR_CF_PASSWORD, password grant "
+            "like the cf CLI) or a UAA client (CERTMGR_CF_CLIENT_ID + CERTMGR_CF_CLIENT_SECRET).",
+            id="certmgr.E032",
+        )
+    ]
+
+
+def _cf_schedule() -> list[Error]:
+    errors = []
+    if not 5 <= settings.CERTMGR_CF_SYNC_MINUTES <= 7 * 24 * 60:
+        errors.append(
+            Error(
+                f"CERTMGR_CF_SYNC_MINUTES={settings.CERTMGR_CF_SYNC_MINUTES} is outside 5 to 10080 minutes.",
+                hint="The default, 60, reads the landscape once an hour.",
+                id="certmgr.E033",
+            )
+        )
+    bad = [host for host in settings.CERTMGR_CF_HOSTS if not _HOST_PATTERN.fullmatch(host)]
+    if bad:
+        errors.append(
+            Error(
+                f"CERTMGR_CF_HOSTS has entries that are not host names or *.domain patterns: {', '.join(bad)}.",
+                hint="List login servers that are not siblings of the API host, e.g. login.example.com (no scheme, no port).",
+                id="certmgr.E034",
+            )
+        )
+    return errors

@@ -1,6 +1,6 @@
 """Every model of the app, where Django (and everyone else) looks for them.
 
-The models live with their feature (inventory, healthcheck, notifications, access); one app
+The models live with their feature (inventory, healthcheck, notifications, access, landscape); one app
 label, ``certmgr``, so tables, migrations and permissions are the same as before the split.
 """
 
@@ -16,14 +16,18 @@ from .inventory.models import (
     tenant_key,
     warning_threshold,
 )
+from .landscape.models import Binding, DiscoveredApplication, Foundry
 from .notifications.models import Notice, NotificationChannel, UserPreference
 
 __all__ = [
     "RESERVED_SLUGS",
     "Application",
     "AuditEvent",
+    "Binding",
     "Certificate",
+    "DiscoveredApplication",
     "ExternalIdentity",
+    "Foundry",
     "HealthCheckRun",
     "Notice",
     "NotificationChannel",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -127,13 +128,18 @@ def _store_new_certificate(app: Application) -> Certificate:
     return Certificate.objects.get(pk=result.certificate_id)
 
 
-def demo_certificate_and_key() -> bytes:
+def demo_certificate_and_key(
+    common_name: str = "demo-frontend (local stand-in)",
+    *,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> bytes:
     """A self-signed client certificate like one generated in the IAS admin console, key first."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "IAS certificate portal demo"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "demo-frontend (local stand-in)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
     now = datetime.now(UTC).replace(microsecond=0)
@@ -143,8 +149,8 @@ def demo_certificate_and_key() -> bytes:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + DEMO_VALIDITY)
+        .not_valid_before(not_before or now - timedelta(minutes=5))
+        .not_valid_after(not_after or now + DEMO_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
@@ -153,3 +159,97 @@ def demo_certificate_and_key() -> bytes:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return key_pem + cert.public_bytes(serialization.Encoding.PEM)
+
+
+# --- the Cloud Foundry the demo lives in (iasstandin.cfapi, started by `manage.py sandbox`) -------
+
+CF_USER = "cf-scanner"  # the technical user; a Space Developer of demo-org/dev only
+CF_SPACE = "demo-org/dev"
+CF_WORLD_FILE = "cf-world.json"
+FORGOTTEN_FILE = "cf-forgotten-key.pem"
+FORGOTTEN_LEFT = timedelta(days=10)  # an X509_GENERATED key made 20 days ago for a test, 30 days valid
+
+
+def demo_world(
+    tenant_url: str, client_id: str, demo_pem: str, forgotten_pem: str, forgotten_key_pem: str
+) -> dict:
+    """demo-frontend bound to the identity instance demo-ias with the demo certificate
+    (X509_PROVIDED), a service key someone made for a test and forgot (X509_GENERATED, key
+    included), and an xsuaa instance the scan must ignore."""
+
+    def credentials(kind: str, certificate: str, key: str | None = None) -> dict:
+        found = {"clientid": client_id, "url": tenant_url, "domains": [], "credential-type": kind}
+        return {**found, "certificate": certificate, **({"key": key} if key else {})}
+
+    return {
+        "organizations": [
+            {"name": "demo-org", "spaces": [{"name": "dev", "apps": ["demo-frontend", "demo-backend"]}]}
+        ],
+        "service_offerings": [
+            {"name": "identity", "plans": ["application"]},
+            {"name": "xsuaa", "plans": ["application"]},
+        ],
+        "service_instances": [
+            {
+                "name": "demo-ias",
+                "space": CF_SPACE,
+                "offering": "identity",
+                "plan": "application",
+                "bindings": [
+                    {
+                        "type": "app",
+                        "app": "demo-frontend",
+                        "credentials": credentials("X509_PROVIDED", demo_pem),
+                    },
+                    {
+                        "type": "key",
+                        "name": "test-key-forgotten",
+                        "credentials": credentials("X509_GENERATED", forgotten_pem, forgotten_key_pem),
+                    },
+                ],
+            },
+            {
+                "name": "demo-xsuaa",
+                "space": CF_SPACE,
+                "offering": "xsuaa",
+                "plan": "application",
+                "bindings": [
+                    {"type": "app", "app": "demo-backend", "credentials": {"clientid": "sb-demo!t1"}}
+                ],
+            },
+        ],
+    }
+
+
+def ensure_cf_world(directory, tenant_url: str, demo_pem: str) -> Path:
+    """The world file of the Cloud Foundry stand-in; the forgotten key stays across restarts."""
+    forgotten_pem, forgotten_key = _forgotten_key(Path(directory))
+    world = demo_world(tenant_url, DEMO_CLIENT_ID, demo_pem, forgotten_pem, forgotten_key)
+    path = Path(directory) / CF_WORLD_FILE
+    path.touch(mode=0o600)  # it holds the forgotten key, as a real service key does
+    path.write_text(json.dumps(world, indent=2))
+    return path
+
+
+def _forgotten_key(directory: Path) -> tuple[str, str]:
+    path = directory / FORGOTTEN_FILE
+    if path.exists():
+        data = path.read_bytes()
+        cert = x509.load_pem_x509_certificate(data[data.index(b"-----BEGIN CERTIFICATE-----") :])
+        if cert.not_valid_after_utc > datetime.now(UTC):
+            return _split(data)
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = demo_certificate_and_key(
+        "test-key-forgotten (generated)",
+        not_before=now - (timedelta(days=30) - FORGOTTEN_LEFT),
+        not_after=now + FORGOTTEN_LEFT,
+    )
+    path.touch(mode=0o600)
+    path.write_bytes(data)
+    return _split(data)
+
+
+def _split(key_then_certificate: bytes) -> tuple[str, str]:
+    text = key_then_certificate.decode("ascii")
+    start = text.index("-----BEGIN CERTIFICATE-----")
+    return text[start:], text[:start]

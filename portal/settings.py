@@ -6,6 +6,7 @@ encryption key are generated once into .local/ (ignored by git). Anything else m
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -131,6 +132,19 @@ CERTMGR_NOTICE_CLAIM_MINUTES = env_int("CERTMGR_NOTICE_CLAIM_MINUTES", 15)
 if CERTMGR_NOTICE_CLAIM_MINUTES < 1:
     raise ImproperlyConfigured("CERTMGR_NOTICE_CLAIM_MINUTES must be at least 1 (minutes).")
 CERTMGR_DIGEST_HOUR = env_int("CERTMGR_DIGEST_HOUR", 7)  # UTC; daily digests go out from then on
+# The Cloud Foundry landscape (certmgr/landscape): a technical user reads every identity binding of
+# the foundation CERTMGR_CF_API names (checked by certmgr/checks.py). Secrets are not stripped:
+# a password may well end in a blank.
+CERTMGR_CF_API = env_str("CERTMGR_CF_API").rstrip("/")
+CERTMGR_CF_USERNAME = env_str("CERTMGR_CF_USERNAME")
+CERTMGR_CF_PASSWORD = os.environ.get("CERTMGR_CF_PASSWORD", "")
+CERTMGR_CF_CLIENT_ID = env_str("CERTMGR_CF_CLIENT_ID")
+CERTMGR_CF_CLIENT_SECRET = os.environ.get("CERTMGR_CF_CLIENT_SECRET", "")
+CERTMGR_CF_ORGS = env_list("CERTMGR_CF_ORGS")
+CERTMGR_CF_SPACES = env_list("CERTMGR_CF_SPACES")
+CERTMGR_CF_HOSTS = env_list("CERTMGR_CF_HOSTS")  # login servers that are not the API's siblings
+CERTMGR_CF_SYNC_MINUTES = env_int("CERTMGR_CF_SYNC_MINUTES", 60)
+CERTMGR_CF_STORE_KEYS = env_bool("CERTMGR_CF_STORE_KEYS", False)  # keep X509_GENERATED keys (sealed)
 # The routes Cloud Foundry maps to the app ("host" or "host/path"), first one first.
 _routes = vcap.application_uris()
 _route_hosts = [route.split("/", 1)[0] for route in _routes]
@@ -188,6 +202,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The landscape's panels, included by the application page and the dashboard.
+            "libraries": {"landscape": "certmgr.landscape.panels"},
         },
     },
 ]

@@ -9,6 +9,9 @@ from django.core.management import call_command
 
 from tests import certs
 
+# The Cloud Foundry stand-in and its world (fixtures cloud_foundry, cf) for the landscape tests.
+pytest_plugins = ["tests.cfworld"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _collected_static(tmp_path_factory):

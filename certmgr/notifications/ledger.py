@@ -41,7 +41,9 @@ def plan(now: datetime | None = None) -> int:
     """Write every notice due at ``now`` into the ledger; returns the number of new rows."""
     now = now or timezone.now()
     channels = _channels_by_application()
-    rows = (_expiry_rows(now, channels) + _resolved_rows(channels)) if channels else []
+    rows = []
+    if channels:
+        rows = _expiry_rows(now, channels) + _resolved_rows(channels) + _drift_rows(channels)
     return _insert(rows + _digest_rows(now), now)
 
 
@@ -143,6 +145,22 @@ def _resolved_rows(channels) -> list[Notice]:
 
 class _Resolved:
     event, threshold = Notice.Event.RESOLVED, 0
+
+
+def _drift_rows(channels) -> list[Notice]:
+    """One notice for each retired certificate that a Cloud Foundry binding still holds (the last
+    sync found it there): the rotation has not reached that binding."""
+    held = (
+        Certificate.objects.filter(lifecycle=Certificate.Lifecycle.RETIRED, bindings__isnull=False)
+        .exclude(notices__event=Notice.Event.DRIFT)
+        .values_list("id", "application_id")
+        .distinct()
+    )
+    rows = []
+    for pk, application_id in held:
+        if application_id in channels:
+            rows += _fan_out(channels[application_id], certificate_id=pk, event=Notice.Event.DRIFT)
+    return rows
 
 
 def _fan_out(channel_items, *, certificate_id=None, due=None, health_check=None, event=None) -> list[Notice]:

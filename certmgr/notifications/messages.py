@@ -25,6 +25,10 @@ def message_for(notice: Notice, now: datetime) -> Message:
         "days_left": days_left(certificate.not_after, now) if certificate else None,
         "link": settings.CERTMGR_PORTAL_URL + app.get_absolute_url() if app else settings.CERTMGR_PORTAL_URL,
         "now": now,
+        # The bindings the last Cloud Foundry sync found holding the (retired) certificate.
+        "bindings": list(certificate.bindings.all())
+        if notice.event == Notice.Event.DRIFT and certificate
+        else [],
     }
     context["days_ago"] = -context["days_left"] if context["days_left"] is not None else None
     subject = " ".join(render_to_string("certmgr/notifications/notices/subject.txt", context).split())
@@ -50,6 +54,7 @@ def message_for(notice: Notice, now: datetime) -> Message:
 _SEVERITY = {
     Notice.Event.EXPIRED: "critical",
     Notice.Event.HEALTH_FAILED: "error",
+    Notice.Event.DRIFT: "error",
     Notice.Event.RESOLVED: "info",
     Notice.Event.HEALTH_RECOVERED: "info",
     Notice.Event.TEST: "info",

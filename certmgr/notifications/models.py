@@ -59,6 +59,7 @@ class Notice(models.Model):
         RESOLVED = "resolved", "renewed"
         HEALTH_FAILED = "health_failed", "health check failing"
         HEALTH_RECOVERED = "health_recovered", "health check recovered"
+        DRIFT = "drift", "a Cloud Foundry binding holds a retired certificate"
         DIGEST = "digest", "daily digest"
         TEST = "test", "test notice"
 

@@ -1,10 +1,12 @@
-"""python manage.py worker [--notify-interval SECONDS] [--check-interval SECONDS] [--once]
+"""python manage.py worker [--notify-interval SECONDS] [--check-interval SECONDS] [--cf-interval SECONDS] [--once]
 
 The background work of a deployment in one process (Cloud Foundry's `worker` process): the
-notification round (plan the due notices, deliver the ledger) every --notify-interval and the
-scheduled health checks every --check-interval. SIGTERM or Ctrl-C stops it after the current
-step. Any number of instances may run at once: notices are claimed row by row and each
-application is claimed before its check (see send_notifications and run_health_checks).
+notification round (plan the due notices, deliver the ledger) every --notify-interval, the
+scheduled health checks every --check-interval, and, with CERTMGR_CF_API set, the Cloud Foundry
+landscape sync when it is due (every CERTMGR_CF_SYNC_MINUTES; looked at every --cf-interval).
+SIGTERM or Ctrl-C stops it after the current step. Any number of instances may run at once:
+notices are claimed row by row, each application is claimed before its check and each
+foundation before its sync (see send_notifications, run_health_checks and cf_sync).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.db import connections
 from django.utils import timezone
 
 from ...healthcheck import runner as healthchecks
+from ...landscape import scan as landscape
 from ...notifications import ledger as notify
 
 log = logging.getLogger("certmgr.worker")
@@ -42,18 +45,35 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="Between health-check rounds (default 60).",
         )
+        parser.add_argument(
+            "--cf-interval",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="How often to look whether the Cloud Foundry sync is due (default 60).",
+        )
         parser.add_argument("--once", action="store_true", help="One round of each, then exit.")
 
     def handle(self, *args, **options):
-        intervals = {"notify": options["notify_interval"], "checks": options["check_interval"]}
+        intervals = {
+            "notify": options["notify_interval"],
+            "checks": options["check_interval"],
+            "landscape": options["cf_interval"],
+        }
         if min(intervals.values()) <= 0:
-            raise CommandError("--notify-interval and --check-interval must be more than 0 seconds.")
-        rounds = {"notify": self.notify_round, "checks": self.check_round}
+            raise CommandError(
+                "--notify-interval, --check-interval and --cf-interval must be more than 0 seconds."
+            )
+        rounds = {"notify": self.notify_round, "checks": self.check_round, "landscape": self.landscape_round}
         stop = threading.Event()
         if not options["once"]:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
-        log.info("worker started: notices every %ss, health checks every %ss", *intervals.values())
+        log.info(
+            "worker started: notices every %ss, health checks every %ss",
+            intervals["notify"],
+            intervals["checks"],
+        )
         next_at = dict.fromkeys(rounds, time.monotonic())
         failed = []
         while not stop.is_set():
@@ -95,6 +115,13 @@ class Command(BaseCommand):
         failed = sum(1 for run in runs if not run.ok)
         log.info("health-check round: %s checked, %s failed", len(runs), failed)
         self.stdout.write(f"health checks: {len(runs)} checked, {failed} failed")
+
+    def landscape_round(self) -> None:
+        result = landscape.sync_due()  # nothing without CERTMGR_CF_API, or when not due
+        if result is not None:
+            self.stdout.write(
+                f"cf sync of {result.foundry.name}: {len(result.lines)} bindings, {result.imported} imported"
+            )
 
 
 def tidy_connections() -> None:
