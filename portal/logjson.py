@@ -29,11 +29,16 @@ class JsonFormatter(logging.Formatter):
 
 _FEED_TOKEN = re.compile(r"(/feeds/)[^/\s?]+")
 _LOGIN_CALLBACK_QUERY = re.compile(r"(/oidc/callback/\?)[^\s\"]+")
+# An API token (certmgr/api/models.py) belongs in the Authorization header, which no log shows;
+# one pasted into a URL by mistake keeps only its recognisable prefix.
+_API_TOKEN = re.compile(r"(cmp_[0-9a-f]{8})_[A-Za-z0-9_-]+")
 
 
 def mask_url_secrets(text: str) -> str:
     """Secrets that travel in URLs, masked: a calendar feed's token (/feeds/<token>/… becomes
-    /feeds/…/…) and the login callback's one-time code and state (its whole query)."""
+    /feeds/…/…), the login callback's one-time code and state (its whole query), and an API
+    token's secret part (cmp_1a2b3c4d_… keeps its prefix)."""
+    text = _API_TOKEN.sub("\\1_…", text)
     return _LOGIN_CALLBACK_QUERY.sub("\\1…", _FEED_TOKEN.sub("\\1…", text))
 
 
