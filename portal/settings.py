@@ -322,6 +322,7 @@ SPECTACULAR_SETTINGS = {
     "notifications, for pipelines. Authenticate with `Authorization: Bearer <API token>`.",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "COMPONENT_SPLIT_PATCH": False,  # a PATCH body is what its serializer requires, no "Patched" copy
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {"ExpiryStateEnum": "certmgr.api.serializers.STATES"},
     "POSTPROCESSING_HOOKS": [

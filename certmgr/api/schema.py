@@ -6,6 +6,8 @@ from .permissions import MAX_ID
 from .problems import PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
+# Operations that need a body (drf-spectacular cannot tell for an either-or body): without one, 400.
+BODY_REQUIRED = {"certificates_upload", "channels_create", "certificates_lifecycle"}
 
 
 def finish(result: dict, generator, request, public) -> dict:
@@ -18,6 +20,8 @@ def finish(result: dict, generator, request, public) -> dict:
                 if parameter.get("in") == "path" and schema.get("type") == "integer":
                     schema.update(minimum=1, maximum=MAX_ID)
             _problem_media_type(operation.get("responses", {}))
+            if operation.get("operationId") in BODY_REQUIRED:
+                operation["requestBody"]["required"] = True
     return result
 
 

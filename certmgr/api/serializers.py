@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from ..core.binding import FORMATS
@@ -26,6 +26,33 @@ class StrictBooleanField(serializers.BooleanField):
     TRUE_VALUES = {"true", "True", "1", True}
     FALSE_VALUES = {"false", "False", "0", False}
     default_error_messages = {"invalid": "Use true or false (or 1 or 0)."}
+
+
+class Text(serializers.CharField):
+    """Text in a JSON body: a string, not a number DRF would turn into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Slug(serializers.SlugField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Flag(serializers.BooleanField):
+    """true or false in a JSON body (not "yes", 1 or "on")."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
 
 
 def _now(serializer) -> object:
@@ -165,24 +192,19 @@ class CertificateFilterSerializer(serializers.Serializer):
     sort = serializers.ChoiceField(choices=["expiry", "-expiry"], required=False, default="expiry")
 
 
+PEM_HELP = "Text as the upload page takes it: PEM (certificate, chain, key), one-line PEM, service key JSON."
+PKCS12_HELP = "A .p12/.pfx (or any file the upload page takes), base64-encoded."
+
+
 class UploadSerializer(serializers.Serializer):
-    application = serializers.SlugField(max_length=100)
-    pem = serializers.CharField(
-        required=False,
-        trim_whitespace=False,
-        help_text="Pasted text as the upload page takes it: PEM (certificate, chain, key), one-line PEM, "
-        "service key JSON.",
-    )
-    pkcs12 = serializers.CharField(
-        required=False, help_text="A .p12/.pfx (or any file the upload page takes), base64-encoded."
-    )
-    password = serializers.CharField(
+    application = Slug(max_length=100)
+    pem = Text(required=False, trim_whitespace=False, help_text=PEM_HELP)
+    pkcs12 = Text(required=False, help_text=PKCS12_HELP)
+    password = Text(
         required=False, allow_blank=True, trim_whitespace=False, write_only=True, help_text="Used once."
     )
-    staged = serializers.BooleanField(
-        default=False, help_text="Stage it for rotation instead of using it now."
-    )
-    store_private_key = serializers.BooleanField(
+    staged = Flag(default=False, help_text="Stage it for rotation instead of using it now.")
+    store_private_key = Flag(
         default=False, help_text="Keep a key found in the input, encrypted (needed for health checks)."
     )
 
@@ -190,6 +212,29 @@ class UploadSerializer(serializers.Serializer):
         if ("pem" in data) == ("pkcs12" in data):
             raise serializers.ValidationError("Give either pem or pkcs12.")
         return data
+
+
+class PemUploadSerializer(UploadSerializer):
+    pkcs12 = None
+    pem = Text(trim_whitespace=False, help_text=PEM_HELP)
+
+
+class Pkcs12UploadSerializer(UploadSerializer):
+    pem = None
+    pkcs12 = Text(help_text=PKCS12_HELP)
+
+
+# For the document: the body has either ``pem`` or ``pkcs12`` (the view checks it with UploadSerializer).
+UPLOAD_REQUEST = PolymorphicProxySerializer(
+    component_name="Upload",
+    serializers=[PemUploadSerializer, Pkcs12UploadSerializer],
+    resource_type_field_name=None,
+)
+
+
+class PageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(required=False, min_value=1, max_value=10**9)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
 
 class UploadResultSerializer(serializers.Serializer):
@@ -248,7 +293,7 @@ class ParametersSerializer(serializers.Serializer):
 
 
 class HealthCheckRequestSerializer(serializers.Serializer):
-    certificate = serializers.CharField(
+    certificate = Text(
         required=False,
         max_length=100,
         help_text="Id or SHA-256 fingerprint (or a unique prefix of 8+ digits) of a certificate of this "
@@ -306,29 +351,34 @@ class ChannelWriteSerializer(serializers.Serializer):
     """The fields of the channel form; secrets are write-only and never answered."""
 
     kind = serializers.ChoiceField(choices=NotificationChannel.Kind.values, required=False)
-    name = serializers.CharField(required=False, max_length=100)
-    enabled = serializers.BooleanField(required=False)
-    include_owners = serializers.BooleanField(required=False, help_text="email")
+    name = Text(required=False, max_length=100)
+    enabled = Flag(required=False)
+    include_owners = Flag(required=False, help_text="email")
     addresses = serializers.ListField(
-        child=serializers.CharField(max_length=320), required=False, max_length=50, help_text="email"
+        child=Text(max_length=320), required=False, max_length=50, help_text="email"
     )
-    url = serializers.CharField(
+    url = Text(
         required=False,
         max_length=2000,
         write_only=True,
         help_text="webhook, slack, teams (write-only); alert_notification",
     )
-    secret = serializers.CharField(
+    secret = Text(
         required=False,
         max_length=200,
         write_only=True,
         help_text="webhook signing secret, 16+ characters (write-only)",
     )
-    token_url = serializers.CharField(required=False, max_length=2000, help_text="alert_notification")
-    client_id = serializers.CharField(required=False, max_length=500, help_text="alert_notification")
-    client_secret = serializers.CharField(
+    token_url = Text(required=False, max_length=2000, help_text="alert_notification")
+    client_id = Text(required=False, max_length=500, help_text="alert_notification")
+    client_secret = Text(
         required=False, max_length=2000, write_only=True, help_text="alert_notification (write-only)"
     )
+
+
+class ChannelCreateSerializer(ChannelWriteSerializer):
+    kind = serializers.ChoiceField(choices=NotificationChannel.Kind.values)
+    name = Text(max_length=100)
 
 
 class TestFailureSerializer(serializers.Serializer):

@@ -44,5 +44,7 @@ urlpatterns = [
     path(V1 + "certificates/<int:id>/", api(inventory.CertificateDetail), name="api-certificate"),
     path(V1 + "certificates/<int:id>/parameters/", api(bindings.Parameters), name="api-parameters"),
     path(V1 + "certificates/<int:id>/promote/", api(bindings.Promote), name="api-promote"),
-    re_path(r"^api/v1/(?P<rest>.*)$", base.not_found, name="api-not-found"),
+    re_path(
+        r"^api/v1/(?P<rest>[\s\S]*)$", base.not_found, name="api-not-found"
+    ),  # any character, newlines too
 ]

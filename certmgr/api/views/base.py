@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
@@ -13,13 +15,22 @@ from rest_framework.views import APIView
 from ...models import AuditEvent
 from ..permissions import Access
 from ..problems import problem_response
-from ..serializers import ProblemSerializer
+from ..serializers import PageSerializer, ProblemSerializer
 
 
 class Pages(PageNumberPagination):
     page_size = 50  # as the pages
     page_size_query_param = "page_size"
     max_page_size = 200
+    last_page_strings = ()  # a page is a number
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        bounds = {field.field_name: field for field in PageSerializer().fields.values()}
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            field = bounds[parameter["name"]]
+            parameter["schema"].update(minimum=field.min_value, maximum=field.max_value)
+        return parameters
 
 
 def problem(description: str) -> OpenApiResponse:
@@ -82,6 +93,7 @@ class ApiView(APIView):
         )
 
     def page(self, queryset, serializer_class):
+        self.query(PageSerializer)  # a page beyond the last is 404, as DRF answers it
         paginator = Pages()  # list views also name it as pagination_class, for the document
         rows = paginator.paginate_queryset(queryset, self.request, view=self)
         data = serializer_class(rows, many=True, context=self.get_serializer_context()).data
@@ -90,7 +102,11 @@ class ApiView(APIView):
     def query(self, serializer_class) -> dict:
         """The query parameters, validated (400 with the reasons otherwise). As a plain dict, so that
         an empty value is checked like any other instead of standing for "not given"."""
-        params = serializer_class(data=self.request.query_params.dict())
+        given = self.request.query_params
+        repeated = sorted(name for name in given if len(given.getlist(name)) > 1)
+        if repeated:
+            raise ValidationError({name: ["Given more than once."] for name in repeated})
+        params = serializer_class(data=given.dict())
         params.is_valid(raise_exception=True)
         return params.validated_data
 
@@ -100,6 +116,7 @@ class ApiView(APIView):
         return data.validated_data
 
 
+@csrf_exempt  # it changes nothing, and a POST without a CSRF cookie must get this answer too
 @login_not_required
 def not_found(request, rest: str = ""):
     """Anything under /api/v1/ that is no resource: a problem, not the pages' HTML 404."""

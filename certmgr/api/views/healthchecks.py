@@ -41,7 +41,7 @@ class HealthChecks(ApiView):
         tags=TAGS,
         operation_id="health_checks_list",
         summary="The application's stored runs, newest first",
-        responses=responses({200: HealthCheckRunSerializer(many=True)}, 404),
+        responses=responses({200: HealthCheckRunSerializer(many=True)}, 400, 404),
     )
     def get(self, request, slug):
         app = self.access.application(slug)

@@ -17,6 +17,7 @@ from ...inventory.importer import Importer, ImportResult
 from ...models import AuditEvent, Certificate
 from ..problems import Problem
 from ..serializers import (
+    UPLOAD_REQUEST,
     ApplicationFilterSerializer,
     ApplicationSerializer,
     CertificateDetailSerializer,
@@ -103,7 +104,7 @@ class CertificateList(ApiView):
         tags=TAG_CERTS,
         operation_id="certificates_upload",
         summary="Upload a certificate (PEM text or base64 PKCS#12), active or staged",
-        request=UploadSerializer,
+        request=UPLOAD_REQUEST,
         responses=responses(
             {
                 201: OpenApiResponse(UploadResultSerializer, description="Stored."),

@@ -17,6 +17,7 @@ from ...notifications.summary import describe
 from ..permissions import MAX_ID, not_found
 from ..problems import Problem
 from ..serializers import (
+    ChannelCreateSerializer,
     ChannelSerializer,
     ChannelWriteSerializer,
     NoticeFilterSerializer,
@@ -111,7 +112,7 @@ class Channels(ChannelView):
         tags=TAGS,
         operation_id="channels_create",
         summary="Add a channel (email, webhook, slack, teams, alert_notification)",
-        request=ChannelWriteSerializer,
+        request=ChannelCreateSerializer,
         responses=responses({201: OpenApiResponse(ChannelSerializer, description="Created.")}, 400, 404),
     )
     def post(self, request, slug):
