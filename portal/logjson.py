@@ -44,13 +44,18 @@ def mask_url_secrets(text: str) -> str:
 
 class AccessLogRedactor(logging.Filter):
     """Keeps secrets out of gunicorn's access log: no query strings (the login's one-time code and
-    state), and the calendar feeds' tokens, which are in their path, masked."""
+    state), the calendar feeds' tokens, which are in their path, and any API token masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, dict) and "U" in record.args:
             atoms = dict(record.args)
             atoms["U"] = mask_url_secrets(str(atoms["U"]))
             atoms["q"] = ""
+            # Should the format ever name them: the request line without its query, and no
+            # Authorization header (API tokens, the metrics token).
+            if "r" in atoms:
+                atoms["r"] = mask_url_secrets(re.sub(r"\?\S*", "", str(atoms["r"]), count=1))
+            atoms.update({name: "-" for name in atoms if name.lower() == "{authorization}i"})
             record.args = atoms
         return True
 
