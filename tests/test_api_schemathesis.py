@@ -16,6 +16,8 @@ import socket
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.modes import GenerationMode
@@ -49,7 +51,18 @@ def loopback_only(monkeypatch):
 
 
 @pytest.fixture
-def world(checked_app, store, ias, settings, loopback_only):
+def keep_the_test_connection():
+    """As Django's test client does: the WSGI handler would otherwise close the database connection
+    (and the test's transaction with it) after a request once CONN_MAX_AGE has passed."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(checked_app, store, ias, settings, loopback_only, keep_the_test_connection):
     settings.CERTMGR_API_THROTTLE = ""  # the generated calls would exceed any sensible rate
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
