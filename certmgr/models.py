@@ -5,6 +5,7 @@ label, ``certmgr``, so tables, migrations and permissions are the same as before
 """
 
 from .access.models import AuditEvent, ExternalIdentity
+from .api.models import ApiToken
 from .healthcheck.models import HealthCheckRun
 from .inventory.models import (
     RESERVED_SLUGS,
@@ -20,6 +21,7 @@ from .landscape.models import Binding, DiscoveredApplication, Foundry
 from .notifications.models import Notice, NotificationChannel, UserPreference
 
 __all__ = [
+    "ApiToken",
     "RESERVED_SLUGS",
     "Application",
     "AuditEvent",

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("certmgr.access.urls")),
     path("", include("certmgr.feeds.urls")),
+    path("", include("certmgr.api.urls")),
     path("", include("certmgr.bindings.urls")),
     path("", include("certmgr.healthcheck.urls")),
     path("", include("certmgr.notifications.urls")),

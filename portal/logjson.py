@@ -29,23 +29,33 @@ class JsonFormatter(logging.Formatter):
 
 _FEED_TOKEN = re.compile(r"(/feeds/)[^/\s?]+")
 _LOGIN_CALLBACK_QUERY = re.compile(r"(/oidc/callback/\?)[^\s\"]+")
+# An API token (certmgr/api/models.py) belongs in the Authorization header, which no log shows;
+# one pasted into a URL by mistake keeps only its recognisable prefix.
+_API_TOKEN = re.compile(r"(cmp_[0-9a-f]{8})_[A-Za-z0-9_-]+")
 
 
 def mask_url_secrets(text: str) -> str:
     """Secrets that travel in URLs, masked: a calendar feed's token (/feeds/<token>/… becomes
-    /feeds/…/…) and the login callback's one-time code and state (its whole query)."""
+    /feeds/…/…), the login callback's one-time code and state (its whole query), and an API
+    token's secret part (cmp_1a2b3c4d_… keeps its prefix)."""
+    text = _API_TOKEN.sub("\\1_…", text)
     return _LOGIN_CALLBACK_QUERY.sub("\\1…", _FEED_TOKEN.sub("\\1…", text))
 
 
 class AccessLogRedactor(logging.Filter):
     """Keeps secrets out of gunicorn's access log: no query strings (the login's one-time code and
-    state), and the calendar feeds' tokens, which are in their path, masked."""
+    state), the calendar feeds' tokens, which are in their path, and any API token masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, dict) and "U" in record.args:
             atoms = dict(record.args)
             atoms["U"] = mask_url_secrets(str(atoms["U"]))
             atoms["q"] = ""
+            # Should the format ever name them: the request line without its query, and no
+            # Authorization header (API tokens, the metrics token).
+            if "r" in atoms:
+                atoms["r"] = mask_url_secrets(re.sub(r"\?\S*", "", str(atoms["r"]), count=1))
+            atoms.update({name: "-" for name in atoms if name.lower() == "{authorization}i"})
             record.args = atoms
         return True
 

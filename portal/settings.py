@@ -7,6 +7,7 @@ encryption key are generated once into .local/ (ignored by git). Anything else m
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -170,6 +171,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from /static/ (no CDN)
     "certmgr",
 ]
 
@@ -347,6 +351,44 @@ CONTENT_SECURITY_POLICY = (
 
 # Debug pages and error reports hide secrets in frame locals too (portal/debugfilter.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debugfilter.SecretHidingFilter"
+
+# The automation API under /api/v1/ (certmgr/api/): API tokens or the session, JSON only, errors
+# as RFC 9457 problem details, a rate limit per token.
+CERTMGR_API_THROTTLE = env_str("CERTMGR_API_THROTTLE", "120/min")
+if CERTMGR_API_THROTTLE and not re.fullmatch(
+    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", CERTMGR_API_THROTTLE
+):
+    raise ImproperlyConfigured(
+        f"CERTMGR_API_THROTTLE={CERTMGR_API_THROTTLE!r}: use calls per period, e.g. 120/min, 5/s, 2000/hour."
+    )
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "certmgr.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["certmgr.api.permissions.HasPortalRole"],
+    "DEFAULT_THROTTLE_CLASSES": ["certmgr.api.throttling.TokenRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["certmgr.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "certmgr.api.problems.exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= names the parameters' format, not a renderer
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IAS certificate portal API",
+    "VERSION": "1",
+    "DESCRIPTION": "Applications, certificates, binding parameters, health checks, rotation and "
+    "notifications, for pipelines. Authenticate with `Authorization: Bearer <API token>`.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "COMPONENT_SPLIT_PATCH": False,  # a PATCH body is what its serializer requires, no "Patched" copy
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"ExpiryStateEnum": "certmgr.api.serializers.STATES"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "certmgr.api.schema.finish",
+    ],
+}
 
 LOGGING = {
     "version": 1,

@@ -76,6 +76,13 @@ TOKEN = Access("the feed's token", lambda p, t: {OK} if t.token == "valid" else 
 BEARER = Access("the metrics bearer token (none sent)", lambda p, t: {"401"})
 TO_LOGIN = Access("everyone: sent to the portal's login page", lambda p, t: {LOGIN})
 STRAY = Access("nobody: a login callback without its state", lambda p, t: {"403"})
+# The automation API and its pages have their own matrix, by session and by token, with exact
+# answers (tests/test_api_roles.py); here: no server error, no key material, nothing changed by
+# a refused call.
+API = Access(
+    "the API's own matrix (tests/test_api_roles.py)",
+    lambda p, t: {OK, LOGIN, "400", "401", "403", "404", "405", "409", "413", "415"},
+)
 ADMIN_LOGOUT = Access(
     "admins, by POST; others go to the admin index", lambda p, t: {"405"} if p == "admin" else {OK}
 )
@@ -106,6 +113,7 @@ class Rule:
     writes: Access | None = None  # who may change the database by POST; default: who may POST
     ids_in_body: bool = False  # no ids in the URL but in the body: try A's and B's
     reveals_key: bool = False  # an accepted POST answers with the certificate's private key
+    audits_every_write: bool = False  # each POST writes an audit row, refused or not (the API)
 
     def expected(self, method: str, persona: str, target: Target) -> tuple[set[str], str]:
         access = self.get if method == "get" else self.post
@@ -194,6 +202,7 @@ KWARGS: dict[str, Callable[[World, Route, Rule, Target], object]] = {
     "id": lambda w, *_: w.users["owner_a"].pk,  # the admin's password change of a user
     "app_label": lambda *_: "certmgr",
     "url": lambda *_: "no-such-page/",  # the admin's catch-all
+    "rest": lambda *_: "no-such-resource/",  # the API's catch-all
 }
 
 
@@ -225,11 +234,14 @@ def body_of(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-def digest() -> str:
-    """Every row of every table (sessions too), hashed."""
+AUDIT_TABLE = "certmgr_auditevent"
+
+
+def digest(without: tuple[str, ...] = ()) -> str:
+    """Every row of every table (sessions too) but ``without``'s, hashed."""
     total = hashlib.sha256()
     with connection.cursor() as cursor:
-        for table in sorted(connection.introspection.table_names(cursor)):
+        for table in sorted(set(connection.introspection.table_names(cursor)) - set(without)):
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 - the catalogue's names
             rows = sorted(repr([bytes(v) if isinstance(v, memoryview) else v for v in row]) for row in cursor)
             total.update(f"{table}:{len(rows)}:{rows}".encode())

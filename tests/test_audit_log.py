@@ -30,9 +30,7 @@ def test_downloading_or_fetching_parameters_is_audited_with_who_and_where(client
     client.force_login(owner)
 
     client.get(reverse("certificate-binding", args=[cert.pk, "json"]), REMOTE_ADDR="192.0.2.10")
-    client.get(
-        reverse("api-certificate-binding", args=[cert.pk]) + "?format=cf&chain=1", REMOTE_ADDR="192.0.2.11"
-    )
+    client.get(reverse("api-parameters", args=[cert.pk]) + "?format=cf&chain=1", REMOTE_ADDR="192.0.2.11")
 
     events = AuditEvent.objects.filter(action=AuditEvent.Action.PARAMETERS_GENERATED).order_by("at", "pk")
     assert [(e.actor, e.certificate, e.remote_addr, e.detail) for e in events] == [

@@ -30,8 +30,17 @@ FILENAMES = {
     "terraform-cf": "binding-cf.tf",
 }
 API_FIELDS = {
-    "certificate", "fingerprint", "subject", "format", "chain", "cf_target", "parameters", "rendered", "checks"
-}  # fmt: skip
+    "certificate",
+    "fingerprint",
+    "subject",
+    "format",
+    "chain",
+    "cf_target",
+    "parameters",
+    "rendered",
+    "checks",
+    "forced",
+}
 SELF_SIGNED = (
     "Self-signed: IAS refuses it unless it was added to the tenant as a trusted CA through an SAP "
     "incident (component BC-IAM-IDS, with the root and intermediate certificates attached)."
@@ -274,11 +283,22 @@ def test_an_unknown_format_or_certificate_is_not_found(otto, cert):
     assert otto.post(reverse("certificate-binding", args=[cert.pk, "json"])).status_code == 405
 
 
-# --- the JSON endpoint -------------------------------------------------------------------------
+# --- the JSON endpoint: /api/v1/certificates/<id>/parameters/, and its deprecated old path ---------
 
 
 def api(client, cert_pk: int, query: str = ""):
-    return client.get(reverse("api-certificate-binding", args=[cert_pk]) + query)
+    """Through the old path, as its callers do: it redirects to the API's parameters."""
+    return client.get(reverse("api-certificate-binding", args=[cert_pk]) + query, follow=True)
+
+
+def test_the_old_json_path_redirects_to_the_api_with_its_query_and_says_it_is_deprecated(otto, cert):
+    response = otto.get(reverse("api-certificate-binding", args=[cert.pk]) + "?format=cf&chain=1")
+
+    assert response.status_code == 301
+    new = reverse("api-parameters", args=[cert.pk])
+    assert response["Location"] == new + "?format=cf&chain=1"
+    assert response["Deprecation"] == "true"
+    assert response["Link"] == f'<{new}>; rel="successor-version"'
 
 
 def test_the_api_gives_parameters_rendered_block_and_checks(otto, chained):
@@ -290,6 +310,7 @@ def test_the_api_gives_parameters_rendered_block_and_checks(otto, chained):
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == API_FIELDS
+    assert body["forced"] is False
     assert body["certificate"] == cert.pk
     assert body["fingerprint"] == leaf.fingerprint
     assert body["subject"] == leaf.subject
@@ -339,22 +360,26 @@ def test_the_api_defaults_to_json_without_the_chain(otto, chained):
             "Unknown format 'xml': use one of json, cf, manifest, mta, kyma, terraform, terraform-cf.",
         ),
         ("?format=", "Unknown format '': use one of json, cf, manifest, mta, kyma, terraform, terraform-cf."),
-        ("?chain=yes", "chain must be 0 (the certificate alone) or 1 (with its issuers)."),
+        ("?chain=yes", "Use true or false (or 1 or 0)."),
         ("?cf_target=both", "cf_target must be key (a service key) or app (an app's binding)."),
     ],
 )
-def test_the_api_refuses_a_bad_option_with_a_json_error(otto, cert, query, message):
+def test_the_api_refuses_a_bad_option_with_a_problem(otto, cert, query, message):
     response = api(otto, cert.pk, query)
 
     assert response.status_code == 400
-    assert response.json() == {"error": message}
+    assert response["Content-Type"] == "application/problem+json"
+    field = query[1:].partition("=")[0]
+    assert response.json()["detail"] == f"{field}: {message}"
+    assert response.json()["errors"] == {field: [message]}
 
 
-def test_the_api_answers_an_unknown_certificate_with_a_json_404(otto, cert):
+def test_the_api_answers_an_unknown_certificate_with_a_problem_404(otto, cert):
     response = api(otto, cert.pk + 1)
 
     assert response.status_code == 404
-    assert response.json() == {"error": f"No certificate with id {cert.pk + 1}."}
+    assert response.json()["detail"] == f"No certificate with id {cert.pk + 1}."
+    assert response.json()["code"] == "not_found"
 
 
 def test_the_api_sends_an_anonymous_caller_to_the_login_page(client, cert):

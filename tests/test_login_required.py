@@ -31,6 +31,24 @@ PROBES = {"healthz"}
 # them back (both 404 while IAS login is not configured; tested end to end in test_oidc_login.py),
 # and the logged-out page says only that.
 IAS_LOGIN = {"oidc_authentication_init", "oidc_authentication_callback", "logged-out"}
+# The automation API authenticates each call itself (an API token, or the session): without
+# either it answers 401 as problem details, never a redirect to a login page (tests/test_api_*.py).
+API = {
+    "api-schema",
+    "api-applications",
+    "api-application",
+    "api-health-checks",
+    "api-health-check",
+    "api-channels",
+    "api-channel",
+    "api-channel-test",
+    "api-notices",
+    "api-certificates",
+    "api-certificate",
+    "api-parameters",
+    "api-promote",
+    "api-not-found",
+}
 CATCH_ALL_VALUE = "no-such-page/"
 
 
@@ -79,7 +97,7 @@ def violations(client, urls: list[tuple[str, str]]) -> list[str]:
     site_login, admin_login = reverse("login"), reverse("admin:login")
     problems = []
     for url, name in urls:
-        if name in LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN:
+        if name in LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN | API:
             continue
         allowed = {site_login, admin_login} if url.startswith("/admin/") else {site_login}
         for method in (client.get, client.post):
@@ -107,6 +125,7 @@ def values(frontend_app, store):
         "url": CATCH_ALL_VALUE,
         "fmt": "json",
         "token": "not-a-feed-token",
+        "rest": "no-such-resource/",
     }
 
 
@@ -153,7 +172,25 @@ def test_only_the_login_pages_and_the_listed_feeds_do_without_a_login(values):
         if getattr(callback, "login_required", True) is False
     }
 
-    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN
+    assert exempt == LOGIN_PAGES | OWN_AUTHENTICATION | PROBES | IAS_LOGIN | API
+
+
+def test_the_api_answers_an_anonymous_caller_401_as_problem_details(client, values):
+    api = [(url, name) for url, name in all_urls(values) if name in API]
+    assert len(api) == len(API)
+
+    wrong = []
+    for url, name in api:
+        for method in (client.get, client.post, client.patch, client.delete):
+            response = method(url)
+            expected = 404 if name == "api-not-found" else 401
+            if response.status_code != expected or response["Content-Type"] != "application/problem+json":
+                wrong.append(
+                    f"{method.__name__.upper()} {url}: {response.status_code} {response['Content-Type']}"
+                )
+            elif expected == 401:
+                assert response["WWW-Authenticate"] == 'Bearer realm="ias-cert-portal"'
+    assert wrong == []
 
 
 def test_without_ias_configured_its_login_pages_do_not_exist_and_logged_out_shows_nothing(client, settings):

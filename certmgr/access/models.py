@@ -28,6 +28,9 @@ class AuditEvent(models.Model):
         LOGGED_IN = "logged_in", "logged in"
         LOGIN_FAILED = "login_failed", "login failed"
         ROLES_CHANGED = "roles_changed", "roles changed"
+        API_TOKEN_CREATED = "api_token_created", "API token created"
+        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+        API_WRITE = "api_write", "write call through the API"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

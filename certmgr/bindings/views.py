@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
@@ -148,39 +148,13 @@ def _audit_parameters(request, cert, detail: str) -> None:
 
 @require_safe
 def api_certificate_binding(request, pk):
-    fmt = request.GET.get("format", "json")
-    if fmt not in FORMATS:
-        return JsonResponse(
-            {"error": f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}."}, status=400
-        )
-    if request.GET.get("chain", "0") not in ("0", "1"):
-        return JsonResponse(
-            {"error": "chain must be 0 (the certificate alone) or 1 (with its issuers)."}, status=400
-        )
-    if request.GET.get("cf_target", Target.cf_target) not in CF_TARGETS:
-        return JsonResponse(
-            {"error": "cf_target must be key (a service key) or app (an app's binding)."}, status=400
-        )
-    cert = Certificate.objects.filter(pk=pk).first()
-    if cert is None:
-        return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
-    chain, target, _ = binding_options(request)
-    _audit_parameters(request, cert, f"{fmt} via the API{' with chain' if chain else ''}")
-    return JsonResponse(
-        {
-            "certificate": cert.pk,
-            "fingerprint": cert.fingerprint,
-            "subject": cert.subject,
-            "format": fmt,
-            "chain": chain,
-            "cf_target": target.cf_target,
-            "parameters": bindings.parameters(cert, chain=chain),
-            "rendered": bindings.rendered(cert, fmt, chain=chain, target=target),
-            "checks": [
-                {"rule": c.rule, "level": c.level, "message": c.message} for c in bindings.checks(cert)
-            ],
-        }
-    )
+    """Deprecated: moved to /api/v1/certificates/<id>/parameters/ (same query); gone in the next release."""
+    target = reverse("api-parameters", args=[pk])
+    query = request.META.get("QUERY_STRING", "")
+    response = HttpResponsePermanentRedirect(target + ("?" + query if query else ""))
+    response["Deprecation"] = "true"
+    response["Link"] = f'<{target}>; rel="successor-version"'
+    return response
 
 
 @require_POST
