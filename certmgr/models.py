@@ -1,6 +1,6 @@
 """Every model of the app, where Django (and everyone else) looks for them.
 
-The models live with their feature (inventory, healthcheck, notifications, access); one app
+The models live with their feature (inventory, healthcheck, notifications, access, rotation); one app
 label, ``certmgr``, so tables, migrations and permissions are the same as before the split.
 """
 
@@ -17,6 +17,7 @@ from .inventory.models import (
     warning_threshold,
 )
 from .notifications.models import Notice, NotificationChannel, UserPreference
+from .rotation.models import PendingKey
 
 __all__ = [
     "RESERVED_SLUGS",
@@ -27,6 +28,7 @@ __all__ = [
     "HealthCheckRun",
     "Notice",
     "NotificationChannel",
+    "PendingKey",
     "UserPreference",
     "default_check_interval",
     "state_q",

@@ -72,6 +72,8 @@ if not CERTMGR_ENCRYPTION_KEYS:
 
 CERTMGR_MAX_UPLOAD_BYTES = env_int("CERTMGR_MAX_UPLOAD_BYTES", 1024 * 1024)
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
+# A key generated in the portal waits this long for its certificate, then the worker deletes it.
+CERTMGR_PENDING_KEY_DAYS = env_int("CERTMGR_PENDING_KEY_DAYS", 30)
 # Pre-flight of binding parameters: CAs added to the IAS tenant's trust (by SAP incident) beyond
 # IAS's defaults, as a PEM file; and rules SAP does not document that should not be checked
 # (dn_change, rsa_min, client_auth). Both are validated by certmgr/checks.py.

@@ -229,3 +229,67 @@ def test_rotation_is_safe_to_run_twice(settings, owner, stored):
     settings.CERTMGR_ENCRYPTION_KEYS = [new]
     cert, item = stored["ec"]
     assert read(Certificate.objects.get(pk=cert.pk), owner) == item.key_der()
+
+
+# --- keys generated in the portal (pending keys) --------------------------------------------------
+
+
+def pending_secrets(pending) -> certs.Issued:
+    """A pending key as the search above wants it: the private key (read back through the vault)."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = keys.vault().decrypt(bytes(pending.encrypted_private_key))
+    return certs.Issued(cert=None, key=serialization.load_der_private_key(der, None))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pending_key_is_in_no_page_log_or_dump(dump, mid_life, client, owner, frontend_app, caplog):
+    """Generated through the page, its CSR downloaded: the key is in no response, no log line, no
+    dump; when its certificate arrives it moves to the certificate's row, sealed, and stays hidden."""
+    import logging
+
+    from django.urls import reverse
+
+    from certmgr.models import PendingKey
+
+    client.force_login(owner)
+    caplog.set_level(logging.DEBUG)
+    url = reverse("pending-key-new", args=["frontend"])
+    subject = "CN=frontend-app (P000042),O=Example Corp,C=DE"
+    pages = [
+        client.post(url, {"key_type": kind, "subject": subject}, follow=True)
+        for kind in ("rsa-2048", "ec-p256")
+    ]
+    made = {p.key_type: p for p in PendingKey.objects.all()}
+    items = {kind: pending_secrets(pending) for kind, pending in made.items()}
+    pages += [client.get(reverse("pending-key-csr", args=["frontend", p.pk])) for p in made.values()]
+    pages.append(client.get(reverse("application-rotation", args=["frontend"])))
+    _, intermediate, _ = certs.ca_hierarchy()
+    signed = certs.sign_csr(made["ec-p256"].csr_pem, intermediate, serial=0x5151)
+    shown = client.post(
+        reverse("upload"),
+        {"application": frontend_app.pk, "text": signed.pem.decode(), "lifecycle": "staged"},
+    )
+    pages += [
+        shown,
+        client.post(reverse("upload"), {"step": "confirm", "token": shown.context["token"]}, follow=True),
+    ]
+    logged = "\n".join(record.getMessage() for record in caplog.records).encode()
+
+    assert Certificate.objects.get(fingerprint=signed.fingerprint).has_private_key  # it did arrive
+    assert leaks(b"\n".join(page.content for page in pages), items) == []
+    assert leaks(logged, items) == []
+    assert leaks(dump(), items) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dump_search_finds_a_pending_key_stored_in_clear(dump, mid_life, frontend_app):
+    """Control: with the key written in clear, the search above finds it."""
+    from certmgr.models import PendingKey
+    from certmgr.rotation import pending_keys
+
+    pending = pending_keys.create(frontend_app, subject="CN=frontend", key_type="ec-p256", actor_label="test")
+    item = pending_secrets(pending)
+    PendingKey.objects.filter(pk=pending.pk).update(encrypted_private_key=item.key_der())
+
+    assert {line.split(":")[0] for line in leaks(dump(), {"ec": item})} == {"ec"}

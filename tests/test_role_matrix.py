@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from certmgr.models import Application, HealthCheckRun
 from certmgr.notifications.models import NotificationChannel
+from certmgr.rotation import pending_keys
 from tests import certs
 
 pytestmark = pytest.mark.django_db
@@ -32,12 +33,15 @@ ROUTES = [
     ("health-history", "get", ALL, lambda w: {"slug": "frontend"}),
     ("health-run", "get", ALL, lambda w: {"slug": "frontend", "pk": w["run_a"].pk}),
     ("notifications", "get", ALL, lambda w: {"slug": "frontend"}),
+    ("application-rotation", "get", ALL, lambda w: {"slug": "frontend"}),
     ("account-calendar", "get", ALL, lambda w: {}),
     ("certificate-key", "post", MANAGE, lambda w: {"pk": w["cert_a"].pk}),
     ("certificate-lifecycle", "post", MANAGE, lambda w: {"pk": w["cert_a"].pk}),
     ("certificate-mute", "post", MANAGE, lambda w: {"pk": w["cert_a"].pk}),
     ("application-edit", "get", MANAGE, lambda w: {"slug": "frontend"}),
     ("application-upload", "get", MANAGE, lambda w: {"slug": "frontend"}),
+    ("pending-key-new", "post", MANAGE, lambda w: {"slug": "frontend"}),
+    ("pending-key-csr", "get", MANAGE, lambda w: {"slug": "frontend", "pk": w["pending_a"].pk}),
     ("application-promote", "post", MANAGE, lambda w: {"slug": "frontend", "pk": w["staged_a"].pk}),
     ("health-check", "post", MANAGE, lambda w: {"slug": "frontend"}),
     ("notification-channel-new", "get", MANAGE, lambda w: {"slug": "frontend"}),
@@ -46,6 +50,7 @@ ROUTES = [
     ("application-thresholds", "post", MANAGE, lambda w: {"slug": "frontend"}),
     ("application-create", "get", ADMIN, lambda w: {}),
     ("audit-log", "get", ADMIN, lambda w: {}),
+    ("pending-key-discard", "post", MANAGE, lambda w: {"slug": "frontend", "pk": w["pending_a"].pk}),
     # Last: it deletes what the routes above use.
     ("notification-channel-delete", "post", MANAGE, lambda w: {"slug": "frontend", "pk": w["channel_a"].pk}),
 ]
@@ -67,9 +72,13 @@ def world(frontend_app, owner, viewer, admin_user, django_user_model, store):
     staged_a.save()
     run_a = HealthCheckRun.objects.create(application=frontend_app, trigger="manual", ok=True, steps=[])
     channel_a = NotificationChannel.objects.create(application=frontend_app, kind="email", name="mail")
+    pending_a = pending_keys.create(
+        frontend_app, subject="CN=frontend", key_type="ec-p256", actor_label="test"
+    )
     nobody = django_user_model.objects.create_user("nadia", "nadia@example.com", "nadia-pass-123")
     users = {"viewer": viewer, "owner_a": owner, "owner_b": bob, "admin": admin_user, "no_role": nobody}
-    return {"cert_a": cert_a, "staged_a": staged_a, "run_a": run_a, "channel_a": channel_a, "users": users}
+    return {"cert_a": cert_a, "staged_a": staged_a, "run_a": run_a, "channel_a": channel_a, "pending_a": pending_a,
+            "users": users}  # fmt: skip
 
 
 def allowed(persona: str, who: str) -> bool:

@@ -5,6 +5,5 @@ from . import views
 urlpatterns = [
     path("certificates/<int:pk>/binding.<str:fmt>", views.certificate_binding, name="certificate-binding"),
     path("api/certificates/<int:pk>/binding", views.api_certificate_binding, name="api-certificate-binding"),
-    path("apps/<slug:slug>/promote/<int:pk>", views.promote, name="application-promote"),
     path("apps/<slug:slug>/credential-types/", views.credential_types, name="application-credential-types"),
 ]

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from ..core.parse import too_large
+from ..core.rotation_steps import DEFAULT_TOOL
 from ..models import Application, Certificate, default_check_interval
 
 
@@ -43,6 +44,9 @@ class ApplicationForm(forms.ModelForm):
     owners = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False)
     owner_groups = forms.ModelMultipleChoiceField(Group.objects.order_by("name"), required=False)
 
+    def clean_deploy_tool(self):
+        return self.cleaned_data.get("deploy_tool") or DEFAULT_TOOL
+
     def clean_check_interval_minutes(self):
         value = self.cleaned_data.get("check_interval_minutes")
         return value if value is not None else default_check_interval()
@@ -58,6 +62,12 @@ class ApplicationForm(forms.ModelForm):
             "backend_url",
             "backend_mtls",
             "check_interval_minutes",
+            "deploy_tool",
+            "cf_app_name",
+            "cf_service_instance",
+            "cf_binding_name",
+            "kyma_namespace",
+            "kyma_binding_name",
             "owners",
             "owner_groups",
             "notes",

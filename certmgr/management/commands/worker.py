@@ -1,8 +1,9 @@
 """python manage.py worker [--notify-interval SECONDS] [--check-interval SECONDS] [--once]
 
 The background work of a deployment in one process (Cloud Foundry's `worker` process): the
-notification round (plan the due notices, deliver the ledger) every --notify-interval and the
-scheduled health checks every --check-interval. SIGTERM or Ctrl-C stops it after the current
+notification round (plan the due notices, deliver the ledger, delete the pending keys past
+CERTMGR_PENDING_KEY_DAYS) every --notify-interval and the scheduled health checks every
+--check-interval. SIGTERM or Ctrl-C stops it after the current
 step. Any number of instances may run at once: notices are claimed row by row and each
 application is claimed before its check (see send_notifications and run_health_checks).
 """
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from ...healthcheck import runner as healthchecks
 from ...notifications import ledger as notify
+from ...rotation import pending_keys
 
 log = logging.getLogger("certmgr.worker")
 
@@ -89,6 +91,9 @@ class Command(BaseCommand):
         sent = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items())) or "nothing to send"
         log.info("notification round: %s planned; %s", planned, sent)
         self.stdout.write(f"notices: {planned} planned; {sent}")
+        expired = pending_keys.delete_expired(now)
+        if expired:
+            self.stdout.write(f"pending keys: {expired} expired and deleted")
 
     def check_round(self) -> None:
         runs = [run for run in healthchecks.run_due() if run is not None]
