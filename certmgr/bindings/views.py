@@ -169,6 +169,16 @@ def _audit_parameters(request, cert, detail: str) -> None:
     )
 
 
+def _refused(blocking) -> JsonResponse:
+    return JsonResponse(
+        {
+            "error": "IAS would refuse this certificate; add force=true to get the parameters anyway.",
+            "checks": [{"rule": c.rule, "level": c.level, "message": c.message} for c in blocking],
+        },
+        status=409,
+    )
+
+
 @require_safe
 def api_certificate_binding(request, pk):
     fmt = request.GET.get("format", "json")
@@ -189,13 +199,7 @@ def api_certificate_binding(request, pk):
         return JsonResponse({"error": f"No certificate with id {pk}."}, status=404)
     blocking = bindings.blocking_checks(cert)
     if blocking and request.GET.get("force") not in ("true", "1"):
-        return JsonResponse(
-            {
-                "error": "IAS would refuse this certificate; add force=true to get the parameters anyway.",
-                "checks": [{"rule": c.rule, "level": c.level, "message": c.message} for c in blocking],
-            },
-            status=409,
-        )
+        return _refused(blocking)
     chain, target, _ = binding_options(request)
     _audit_parameters(request, cert, f"{fmt} via the API{' with chain' if chain else ''}")
     return JsonResponse(
