@@ -125,9 +125,12 @@ def test_the_steps_come_with_the_order_and_the_gap_of_the_tools_that_have_one(ot
         "register the new certificate → verify the new certificate → switch the application → verify → "
         "retire the old certificate"
     ) in page
-    assert (
-        page.count("A short gap: IAS drops the old certificate with the old binding") == 2
-    )  # cf-app, manifest
+    gaps = page.count("A short gap: IAS drops the old certificate with the old binding")
+    assert gaps == 2  # cf-app, manifest
+    assert "Both certificates are valid from 2026-12-06 09:00 to 2027-01-15 09:00 UTC: do every step" in page
+    assert page.count("Window: 2026-12-06 09:00 – 2027-01-15 09:00 UTC. Order: register the new") == len(
+        TOOLS
+    )
 
 
 def test_it_warns_when_the_two_certificates_never_overlap(otto, frontend_app, store, leaf):
