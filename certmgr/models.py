@@ -1,6 +1,7 @@
 """Every model of the app, where Django (and everyone else) looks for them.
 
-The models live with their feature (inventory, healthcheck, notifications, access, landscape); one app
+The models live with their feature (inventory, healthcheck, notifications, access, landscape,
+rotation); one app
 label, ``certmgr``, so tables, migrations and permissions are the same as before the split.
 """
 
@@ -19,6 +20,7 @@ from .inventory.models import (
 )
 from .landscape.models import Binding, DiscoveredApplication, Foundry
 from .notifications.models import Notice, NotificationChannel, UserPreference
+from .rotation.models import PendingKey
 
 __all__ = [
     "ApiToken",
@@ -33,6 +35,7 @@ __all__ = [
     "HealthCheckRun",
     "Notice",
     "NotificationChannel",
+    "PendingKey",
     "UserPreference",
     "default_check_interval",
     "state_q",

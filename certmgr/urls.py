@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("certmgr.bindings.urls")),
     path("", include("certmgr.healthcheck.urls")),
     path("", include("certmgr.notifications.urls")),
+    path("", include("certmgr.rotation.urls")),
     path("", include("certmgr.inventory.urls")),
 ]

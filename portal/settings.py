@@ -88,6 +88,8 @@ if CERTMGR_MAX_CERTS_PER_INPUT < 1:
         f"CERTMGR_MAX_CERTS_PER_INPUT={CERTMGR_MAX_CERTS_PER_INPUT}: use at least 1 (the default is 100)."
     )
 CERTMGR_EXPIRY_WARNING_DAYS = env_int("CERTMGR_EXPIRY_WARNING_DAYS", 30)
+# A key generated in the portal waits this long for its certificate, then the worker deletes it.
+CERTMGR_PENDING_KEY_DAYS = env_int("CERTMGR_PENDING_KEY_DAYS", 30)
 # Pre-flight of binding parameters: CAs added to the IAS tenant's trust (by SAP incident) beyond
 # IAS's defaults, as a PEM file; and rules SAP does not document that should not be checked
 # (dn_change, rsa_min, client_auth). Both are validated by certmgr/checks.py.

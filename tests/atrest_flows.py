@@ -2,8 +2,8 @@
 (tests/test_secrets_at_rest.py): log in; upload a certificate with its key and a PKCS#12 with
 its password, both kept; add a webhook, a Slack, a Teams and an Alert Notification channel with
 their secrets, then give the webhook a new signing secret; send test notices (one delivered, one
-refused); download a key, plain and with a password; and leave a third upload waiting for
-confirmation, its key in the session. Every logger records at DEBUG meanwhile, SQL included.
+refused); download a key, plain and with a password; make a key for a rotation in the portal and
+download its CSR; and leave a third upload waiting for confirmation, its key in the session. Every logger records at DEBUG meanwhile, SQL included.
 
 Run in-process against the test database, or as ``python -m tests.atrest_flows DIR`` against a
 file-backed SQLite database of its own (see ``main``).
@@ -119,10 +119,25 @@ def run(client, app, inputs: Inputs, *, receiver_url: str, refused_url: str) -> 
     keep_two_uploads(client, app, inputs)
     add_channels(client, app, inputs, receiver_url=receiver_url, refused_url=refused_url)
     send_tests_and_download(client, app, inputs)
+    make_a_pending_key(client, app, inputs)
     pending = inputs.items["pending upload's key"]
     _upload(
         client, app, {"text": (pending.key_pem() + pending.pem).decode()}, doing="leaving an upload pending"
     )
+
+
+def make_a_pending_key(client, app, inputs: Inputs) -> None:
+    """A key made in the portal for a rotation, its CSR downloaded; it waits sealed for its
+    certificate. The test learns the key from the vault, to search for it everywhere else."""
+    from certmgr.inventory.keys import vault
+    from certmgr.models import PendingKey
+
+    data = {"key_type": "rsa-2048", "subject": "CN=rest-rotation (P000804)"}
+    _ok(client.post(reverse("pending-key-new", args=[app.slug]), data), 302, doing="making a pending key")
+    pending = PendingKey.objects.get(application=app)
+    _ok(client.get(reverse("pending-key-csr", args=[app.slug, pending.pk])), doing="downloading its CSR")
+    der = vault().decrypt(bytes(pending.encrypted_private_key))
+    inputs.keys["pending key (made in the portal)"] = serialization.load_der_private_key(der, None)
 
 
 def keep_two_uploads(client, app, inputs: Inputs) -> None:

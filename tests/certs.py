@@ -132,6 +132,33 @@ def issue(
     return Issued(builder.sign(signer, algorithm), key)
 
 
+def sign_csr(
+    csr_pem: bytes | str,
+    issuer: Issued,
+    *,
+    not_before: datetime = ISSUED,
+    not_after: datetime = EXPIRES,
+    serial: int = 0x5000,
+) -> Issued:
+    """What a CA outside the portal does with a CSR: a client certificate for its key and subject.
+    The returned Issued has no key (it stayed in the portal)."""
+    request = x509.load_pem_x509_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
+    assert request.is_signature_valid
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(request.subject)
+        .issuer_name(issuer.cert.subject)
+        .public_key(request.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return Issued(cert, None)
+
+
 @functools.cache
 def ca_hierarchy() -> tuple[Issued, Issued, Issued]:
     """(root, intermediate, leaf) with distinct keys, issued at ISSUED."""

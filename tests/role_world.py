@@ -27,6 +27,7 @@ from certmgr.models import (
     UserPreference,
 )
 from certmgr.notifications.channels import seal_secret
+from certmgr.rotation import pending_keys
 from tests import certs
 from tests.secret_forms import Needles, key_forms, text_forms
 
@@ -123,7 +124,9 @@ def side(letter: str, owner: User, name: str, slug: str, key_kind: str, slot: in
     run = HealthCheckRun.objects.create(
         application=app, certificate=cert, trigger="manual", ok=True, steps=[]
     )
-    made = Side(app, owner, cert, pks={"certificate": cert.pk, "staged": staged_cert.pk, "run": run.pk})
+    pending = pending_keys.create(app, subject=f"CN={cn}", key_type="ec-p256", actor_label="the matrix")
+    pks = {"certificate": cert.pk, "staged": staged_cert.pk, "run": run.pk, "pending": pending.pk}
+    made = Side(app, owner, cert, pks=pks)
     made.upload = certs.issue(
         f"{slug}-new (P0000{slot})", key_kind=key_kind, key_slot=slot, serial=slot * 16 + 2
     ).pem

@@ -464,6 +464,13 @@ def test_muting_unmuting_and_promoting_certificates_are_audited(client, owner, f
         ("certificate_changed", owner, active.pk, "expiry notices unmuted"),
         ("certificate_changed", owner, staged.pk, "promoted: staged → active"),
         ("certificate_changed", owner, active.pk, "retired by rotation"),
+        (
+            "application_changed",
+            owner,
+            None,
+            f"in use after the rotation: service key frontend-ias-key → frontend-ias-key-{staged.fingerprint[:8]}, "
+            f"ServiceBinding frontend-ias → frontend-ias-{staged.fingerprint[:8]}",
+        ),
     ]
     assert rows.last().remote_addr == "192.0.2.40"
 

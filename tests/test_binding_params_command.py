@@ -132,15 +132,41 @@ def test_pre_flight_findings_go_to_stderr_one_line_each_and_never_to_stdout(cert
     assert "warning" not in out
 
 
-def test_an_error_finding_is_reported_but_the_block_is_still_printed(cert):
-    with time_machine.travel(certs.AFTER_EXPIRY, tick=False):
-        out, err = binding_params(cert.pk, "--format", "kyma")
+def binding_params_status(*args) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr): the command as a pipeline sees it."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("binding_params", *map(str, args), stdout=out, stderr=err)
+    except SystemExit as exit:
+        return exit.code, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
 
+
+def test_an_error_finding_exits_3_with_the_checks_on_stderr_and_nothing_on_stdout(cert):
+    """An expired certificate: a pipeline that binds what it prints would hand IAS what it refuses."""
+    with time_machine.travel(certs.AFTER_EXPIRY, tick=False):
+        status, out, err = binding_params_status(cert.pk, "--format", "kyma")
+
+    assert (status, out) == (3, "")
     assert err.splitlines() == [
         "error: validity: Expired on 2027-01-15 09:00 UTC.",
         f"warning: trusted_ca: {SELF_SIGNED}",
+        "IAS would refuse this certificate (the errors above): no parameters printed; --force prints them anyway.",
     ]
-    assert out == bindings.rendered(cert, "kyma")
+
+
+def test_force_prints_the_block_anyway_and_still_reports_the_error(cert):
+    with time_machine.travel(certs.AFTER_EXPIRY, tick=False):
+        status, out, err = binding_params_status(cert.pk, "--format", "kyma", "--force")
+
+    assert (status, out) == (0, bindings.rendered(cert, "kyma"))
+    assert err.splitlines()[0] == "error: validity: Expired on 2027-01-15 09:00 UTC."
+
+
+def test_warnings_alone_do_not_stop_the_block(cert):
+    status, out, _ = binding_params_status(cert.pk)
+
+    assert (status, out) == (0, bindings.rendered(cert, "json"))
 
 
 def test_a_certificate_that_passes_everything_prints_nothing_on_stderr(chained, settings, tmp_path):

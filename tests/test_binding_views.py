@@ -113,8 +113,9 @@ def test_every_block_is_visible_without_script_and_the_page_has_no_inline_script
         f'<section class="format" id="format-{fmt}" aria-labelledby="format-{fmt}-title" data-format="{fmt}">'
         for fmt in FORMATS
     ]
-    assert re.findall(r"<script\b[^>]*>", page) == [
-        re.search(r'<script src="/static/certmgr/binding\.[0-9a-f]+\.js" defer>', page)[0]
+    assert re.findall(r"<script\b[^>]*>", page) == [  # the parameters' tabs, the health check's steps
+        re.search(r'<script src="/static/certmgr/binding\.[0-9a-f]+\.js" defer>', page)[0],
+        re.search(r'<script src="/static/certmgr/healthcheck\.[0-9a-f]+\.js" defer>', page)[0],
     ]
     assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers
     assert page.count('data-copy="code-') == len(FORMATS)  # a Copy button per block (shown by the script)

@@ -36,7 +36,7 @@ def test_it_uploads_a_p12_and_shows_it_on_the_dashboard_and_certificate_page(
     assert frontend_app.certificates.count() == 0  # nothing saved before confirming
 
     page.get_by_role("button", name="Save certificate").click()
-    assert "Certificate stored with its private key (encrypted)." in page.get_by_role("status").inner_text()
+    assert "Certificate stored with its private key (encrypted)." in page.locator("ul.messages").inner_text()
     assert page.get_by_test_id("fingerprint").inner_text() == colon_fp
     assert "2027-01-15 09:00:00 UTC" in page.content()
 

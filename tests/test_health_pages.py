@@ -117,3 +117,76 @@ def test_the_application_page_explains_a_paused_schedule(otto, checked_app, ias)
 
     assert "Scheduled checks are paused: IAS refused the client twice in a row" in page
     assert f"Register the certificate for client id {checked_app.client_id} in IAS" in page
+
+
+# --- "Run health check with this certificate" (certificate and rotation pages) -------------------
+
+
+@pytest.fixture
+def staged(checked_app, store, ias):
+    """Frontend's successor: stored with its key as staged, registered in IAS beside the active one."""
+    from tests import certs
+
+    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
+    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
+    stored.lifecycle = stored.Lifecycle.STAGED
+    stored.save()
+    ias.register(checked_app.client_id, successor.pem)
+    return stored
+
+
+def test_the_certificate_page_checks_that_certificate_without_javascript(otto, checked_app, staged):
+    page = otto.get(staged.get_absolute_url()).content.decode()
+    assert f'<input type="hidden" name="certificate" value="{staged.pk}">' in page
+
+    response = otto.post(run_url(checked_app), {"certificate": staged.pk})
+
+    run = HealthCheckRun.objects.get()
+    assert response["Location"] == run.get_absolute_url()
+    assert run.ok and run.certificate == staged
+    checked_app.refresh_from_db()
+    assert checked_app.last_check is None and staged.lifecycle == "staged"  # the one in use is unchanged
+    assert "Latest run with this certificate: healthy" in text_of(otto.get(staged.get_absolute_url()))
+
+
+def test_the_streamed_check_with_a_certificate_ends_with_its_verdict(otto, checked_app, staged):
+    response = otto.post(run_url(checked_app), {"certificate": staged.pk}, HTTP_ACCEPT="application/x-ndjson")
+
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert [line["step"]["name"] for line in lines[:-1]] == [
+        "discovery",
+        "token",
+        "token_validation",
+        "backend",
+    ]
+    assert lines[-1]["done"] and lines[-1]["ok"]
+    assert HealthCheckRun.objects.get().certificate == staged
+
+
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        ("999999", "No such certificate in this application."),
+        ("x", "No such certificate in this application."),
+    ],
+)
+def test_a_certificate_that_is_not_the_applications_is_refused(otto, checked_app, certificate, reason):
+    response = otto.post(
+        run_url(checked_app), {"certificate": certificate}, HTTP_ACCEPT="application/x-ndjson"
+    )
+
+    assert json.loads(b"".join(response.streaming_content)) == {
+        "error": f"The health check cannot run: {reason}"
+    }
+    assert not HealthCheckRun.objects.exists()
+
+
+def test_a_retired_certificate_is_not_checked(otto, checked_app, staged):
+    staged.lifecycle = staged.Lifecycle.RETIRED
+    staged.save()
+
+    response = otto.post(run_url(checked_app), {"certificate": staged.pk})
+
+    assert response["Location"] == staged.get_absolute_url()
+    assert "The certificate is retired: IAS may no longer know it." in text_of(otto.get(response["Location"]))
+    assert not HealthCheckRun.objects.exists()

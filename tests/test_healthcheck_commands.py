@@ -87,6 +87,7 @@ def test_healthcheck_of_an_application_without_a_key_says_why(frontend_app):
     assert json.loads(out) == {
         "ok": False,
         "application": "frontend",
+        "certificate": None,
         "steps": [],
         "error": "No active certificate with a stored private key: upload the certificate with its key.",
     }
@@ -151,3 +152,86 @@ def test_two_run_health_checks_processes_check_each_due_application_exactly_once
         app.client_id for app in apps
     )
     assert HealthCheckRun.objects.count() == len(apps)
+
+
+# --- a chosen certificate (a staged one, before the switch) --------------------------------------
+
+
+@pytest.fixture
+def staged(checked_app, store, ias):
+    """Frontend's successor, stored with its key as staged and registered in IAS beside the active one."""
+    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
+    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
+    stored.lifecycle = stored.Lifecycle.STAGED
+    stored.save()
+    ias.register(checked_app.client_id, successor.pem)
+    return stored
+
+
+@pytest.mark.usefixtures("mid_life")
+def test_healthcheck_certificate_checks_the_staged_one_and_names_it(checked_app, staged, client_cert):
+    status, out = healthcheck("frontend", "--certificate", staged.fingerprint[:12], "--json")
+
+    result = json.loads(out)
+    assert (status, result["ok"], result["certificate"]) == (0, True, staged.fingerprint)
+    run = HealthCheckRun.objects.get()
+    assert run.certificate == staged and run.claims["cnf"] == {"x5t#S256": staged.x5t_s256}
+    checked_app.refresh_from_db()
+    assert checked_app.last_check is None  # not the application's health: it does not use that one yet
+    assert checked_app.certificates.get(lifecycle="active").fingerprint == client_cert.fingerprint
+
+
+@pytest.mark.usefixtures("mid_life")
+def test_healthcheck_certificate_by_id_in_text_says_which_one(checked_app, staged):
+    status, out = healthcheck("frontend", "--certificate", str(staged.pk))
+
+    assert status == 0
+    assert out.splitlines()[-1] == f"frontend with staged certificate {staged.fingerprint[:16]}…: healthy"
+
+
+@pytest.mark.usefixtures("mid_life")
+def test_the_json_of_a_plain_run_names_the_certificate_in_use(checked_app, client_cert):
+    _, out = healthcheck("frontend", "--json")
+
+    assert json.loads(out)["certificate"] == client_cert.fingerprint
+
+
+@pytest.mark.usefixtures("mid_life")
+def test_a_staged_certificate_not_registered_in_ias_fails_at_the_token(checked_app, staged, ias):
+    ias.unregister(checked_app.client_id)
+    ias.register(checked_app.client_id, checked_app.certificates.get(lifecycle="active").pem)
+
+    status, out = healthcheck("frontend", "--certificate", staged.fingerprint, "--json")
+
+    result = json.loads(out)
+    assert (status, result["ok"], result["certificate"]) == (1, False, staged.fingerprint)
+    assert [(s["name"], s["ok"]) for s in result["steps"]][:2] == [("discovery", True), ("token", False)]
+
+
+@pytest.mark.parametrize("reference", ["999999", "deadbeefdeadbeef", "abc"])
+def test_healthcheck_certificate_must_name_one_of_the_applications_certificates(checked_app, reference):
+    with pytest.raises(CommandError, match=f"No single certificate of frontend matches '{reference}'"):
+        healthcheck("frontend", "--certificate", reference)
+
+
+def test_a_certificate_of_another_application_is_not_taken(checked_app, backend_app, store):
+    other = store(certs.issue("backend-app", key_slot=5, serial=0x5151).pem, backend_app)
+
+    with pytest.raises(CommandError, match="No single certificate of frontend matches"):
+        healthcheck("frontend", "--certificate", other.fingerprint)
+
+
+@pytest.mark.usefixtures("mid_life")
+def test_a_certificate_without_its_key_is_named_in_the_json_error(checked_app, store):
+    keyless = store(certs.issue("frontend-app (P000042)", key_slot=6, serial=0x6161).pem, checked_app)
+
+    status, out = healthcheck("frontend", "--certificate", keyless.fingerprint, "--json")
+
+    assert status == 1
+    assert json.loads(out) == {
+        "ok": False,
+        "application": "frontend",
+        "certificate": keyless.fingerprint,
+        "steps": [],
+        "error": "The portal holds no private key for this certificate: upload it with its key.",
+    }

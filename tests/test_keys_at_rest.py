@@ -152,3 +152,6 @@ def test_rotation_is_safe_to_run_twice(settings, owner, stored):
     settings.CERTMGR_ENCRYPTION_KEYS = [new]
     cert, item = stored["ec"]
     assert read(Certificate.objects.get(pk=cert.pk), owner) == item.key_der()
+
+
+# --- keys generated in the portal (pending keys) --------------------------------------------------

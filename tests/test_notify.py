@@ -77,7 +77,8 @@ def test_a_crossed_threshold_reaches_every_recipient_once(channels, stored, smtp
     text = mail.message.get_body(("plain",)).get_content()
     assert "expires on 2027-01-15 09:00 UTC: 29 days left (threshold: 30 days)" in text
     assert "IAS tenant:  mytenant.accounts.ondemand.com" in text
-    assert 'Upload it to the portal as "staged"' in text and "/apps/frontend/" in text
+    assert "/apps/frontend/rotation/" in text  # the rotation page, with its steps (test_rotation_notices.py)
+    assert "1. Register the new certificate: Create a new service key" in text
     [delivery] = webhook.deliveries
     body = json.loads(delivery.body)
     assert body["event"] == "threshold" and body["threshold"] == 30

@@ -219,7 +219,7 @@ def test_the_application_page_shows_its_facts_and_certificates(otto, portfolio, 
     assert re.search(r"Owners\s*otto", page)
     assert table_rows(response) == [
         ("CN=frontend-app (P000042),O=Example Corp,C=DE", "Expiring · 20 days left"),
-        ("CN=retired-early,O=Example Corp,C=DE", "Expiring · 10 days left"),
+        ("CN=retired-early,O=Example Corp,C=DE", "Retired · no longer in use"),  # no expiry warning
     ]
     assert format_fingerprint(leaf.fingerprint[:16]) + "…" in page
     assert "2026-01-15 09:00" in page and "staged for rotation" not in page and "retired" in page

@@ -101,7 +101,8 @@ def test_each_page_needs_only_a_handful_of_queries(client, request, owner, perso
 
     counts = {page: queries_for(client, make())[0] for page, make in PAGES.items()}
 
-    # The application page also plans the rotation to its staged certificate (5 queries), and its
+    # The application page also plans the rotation to its staged certificate (3 queries: the staged,
+    # the active, their latest checks), asks whether the application was checked before (1), and its
     # notifications panel counts channels and failed notices (1 query). Every page asks for the
     # user's role (1 query, none for an admin).
     assert counts.pop("application") <= 15

@@ -110,7 +110,12 @@ RULES: dict[str, Rule] = {
     # bindings
     "certificate-binding": Rule(READ, NOT_ALLOWED, pk="certificate"),
     "api-certificate-binding": Rule(READ, NOT_ALLOWED, pk="certificate"),
+    # rotation
+    "application-rotation": Rule(READ, NOT_ALLOWED),
     "application-promote": Rule(NOT_ALLOWED, MANAGE, pk="staged", body={"confirm": "yes"}),
+    "pending-key-new": Rule(NOT_ALLOWED, MANAGE, body={"key_type": "ec-p256", "subject": "CN=matrix-made"}),
+    "pending-key-csr": Rule(MANAGE, NOT_ALLOWED, pk="pending"),
+    "pending-key-discard": Rule(NOT_ALLOWED, MANAGE, pk="pending", body={}),
     "application-credential-types": Rule(READ, READ),
     # the automation API and its pages: exact answers in tests/test_api_roles.py
     "api-*": Rule(API, API, gate=OPEN, audits_every_write=True),

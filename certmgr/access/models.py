@@ -16,6 +16,9 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         KEY_STORED = "key_stored", "private key stored"
         KEY_READ = "key_read", "private key read"
+        KEY_GENERATED = "key_generated", "private key generated (pending)"
+        CSR_DOWNLOADED = "csr_downloaded", "CSR downloaded"
+        KEY_DISCARDED = "key_discarded", "pending key discarded"
         CERTIFICATE_ADDED = "certificate_added", "certificate added"
         CERTIFICATE_CHANGED = "certificate_changed", "certificate changed"
         KEYS_ROTATED = "keys_rotated", "encryption keys rotated"

@@ -1,5 +1,5 @@
-"""Binding parameters (they hold no secret: every logged-in user may see them), rotation to a
-staged certificate, and the other credential types."""
+"""Binding parameters (they hold no secret: every logged-in user may see them) behind the
+pre-flight gate (parameters.blocking_checks), and the other credential types."""
 
 from __future__ import annotations
 
@@ -7,19 +7,16 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
-from ..access.clientaddr import client_ip
 from ..core import binding
 from ..core.binding import CF_TARGETS, FORMATS, Target
-from ..lib.viewkit import managed_application, param
+from ..lib.viewkit import param
 from ..models import Application, AuditEvent, Certificate
 from . import parameters as bindings
-from . import rotation
 
 
 class BindingFormat(NamedTuple):
@@ -80,6 +77,13 @@ BINDING_FORMATS = {
 NAME_MAX_LENGTH = 100
 
 
+USE_ANYWAY = "use_anyway"  # the page's confirmation past error-level checks (a GET flag: works without JS)
+
+
+def use_anyway(request) -> bool:
+    return request.GET.get(USE_ANYWAY) == "1"
+
+
 def binding_options(request) -> tuple[bool, Target, dict[str, str]]:
     """chain=1, cf_target, and the names typed into the form (an empty one keeps Target's placeholder)."""
     names = {field: param(request, field).strip()[:NAME_MAX_LENGTH] for field in ("instance", "app", "key")}
@@ -96,10 +100,20 @@ def binding_options(request) -> tuple[bool, Target, dict[str, str]]:
 def binding_panel(request, cert: Certificate, now) -> dict:
     chain, target, names = binding_options(request)
     cf_target = {} if target.cf_target == Target.cf_target else {"cf_target": target.cf_target}
-    query = urlencode(({"chain": "1"} if chain else {}) | cf_target | {k: v for k, v in names.items() if v})
     checks = bindings.checks(cert, now)
+    blocking = bindings.blocking(checks)
+    confirmed = bool(blocking) and use_anyway(request)
+    query = urlencode(
+        ({"chain": "1"} if chain else {})
+        | cf_target
+        | {k: v for k, v in names.items() if v}
+        | ({USE_ANYWAY: "1"} if confirmed else {})
+    )
     return {
         "checks": checks,
+        "blocking": blocking,
+        "withheld": bool(blocking) and not confirmed,
+        "use_anyway": confirmed,
         "counts": {level: sum(c.level == level for c in checks) for level in ("error", "warning", "pass")},
         "chain": chain,
         "chain_length": len(cert.chain_certificates()),
@@ -125,6 +139,15 @@ def certificate_binding(request, pk, fmt):
     if fmt not in FORMATS:
         raise Http404("No such binding format.")
     cert = get_object_or_404(Certificate, pk=pk)
+    blocking = bindings.blocking_checks(cert)
+    if blocking and not use_anyway(request):
+        return HttpResponse(
+            "IAS would refuse this certificate:\n"
+            + "".join(f"error: {c.rule}: {c.message}\n" for c in blocking)
+            + f'Confirm on the certificate page ("use anyway") to download it regardless ({USE_ANYWAY}=1).\n',
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
     chain, target, _ = binding_options(request)
     spec = BINDING_FORMATS[fmt]
     response = HttpResponse(
@@ -155,18 +178,6 @@ def api_certificate_binding(request, pk):
     response["Deprecation"] = "true"
     response["Link"] = f'<{target}>; rel="successor-version"'
     return response
-
-
-@require_POST
-def promote(request, slug, pk):
-    app = managed_application(request, slug)
-    staged = get_object_or_404(app.certificates, pk=pk, lifecycle=Certificate.Lifecycle.STAGED)
-    if request.POST.get("confirm") != "yes":
-        messages.error(request, "Confirm that the new binding works before retiring the old certificate.")
-        return redirect(app)
-    retired = rotation.promote(staged, actor=request.user, remote_addr=client_ip(request))
-    messages.success(request, f"The staged certificate is now active; {len(retired)} certificate(s) retired.")
-    return redirect(app)
 
 
 class CredentialTypeForm(forms.Form):

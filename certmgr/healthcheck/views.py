@@ -14,8 +14,8 @@ from ..access.clientaddr import client_ip
 from ..core.latency_chart import ChartRun, latency_svg
 from ..core.tokenflow import STEPS
 from ..lib.viewkit import managed_application
-from ..models import Application, HealthCheckRun
-from .runner import Check, NotCheckable, why_not_checkable
+from ..models import Application, Certificate, HealthCheckRun
+from .runner import Check, NotCheckable, why_not_checkable, why_not_with
 
 HISTORY_SIZE = 100
 NDJSON = "application/x-ndjson"
@@ -23,15 +23,18 @@ NDJSON = "application/x-ndjson"
 
 @require_POST
 def health_run(request, slug):
+    """The check of the certificate in use, or with ``certificate`` (a pk of this application's:
+    a staged one before the switch, say), which changes nothing about which one is active."""
     app = managed_application(request, slug)
+    chosen, reason = _chosen_certificate(app, request.POST.get("certificate", ""))
     check = Check(
         app,
         trigger=HealthCheckRun.Trigger.MANUAL,
         actor=request.user,
         actor_label=request.user.get_username(),
         remote_addr=client_ip(request),
+        certificate=chosen,
     )
-    reason = why_not_checkable(app)
     if NDJSON in request.headers.get("Accept", ""):
         response = StreamingHttpResponse(_stream(check, reason), content_type=NDJSON)
         response["Cache-Control"] = "no-store"
@@ -39,10 +42,22 @@ def health_run(request, slug):
         return response
     if reason:
         messages.error(request, f"The health check cannot run: {reason}")
-        return redirect(app)
+        return redirect(chosen or app)
     for _ in check:
         pass
     return redirect(check.run)
+
+
+def _chosen_certificate(app: Application, reference: str) -> tuple[Certificate | None, str]:
+    """(the certificate to check or None for the one in use, why the check cannot run or "")."""
+    if not reference:
+        return None, why_not_checkable(app)
+    found = None
+    if reference.isascii() and reference.isdigit() and len(reference) < 16:
+        found = app.certificates.filter(pk=int(reference)).first()
+    if found is None:
+        return None, "No such certificate in this application."
+    return found, why_not_with(app, found)
 
 
 def _stream(check: Check, reason: str):

@@ -13,6 +13,12 @@ APPLICATION_AUDIT_LABELS = {
     "backend_url": "backend URL",
     "backend_mtls": "backend mTLS",
     "check_interval_minutes": "check interval (minutes)",
+    "deploy_tool": "deployed with",
+    "cf_app_name": "app name",
+    "cf_service_instance": "IAS service instance",
+    "cf_binding_name": "service key / binding in use",
+    "kyma_namespace": "Kyma namespace",
+    "kyma_binding_name": "ServiceBinding in use",
 }
 # Shown old → new; the backend URL and the notes only by their label. A URL shown is its host.
 APPLICATION_AUDIT_PLAIN = frozenset(
@@ -25,6 +31,12 @@ APPLICATION_AUDIT_PLAIN = frozenset(
         "backend_mtls",
         "notice_thresholds",
         "check_interval_minutes",
+        "deploy_tool",
+        "cf_app_name",
+        "cf_service_instance",
+        "cf_binding_name",
+        "kyma_namespace",
+        "kyma_binding_name",
     }
 )
 

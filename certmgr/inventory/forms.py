@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from ..core.parse import too_large
+from ..core.rotation_steps import DEFAULT_TOOL
 from ..lib.fields import (
     TEXT_MAX,
     URL_MAX,
@@ -73,6 +74,9 @@ class ApplicationForm(forms.ModelForm):
         # The health check sends the access token there: no internal target (checked again at send time).
         return _checked_url(self.cleaned_data.get("backend_url"), resolve=True)
 
+    def clean_deploy_tool(self):
+        return self.cleaned_data.get("deploy_tool") or DEFAULT_TOOL
+
     def clean_check_interval_minutes(self):
         value = self.cleaned_data.get("check_interval_minutes")
         return value if value is not None else default_check_interval()
@@ -88,6 +92,12 @@ class ApplicationForm(forms.ModelForm):
             "backend_url",
             "backend_mtls",
             "check_interval_minutes",
+            "deploy_tool",
+            "cf_app_name",
+            "cf_service_instance",
+            "cf_binding_name",
+            "kyma_namespace",
+            "kyma_binding_name",
             "owners",
             "owner_groups",
             "notes",

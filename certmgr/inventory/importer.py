@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from ..core import files
+from ..core.csr import certificate_public_key_sha256
 from ..core.errors import InputError
 from ..core.expiry import ExpiryState, expiry_state
 from ..core.limits import ParseLimits
@@ -24,6 +25,7 @@ from ..models import (
     Application,
     AuditEvent,
     Certificate,
+    PendingKey,
     tenant_conflict_message,
     tenant_key,
     warning_threshold,
@@ -52,6 +54,8 @@ class ImportResult:
     already_present: bool = False
     key_stored: bool = False
     key_discarded: bool = False
+    has_key: bool = False  # the stored certificate holds a private key (after this import)
+    key_matched: bool = False  # ...the one generated in the portal for its CSR (a pending key)
     warnings: tuple[str, ...] = field(default_factory=tuple)
     _certificate: Certificate | None = field(default=None, repr=False)
 
@@ -83,6 +87,7 @@ class ImportResult:
             "not_after": self.not_after.isoformat() if self.not_after else None,
             "application": application.slug,
             "already_present": self.already_present,
+            "has_key": self.has_key,
             "state": self.expiry_state().value if self.ok else None,
         }
 
@@ -104,6 +109,7 @@ class Importer:
         self.actor_label = actor_label or (actor.get_username() if actor else "system")
         self.remote_addr = remote_addr
         self.lifecycle = lifecycle
+        self._matches: dict[str, PendingKey] = {}
 
     @sensitive_variables("data", "password", "parsed")
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
@@ -162,6 +168,7 @@ class Importer:
 
     def _save_batch(self, items, recheck_only: bool = False) -> list[ImportResult]:
         results: dict[int, ImportResult] = {}
+        self._matches = self._pending_keys([(parsed.leaf.pem, parsed.leaf.sha256) for _, parsed in items])
         for index, (label, parsed) in enumerate(items):
             error = self._adopt_binding(parsed.binding) if parsed.binding else ""
             if error:
@@ -170,6 +177,7 @@ class Importer:
         rows = {fingerprint: self._row(items[indexes[0]][1]) for fingerprint, indexes in new.items()}
         self._insert(list(rows.values()))
         self._audit_added(list(rows.values()))
+        self._used_pending_keys([f for f in new if f in self._matches])
         for fingerprint, indexes in new.items():
             row = rows[fingerprint]
             for position, index in enumerate(indexes):  # the same certificate twice in one import
@@ -180,9 +188,35 @@ class Importer:
                     already_present=position > 0,
                     key_stored=row["encrypted_private_key"] is not None and position == 0,
                     key_discarded=parsed.has_private_key and row["encrypted_private_key"] is None,
+                    has_key=row["encrypted_private_key"] is not None,
+                    key_matched=fingerprint in self._matches and position == 0,
                     warnings=parsed.warnings,
                 )
         return [results[i] for i in range(len(items))]
+
+    def _pending_keys(self, leaves: list[tuple[str, str]]) -> dict[str, PendingKey]:
+        """The application's live pending keys these (PEM, fingerprint) leaves were issued for, by
+        fingerprint. Public keys are compared only when the application has pending keys."""
+        live = {
+            p.public_key_sha256: p for p in PendingKey.objects.live().filter(application=self.application)
+        }
+        if not live:
+            return {}
+        found = {}
+        for pem, fingerprint in leaves:
+            pending = live.get(certificate_public_key_sha256(pem))
+            if pending is not None:
+                found[fingerprint] = pending
+        return found
+
+    def _used_pending_keys(self, fingerprints) -> None:
+        """A matched pending key now lives on as the certificate's key: no second copy stays."""
+        if fingerprints:
+            PendingKey.objects.filter(pk__in=[self._matches[f].pk for f in fingerprints]).delete()
+
+    def matching_pending_key(self, leaf) -> PendingKey | None:
+        """For the preview: the pending key this certificate (CertificateFacts) would be stored with."""
+        return self._pending_keys([(leaf.pem, leaf.sha256)]).get(leaf.sha256)
 
     def _classify(self, items, results: dict[int, ImportResult], recheck_only: bool) -> dict[str, list[int]]:
         """Give a result to what is already stored (here or in the tenant); return what is new,
@@ -237,6 +271,7 @@ class Importer:
             already_present=True,
             key_stored=key_stored,
             key_discarded=parsed.has_private_key and not key_stored and found.encrypted_private_key is None,
+            has_key=found.encrypted_private_key is not None,
             warnings=parsed.warnings,
         )
 
@@ -244,7 +279,10 @@ class Importer:
         """The certificate's column values: the PEM, and the facts copied from it."""
         leaf = parsed.leaf
         sealed = None
-        if self.store_keys and parsed.has_private_key:
+        pending = self._matches.get(leaf.sha256)
+        if pending is not None:  # the key generated in the portal for this certificate's CSR
+            sealed = bytes(pending.encrypted_private_key)
+        elif self.store_keys and parsed.has_private_key:
             sealed = keys.seal(parsed.private_key_der)
         return {
             "application_id": self.application.pk,
@@ -318,12 +356,13 @@ class Importer:
         for row in rows:
             events.append({**base, "certificate_id": row["id"], "detail": f"format {row['source_format']}"})
             if row["encrypted_private_key"] is not None:
+                pending = self._matches.get(row["fingerprint"])
                 events.append(
                     {
                         **base,
                         "certificate_id": row["id"],
                         "action": AuditEvent.Action.KEY_STORED,
-                        "detail": "stored at import",
+                        "detail": _from_pending(pending) if pending else "stored at import",
                     }
                 )
         bulk.insert(AuditEvent, events)
@@ -342,3 +381,10 @@ class Importer:
             "remote_addr": self.remote_addr,
             "detail": detail,
         }
+
+
+def _from_pending(pending: PendingKey) -> str:
+    return (
+        f"the pending key #{pending.pk} generated in the portal on {pending.created_at:%Y-%m-%d %H:%M} UTC "
+        "(its CSR's certificate arrived)"
+    )

@@ -12,14 +12,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Count, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from ..core import rotation_steps
 from ..core.expiry import ExpiryState, days_left, expiry_state
 from ..core.facts import format_fingerprint
+from ..core.rotation_steps import DEFAULT_TOOL, TOOLS
 
 
 def warning_threshold() -> timedelta:
@@ -57,6 +59,15 @@ def tenant_conflict_message(holder: Certificate) -> str:
         f"({holder.application.slug}) in the same IAS tenant ({holder.tenant}); IAS accepts "
         "a certificate for one application per tenant only."
     )
+
+
+# Names go into shell commands (quoted) and YAML (escaped): still, no blanks or control characters.
+DEPLOY_NAME = RegexValidator(r"\A[^\s\x00-\x1f\x7f]+\Z", "No spaces or control characters.")
+# Kubernetes object and namespace names (RFC 1123 labels).
+DNS_LABEL = RegexValidator(
+    r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z",
+    "Lowercase letters, digits and '-', starting and ending alphanumeric.",
+)
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -106,6 +117,48 @@ class Application(models.Model):
         default=False,
         help_text="For a backend that checks the token's certificate binding on its cert. route.",
     )
+    # Where the application runs, for the rotation steps (core/rotation_steps.py); empty: a guess.
+    deploy_tool = models.CharField(
+        "deployed with",
+        max_length=16,
+        choices=list(TOOLS.items()),
+        default=DEFAULT_TOOL,
+        blank=True,
+        help_text="The rotation steps in expiry notices are written for it.",
+    )
+    cf_app_name = models.CharField(
+        "app name (Cloud Foundry app or Kubernetes Deployment)",
+        max_length=100,
+        blank=True,
+        validators=[DEPLOY_NAME],
+        help_text="Empty: the slug.",
+    )
+    cf_service_instance = models.CharField(
+        "IAS service instance",
+        max_length=100,
+        blank=True,
+        validators=[DEPLOY_NAME],
+        help_text="Empty: <slug>-ias.",
+    )
+    cf_binding_name = models.CharField(
+        "service key / binding in use",
+        max_length=100,
+        blank=True,
+        validators=[DEPLOY_NAME],
+        help_text="The service key (or Terraform binding) that holds the certificate now; empty: "
+        "<slug>-ias-key. A promotion sets it to the new one.",
+    )
+    kyma_namespace = models.CharField(
+        "Kyma namespace", max_length=63, blank=True, validators=[DNS_LABEL], help_text="Empty: default."
+    )
+    kyma_binding_name = models.CharField(
+        "ServiceBinding in use",
+        max_length=63,
+        blank=True,
+        validators=[DNS_LABEL],
+        help_text="Kyma: the ServiceBinding that holds the certificate now; empty: <slug>-ias. "
+        "A promotion sets it to the new one.",
+    )
     notice_thresholds = models.JSONField(
         "notice thresholds (days)",
         default=list,
@@ -146,6 +199,26 @@ class Application(models.Model):
     @property
     def tenant(self) -> str:
         return tenant_key(self.tenant_url)
+
+    @property
+    def tool(self) -> str:
+        """How it is deployed (a key of core.rotation_steps.TOOLS), the default if not said."""
+        return self.deploy_tool if self.deploy_tool in TOOLS else DEFAULT_TOOL
+
+    @property
+    def tool_label(self) -> str:
+        return TOOLS[self.tool]
+
+    def deploy_names(self) -> rotation_steps.Names:
+        """Its names where it runs, for the rotation steps; the ones not set guessed from the slug."""
+        return rotation_steps.names(
+            self.slug,
+            app=self.cf_app_name,
+            instance=self.cf_service_instance,
+            key=self.cf_binding_name,
+            namespace=self.kyma_namespace,
+            binding=self.kyma_binding_name,
+        )
 
     def is_managed_by(self, user) -> bool:
         if not user.is_authenticated:

@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from ..access.clientaddr import client_ip
+from ..bindings.parameters import preview_checks
 from ..bindings.views import binding_panel
 from ..core.errors import InputError
 from ..core.expiry import ExpiryState, days_left, expiry_state
@@ -25,7 +26,8 @@ from ..core.parse import ParsedInput
 from ..core.tokenflow import STEPS
 from ..healthcheck.runner import why_not_checkable
 from ..lib.viewkit import managed_application, managed_certificate, param
-from ..models import Application, AuditEvent, Certificate, warning_threshold
+from ..models import Application, AuditEvent, Certificate, HealthCheckRun, warning_threshold
+from ..rotation.plan import health_follows_certificate
 from . import keys, pending
 from .audit import APPLICATION_AUDIT, application_created_detail
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
@@ -134,6 +136,8 @@ def application_detail(request, slug):
             "can_manage": app.is_managed_by(request.user),
             "not_checkable": why_not_checkable(app, certs),
             "steps": STEPS,
+            # Since the certificate in use changed (a promotion), no run of the new one yet.
+            "rotated": app.last_check_id is None and app.health_checks.exists(),
         },
     )
 
@@ -238,6 +242,8 @@ def _drop_pasted_keys(form, error_code: str = "") -> None:
 def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: str) -> dict:
     now = timezone.now()
     leaf = parsed.leaf
+    importer = Importer(app, store_keys=False)
+    existing = Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first()
     return {
         "app": app,
         "label": label,
@@ -247,8 +253,11 @@ def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: s
         "store_key": store and parsed.has_private_key,
         "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
         "days_left": days_left(leaf.not_after, now),
-        "existing": Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first(),
-        "conflict": Importer(app, store_keys=False).tenant_conflict(leaf.sha256),
+        "existing": existing,
+        "conflict": importer.tenant_conflict(leaf.sha256),
+        # A certificate already here keeps what it has; a new one takes its pending key.
+        "pending_key": None if existing else importer.matching_pending_key(leaf),
+        "checks": preview_checks(app, parsed, now),
     }
 
 
@@ -275,6 +284,10 @@ def _finish_upload(request):
         return redirect(app)
     if result.already_present:
         messages.info(request, "This certificate was already stored for this application.")
+    elif result.key_matched:
+        messages.success(
+            request, "Certificate stored with the private key generated in the portal for its CSR."
+        )
     else:
         messages.success(
             request,
@@ -303,6 +316,8 @@ def certificate_detail(request, pk):
             if can_manage
             else [],
             "binding": binding_panel(request, cert, now),
+            "latest_run": HealthCheckRun.objects.filter(certificate=cert).first(),
+            "steps": STEPS,
         },
     )
 
@@ -362,6 +377,10 @@ def certificate_lifecycle(request, pk):
             detail=f"lifecycle {before} → {cert.get_lifecycle_display()}",
         )
         messages.success(request, f"Certificate is now {cert.get_lifecycle_display()}.")
+        if health_follows_certificate(cert.application):
+            messages.info(
+                request, "The application uses another certificate now: its health check is due at once."
+            )
     return redirect(cert)
 
 

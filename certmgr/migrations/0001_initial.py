@@ -7,93 +7,209 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Application',
+            name="Application",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('tenant_url', models.URLField(blank=True, help_text='e.g. https://mytenant.accounts.ondemand.com', verbose_name='IAS tenant URL')),
-                ('client_id', models.CharField(blank=True, max_length=200, verbose_name='client id')),
-                ('domains', models.JSONField(blank=True, default=list, help_text='e.g. accounts.ondemand.com', verbose_name='trusted domains')),
-                ('backend_url', models.URLField(blank=True, verbose_name='protected backend URL')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner_groups', models.ManyToManyField(blank=True, related_name='owned_applications', to='auth.group')),
-                ('owners', models.ManyToManyField(blank=True, related_name='owned_applications', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                (
+                    "tenant_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="e.g. https://mytenant.accounts.ondemand.com",
+                        verbose_name="IAS tenant URL",
+                    ),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=200, verbose_name="client id")),
+                (
+                    "domains",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="e.g. accounts.ondemand.com",
+                        verbose_name="trusted domains",
+                    ),
+                ),
+                ("backend_url", models.URLField(blank=True, verbose_name="protected backend URL")),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner_groups",
+                    models.ManyToManyField(blank=True, related_name="owned_applications", to="auth.group"),
+                ),
+                (
+                    "owners",
+                    models.ManyToManyField(
+                        blank=True, related_name="owned_applications", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Certificate',
+            name="Certificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pem', models.TextField(help_text='The leaf certificate: the source of truth.')),
-                ('chain_pem', models.TextField(blank=True, help_text='Leaf first, then each issuer.')),
-                ('subject', models.CharField(max_length=1024)),
-                ('issuer', models.CharField(max_length=1024)),
-                ('serial', models.CharField(max_length=64)),
-                ('not_before', models.DateTimeField()),
-                ('not_after', models.DateTimeField(db_index=True)),
-                ('fingerprint', models.CharField(db_index=True, max_length=64, verbose_name='SHA-256 fingerprint')),
-                ('x5t_s256', models.CharField(max_length=43, verbose_name='x5t#S256')),
-                ('key_algorithm', models.CharField(max_length=16)),
-                ('key_size', models.PositiveIntegerField()),
-                ('key_curve', models.CharField(blank=True, max_length=32)),
-                ('sans', models.JSONField(blank=True, default=list, verbose_name='subject alternative names')),
-                ('extended_key_usage', models.JSONField(blank=True, default=list)),
-                ('is_ca', models.BooleanField(default=False)),
-                ('self_issued', models.BooleanField(default=False)),
-                ('source_format', models.CharField(max_length=20)),
-                ('encrypted_private_key', models.BinaryField(blank=True, null=True)),
-                ('tenant', models.CharField(blank=True, editable=False, max_length=255)),
-                ('lifecycle', models.CharField(choices=[('active', 'active'), ('staged', 'staged for rotation'), ('retired', 'retired')], default='active', max_length=10)),
-                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='certificates', to='certmgr.application')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pem", models.TextField(help_text="The leaf certificate: the source of truth.")),
+                ("chain_pem", models.TextField(blank=True, help_text="Leaf first, then each issuer.")),
+                ("subject", models.CharField(max_length=1024)),
+                ("issuer", models.CharField(max_length=1024)),
+                ("serial", models.CharField(max_length=64)),
+                ("not_before", models.DateTimeField()),
+                ("not_after", models.DateTimeField(db_index=True)),
+                (
+                    "fingerprint",
+                    models.CharField(db_index=True, max_length=64, verbose_name="SHA-256 fingerprint"),
+                ),
+                ("x5t_s256", models.CharField(max_length=43, verbose_name="x5t#S256")),
+                ("key_algorithm", models.CharField(max_length=16)),
+                ("key_size", models.PositiveIntegerField()),
+                ("key_curve", models.CharField(blank=True, max_length=32)),
+                (
+                    "sans",
+                    models.JSONField(blank=True, default=list, verbose_name="subject alternative names"),
+                ),
+                ("extended_key_usage", models.JSONField(blank=True, default=list)),
+                ("is_ca", models.BooleanField(default=False)),
+                ("self_issued", models.BooleanField(default=False)),
+                ("source_format", models.CharField(max_length=20)),
+                ("encrypted_private_key", models.BinaryField(blank=True, null=True)),
+                ("tenant", models.CharField(blank=True, editable=False, max_length=255)),
+                (
+                    "lifecycle",
+                    models.CharField(
+                        choices=[
+                            ("active", "active"),
+                            ("staged", "staged for rotation"),
+                            ("retired", "retired"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("uploaded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="certificates",
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['not_after'],
+                "ordering": ["not_after"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_label', models.CharField(help_text='User name, or the command that acted.', max_length=200)),
-                ('action', models.CharField(choices=[('key_stored', 'private key stored'), ('key_read', 'private key read'), ('certificate_added', 'certificate added'), ('certificate_changed', 'certificate changed'), ('keys_rotated', 'encryption keys rotated')], max_length=32)),
-                ('remote_addr', models.GenericIPAddressField(blank=True, null=True)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('application', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='certmgr.application')),
-                ('certificate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='certmgr.certificate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor_label",
+                    models.CharField(help_text="User name, or the command that acted.", max_length=200),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("key_stored", "private key stored"),
+                            ("key_read", "private key read"),
+                            ("certificate_added", "certificate added"),
+                            ("certificate_changed", "certificate changed"),
+                            ("keys_rotated", "encryption keys rotated"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("remote_addr", models.GenericIPAddressField(blank=True, null=True)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "application",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="certmgr.certificate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.AddIndex(
-            model_name='certificate',
-            index=models.Index(fields=['lifecycle', 'not_after'], name='certmgr_cer_lifecyc_fc0758_idx'),
+            model_name="certificate",
+            index=models.Index(fields=["lifecycle", "not_after"], name="certmgr_cer_lifecyc_fc0758_idx"),
         ),
         migrations.AddConstraint(
-            model_name='certificate',
-            constraint=models.UniqueConstraint(fields=('application', 'fingerprint'), name='certificate_once_per_application'),
+            model_name="certificate",
+            constraint=models.UniqueConstraint(
+                fields=("application", "fingerprint"), name="certificate_once_per_application"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='certificate',
-            constraint=models.UniqueConstraint(condition=models.Q(('tenant', ''), _negated=True), fields=('tenant', 'fingerprint'), name='certificate_once_per_tenant'),
+            model_name="certificate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tenant", ""), _negated=True),
+                fields=("tenant", "fingerprint"),
+                name="certificate_once_per_tenant",
+            ),
         ),
     ]

@@ -8,65 +8,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0001_initial'),
+        ("certmgr", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='backend_mtls',
-            field=models.BooleanField(default=False, help_text="For a backend that checks the token's certificate binding on its cert. route.", verbose_name='present the client certificate to the backend'),
+            model_name="application",
+            name="backend_mtls",
+            field=models.BooleanField(
+                default=False,
+                help_text="For a backend that checks the token's certificate binding on its cert. route.",
+                verbose_name="present the client certificate to the backend",
+            ),
         ),
         migrations.AddField(
-            model_name='application',
-            name='check_interval_minutes',
-            field=models.PositiveIntegerField(default=certmgr.models.default_check_interval, validators=[django.core.validators.MinValueValidator(5), django.core.validators.MaxValueValidator(10080)], verbose_name='health check every (minutes)'),
+            model_name="application",
+            name="check_interval_minutes",
+            field=models.PositiveIntegerField(
+                default=certmgr.models.default_check_interval,
+                validators=[
+                    django.core.validators.MinValueValidator(5),
+                    django.core.validators.MaxValueValidator(10080),
+                ],
+                verbose_name="health check every (minutes)",
+            ),
         ),
         migrations.AddField(
-            model_name='application',
-            name='checks_paused',
-            field=models.BooleanField(default=False, editable=False, help_text='Set after repeated invalid_client results, so scheduled checks do not lock the client id.'),
+            model_name="application",
+            name="checks_paused",
+            field=models.BooleanField(
+                default=False,
+                editable=False,
+                help_text="Set after repeated invalid_client results, so scheduled checks do not lock the client id.",
+            ),
         ),
         migrations.AddField(
-            model_name='application',
-            name='next_check_at',
+            model_name="application",
+            name="next_check_at",
             field=models.DateTimeField(blank=True, db_index=True, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='application',
-            name='backend_url',
-            field=models.URLField(blank=True, help_text='The health check calls it with the token, e.g. …/hello', verbose_name='protected backend URL'),
+            model_name="application",
+            name="backend_url",
+            field=models.URLField(
+                blank=True,
+                help_text="The health check calls it with the token, e.g. …/hello",
+                verbose_name="protected backend URL",
+            ),
         ),
         migrations.CreateModel(
-            name='HealthCheckRun',
+            name="HealthCheckRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('manual', 'run by hand'), ('command', 'healthcheck command'), ('scheduled', 'scheduled')], max_length=16)),
-                ('actor_label', models.CharField(blank=True, max_length=200)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duration_ms', models.FloatField(default=0)),
-                ('ok', models.BooleanField()),
-                ('failed_step', models.CharField(blank=True, max_length=32)),
-                ('code', models.CharField(blank=True, help_text="The failed step's code, e.g. invalid_client.", max_length=40)),
-                ('diagnosis', models.TextField(blank=True)),
-                ('steps', models.JSONField(default=list)),
-                ('claims', models.JSONField(blank=True, default=dict)),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_checks', to='certmgr.application')),
-                ('certificate', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='certmgr.certificate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("manual", "run by hand"),
+                            ("command", "healthcheck command"),
+                            ("scheduled", "scheduled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=200)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("duration_ms", models.FloatField(default=0)),
+                ("ok", models.BooleanField()),
+                ("failed_step", models.CharField(blank=True, max_length=32)),
+                (
+                    "code",
+                    models.CharField(
+                        blank=True, help_text="The failed step's code, e.g. invalid_client.", max_length=40
+                    ),
+                ),
+                ("diagnosis", models.TextField(blank=True)),
+                ("steps", models.JSONField(default=list)),
+                ("claims", models.JSONField(blank=True, default=dict)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="health_checks",
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="certmgr.certificate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-pk'],
+                "ordering": ["-started_at", "-pk"],
             },
         ),
         migrations.AddField(
-            model_name='application',
-            name='last_check',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='certmgr.healthcheckrun'),
+            model_name="application",
+            name="last_check",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="certmgr.healthcheckrun",
+            ),
         ),
         migrations.AddIndex(
-            model_name='healthcheckrun',
-            index=models.Index(fields=['application', '-started_at'], name='healthcheck_app_recent'),
+            model_name="healthcheckrun",
+            index=models.Index(fields=["application", "-started_at"], name="healthcheck_app_recent"),
         ),
     ]

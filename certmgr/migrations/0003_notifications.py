@@ -7,72 +7,207 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0002_health_checks'),
+        ("certmgr", "0002_health_checks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='notice_thresholds',
-            field=models.JSONField(blank=True, default=list, help_text='Days before expiry to notify, e.g. 30, 7, 1; empty: the global default.', verbose_name='notice thresholds (days)'),
+            model_name="application",
+            name="notice_thresholds",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Days before expiry to notify, e.g. 30, 7, 1; empty: the global default.",
+                verbose_name="notice thresholds (days)",
+            ),
         ),
         migrations.AddField(
-            model_name='certificate',
-            name='muted_until',
-            field=models.DateTimeField(blank=True, help_text='No expiry notices for this certificate until then.', null=True),
+            model_name="certificate",
+            name="muted_until",
+            field=models.DateTimeField(
+                blank=True, help_text="No expiry notices for this certificate until then.", null=True
+            ),
         ),
         migrations.CreateModel(
-            name='NotificationChannel',
+            name="NotificationChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('email', 'email'), ('webhook', 'webhook (JSON, HMAC-SHA256 signed)'), ('slack', 'Slack incoming webhook'), ('teams', 'Microsoft Teams (Workflows webhook)'), ('alert_notification', 'SAP Alert Notification service')], max_length=24)),
-                ('name', models.CharField(max_length=100)),
-                ('enabled', models.BooleanField(default=True)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('sealed_secret', models.BinaryField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='channels', to='certmgr.application')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("email", "email"),
+                            ("webhook", "webhook (JSON, HMAC-SHA256 signed)"),
+                            ("slack", "Slack incoming webhook"),
+                            ("teams", "Microsoft Teams (Workflows webhook)"),
+                            ("alert_notification", "SAP Alert Notification service"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("enabled", models.BooleanField(default=True)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("sealed_secret", models.BinaryField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="channels",
+                        to="certmgr.application",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['application', 'name'],
+                "ordering": ["application", "name"],
             },
         ),
         migrations.CreateModel(
-            name='UserPreference',
+            name="UserPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('daily_digest', models.BooleanField(default=False, help_text='One email a day with everything expiring within the largest threshold.')),
-                ('feed_token_sha256', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='preference', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "daily_digest",
+                    models.BooleanField(
+                        default=False,
+                        help_text="One email a day with everything expiring within the largest threshold.",
+                    ),
+                ),
+                ("feed_token_sha256", models.CharField(blank=True, db_index=True, max_length=64)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="preference",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Notice',
+            name="Notice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(choices=[('threshold', 'expires within the threshold'), ('expired', 'expired'), ('resolved', 'renewed'), ('health_failed', 'health check failing'), ('health_recovered', 'health check recovered'), ('digest', 'daily digest'), ('test', 'test notice')], max_length=20)),
-                ('threshold', models.PositiveIntegerField(default=0, help_text='Days, for threshold notices.')),
-                ('day', models.DateField(blank=True, help_text="The digest's day.", null=True)),
-                ('recipient', models.CharField(blank=True, help_text='An email address; empty for webhooks.', max_length=320)),
-                ('state', models.CharField(choices=[('pending', 'waiting to be sent'), ('sending', 'being sent'), ('sent', 'sent'), ('failed', 'failed for good')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notices', to='certmgr.application')),
-                ('certificate', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notices', to='certmgr.certificate')),
-                ('health_check', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='certmgr.healthcheckrun')),
-                ('channel', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notices', to='certmgr.notificationchannel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[
+                            ("threshold", "expires within the threshold"),
+                            ("expired", "expired"),
+                            ("resolved", "renewed"),
+                            ("health_failed", "health check failing"),
+                            ("health_recovered", "health check recovered"),
+                            ("digest", "daily digest"),
+                            ("test", "test notice"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "threshold",
+                    models.PositiveIntegerField(default=0, help_text="Days, for threshold notices."),
+                ),
+                ("day", models.DateField(blank=True, help_text="The digest's day.", null=True)),
+                (
+                    "recipient",
+                    models.CharField(
+                        blank=True, help_text="An email address; empty for webhooks.", max_length=320
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "waiting to be sent"),
+                            ("sending", "being sent"),
+                            ("sent", "sent"),
+                            ("failed", "failed for good"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notices",
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notices",
+                        to="certmgr.certificate",
+                    ),
+                ),
+                (
+                    "health_check",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="certmgr.healthcheckrun",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notices",
+                        to="certmgr.notificationchannel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['state', 'next_attempt_at'], name='notice_due_to_send')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('certificate__isnull', False), ('channel__isnull', False)), fields=('certificate', 'event', 'threshold', 'channel', 'recipient'), name='notice_once_per_certificate_event'), models.UniqueConstraint(condition=models.Q(('channel__isnull', False), ('health_check__isnull', False)), fields=('health_check', 'event', 'channel', 'recipient'), name='notice_once_per_health_event'), models.UniqueConstraint(condition=models.Q(('event', 'digest')), fields=('day', 'recipient'), name='digest_once_per_day')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [models.Index(fields=["state", "next_attempt_at"], name="notice_due_to_send")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("certificate__isnull", False), ("channel__isnull", False)),
+                        fields=("certificate", "event", "threshold", "channel", "recipient"),
+                        name="notice_once_per_certificate_event",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("channel__isnull", False), ("health_check__isnull", False)),
+                        fields=("health_check", "event", "channel", "recipient"),
+                        name="notice_once_per_health_event",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("event", "digest")),
+                        fields=("day", "recipient"),
+                        name="digest_once_per_day",
+                    ),
+                ],
             },
         ),
     ]

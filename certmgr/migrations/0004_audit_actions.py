@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0003_notifications'),
+        ("certmgr", "0003_notifications"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('key_stored', 'private key stored'), ('key_read', 'private key read'), ('certificate_added', 'certificate added'), ('certificate_changed', 'certificate changed'), ('keys_rotated', 'encryption keys rotated'), ('parameters_generated', 'binding parameters generated'), ('health_check_run', 'health check run')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("key_stored", "private key stored"),
+                    ("key_read", "private key read"),
+                    ("certificate_added", "certificate added"),
+                    ("certificate_changed", "certificate changed"),
+                    ("keys_rotated", "encryption keys rotated"),
+                    ("parameters_generated", "binding parameters generated"),
+                    ("health_check_run", "health check run"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

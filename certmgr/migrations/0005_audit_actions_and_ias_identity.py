@@ -7,30 +7,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0004_audit_actions'),
+        ("certmgr", "0004_audit_actions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('key_stored', 'private key stored'), ('key_read', 'private key read'), ('certificate_added', 'certificate added'), ('certificate_changed', 'certificate changed'), ('keys_rotated', 'encryption keys rotated'), ('parameters_generated', 'binding parameters generated'), ('health_check_run', 'health check run'), ('application_created', 'application created'), ('application_changed', 'application changed'), ('channel_changed', 'notification channel changed'), ('channel_tested', 'test notice sent'), ('logged_in', 'logged in'), ('login_failed', 'login failed'), ('roles_changed', 'roles changed')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("key_stored", "private key stored"),
+                    ("key_read", "private key read"),
+                    ("certificate_added", "certificate added"),
+                    ("certificate_changed", "certificate changed"),
+                    ("keys_rotated", "encryption keys rotated"),
+                    ("parameters_generated", "binding parameters generated"),
+                    ("health_check_run", "health check run"),
+                    ("application_created", "application created"),
+                    ("application_changed", "application changed"),
+                    ("channel_changed", "notification channel changed"),
+                    ("channel_tested", "test notice sent"),
+                    ("logged_in", "logged in"),
+                    ("login_failed", "login failed"),
+                    ("roles_changed", "roles changed"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='ExternalIdentity',
+            name="ExternalIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('issuer', models.CharField(max_length=300)),
-                ('subject', models.CharField(max_length=300)),
-                ('groups', models.JSONField(blank=True, default=list, help_text='IAS groups at the last login.')),
-                ('last_login', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='ias_identity', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("issuer", models.CharField(max_length=300)),
+                ("subject", models.CharField(max_length=300)),
+                (
+                    "groups",
+                    models.JSONField(blank=True, default=list, help_text="IAS groups at the last login."),
+                ),
+                ("last_login", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ias_identity",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('issuer', 'subject'), name='unique_ias_subject')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("issuer", "subject"), name="unique_ias_subject")
+                ],
             },
         ),
     ]

@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0005_audit_actions_and_ias_identity'),
+        ("certmgr", "0005_audit_actions_and_ias_identity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='app_tid',
-            field=models.CharField(blank=True, help_text="The IAS tenant's id, from the binding (formerly zone_uuid).", max_length=200, verbose_name='app_tid'),
+            model_name="application",
+            name="app_tid",
+            field=models.CharField(
+                blank=True,
+                help_text="The IAS tenant's id, from the binding (formerly zone_uuid).",
+                max_length=200,
+                verbose_name="app_tid",
+            ),
         ),
         migrations.AddField(
-            model_name='application',
-            name='certurl',
-            field=models.CharField(blank=True, help_text='From the binding, when it has one.', max_length=200, verbose_name='certificate URL (certurl)'),
+            model_name="application",
+            name="certurl",
+            field=models.CharField(
+                blank=True,
+                help_text="From the binding, when it has one.",
+                max_length=200,
+                verbose_name="certificate URL (certurl)",
+            ),
         ),
     ]

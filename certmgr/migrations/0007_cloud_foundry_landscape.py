@@ -6,74 +6,166 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0006_application_app_tid_certurl'),
+        ("certmgr", "0006_application_app_tid_certurl"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Foundry',
+            name="Foundry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('api_url', models.URLField(max_length=300, unique=True, verbose_name='CF API')),
-                ('next_sync_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_sync_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_sync_ok', models.BooleanField(editable=False, null=True)),
-                ('last_sync_error', models.CharField(blank=True, editable=False, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("api_url", models.URLField(max_length=300, unique=True, verbose_name="CF API")),
+                ("next_sync_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_sync_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_sync_ok", models.BooleanField(editable=False, null=True)),
+                ("last_sync_error", models.CharField(blank=True, editable=False, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AlterField(
-            model_name='notice',
-            name='event',
-            field=models.CharField(choices=[('threshold', 'expires within the threshold'), ('expired', 'expired'), ('resolved', 'renewed'), ('health_failed', 'health check failing'), ('health_recovered', 'health check recovered'), ('drift', 'a Cloud Foundry binding holds a retired certificate'), ('digest', 'daily digest'), ('test', 'test notice')], max_length=20),
+            model_name="notice",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("threshold", "expires within the threshold"),
+                    ("expired", "expired"),
+                    ("resolved", "renewed"),
+                    ("health_failed", "health check failing"),
+                    ("health_recovered", "health check recovered"),
+                    ("drift", "a Cloud Foundry binding holds a retired certificate"),
+                    ("digest", "daily digest"),
+                    ("test", "test notice"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='DiscoveredApplication',
+            name="DiscoveredApplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_guid', models.CharField(max_length=64)),
-                ('instance_name', models.CharField(max_length=255)),
-                ('org', models.CharField(max_length=255, verbose_name='organization')),
-                ('space', models.CharField(max_length=255)),
-                ('found_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='discovery', to='certmgr.application')),
-                ('foundry', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='certmgr.foundry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instance_guid", models.CharField(max_length=64)),
+                ("instance_name", models.CharField(max_length=255)),
+                ("org", models.CharField(max_length=255, verbose_name="organization")),
+                ("space", models.CharField(max_length=255)),
+                ("found_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="discovery",
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "foundry",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="certmgr.foundry",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Binding',
+            name="Binding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('guid', models.CharField(max_length=64)),
-                ('kind', models.CharField(choices=[('app', 'app binding'), ('key', 'service key')], max_length=3, verbose_name='type')),
-                ('name', models.CharField(blank=True, help_text='Empty for an app binding without a name.', max_length=255)),
-                ('instance_guid', models.CharField(max_length=64)),
-                ('instance_name', models.CharField(max_length=255)),
-                ('org', models.CharField(max_length=255, verbose_name='organization')),
-                ('space', models.CharField(max_length=255)),
-                ('app_guid', models.CharField(blank=True, max_length=64)),
-                ('app_name', models.CharField(blank=True, max_length=255)),
-                ('credential_type', models.CharField(blank=True, help_text='Empty when the technical user may not read the credentials.', max_length=20)),
-                ('client_id', models.CharField(blank=True, max_length=200)),
-                ('tenant', models.CharField(blank=True, max_length=255)),
-                ('fingerprint', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 of the certificate it holds')),
-                ('not_after', models.DateTimeField(blank=True, null=True)),
-                ('problem', models.CharField(blank=True, max_length=500)),
-                ('first_seen', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cf_bindings', to='certmgr.application')),
-                ('certificate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='bindings', to='certmgr.certificate')),
-                ('foundry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bindings', to='certmgr.foundry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("guid", models.CharField(max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("app", "app binding"), ("key", "service key")],
+                        max_length=3,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        blank=True, help_text="Empty for an app binding without a name.", max_length=255
+                    ),
+                ),
+                ("instance_guid", models.CharField(max_length=64)),
+                ("instance_name", models.CharField(max_length=255)),
+                ("org", models.CharField(max_length=255, verbose_name="organization")),
+                ("space", models.CharField(max_length=255)),
+                ("app_guid", models.CharField(blank=True, max_length=64)),
+                ("app_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "credential_type",
+                    models.CharField(
+                        blank=True,
+                        help_text="Empty when the technical user may not read the credentials.",
+                        max_length=20,
+                    ),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=200)),
+                ("tenant", models.CharField(blank=True, max_length=255)),
+                (
+                    "fingerprint",
+                    models.CharField(
+                        blank=True, max_length=64, verbose_name="SHA-256 of the certificate it holds"
+                    ),
+                ),
+                ("not_after", models.DateTimeField(blank=True, null=True)),
+                ("problem", models.CharField(blank=True, max_length=500)),
+                ("first_seen", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="cf_bindings",
+                        to="certmgr.application",
+                    ),
+                ),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="bindings",
+                        to="certmgr.certificate",
+                    ),
+                ),
+                (
+                    "foundry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bindings",
+                        to="certmgr.foundry",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['org', 'space', 'instance_name', 'kind', 'name', 'app_name'],
-                'constraints': [models.UniqueConstraint(fields=('foundry', 'guid'), name='binding_once_per_foundry')],
+                "ordering": ["org", "space", "instance_name", "kind", "name", "app_name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("foundry", "guid"), name="binding_once_per_foundry")
+                ],
             },
         ),
     ]

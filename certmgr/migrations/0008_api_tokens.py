@@ -7,36 +7,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('certmgr', '0007_cloud_foundry_landscape'),
+        ("certmgr", "0007_cloud_foundry_landscape"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('key_stored', 'private key stored'), ('key_read', 'private key read'), ('certificate_added', 'certificate added'), ('certificate_changed', 'certificate changed'), ('keys_rotated', 'encryption keys rotated'), ('parameters_generated', 'binding parameters generated'), ('health_check_run', 'health check run'), ('application_created', 'application created'), ('application_changed', 'application changed'), ('channel_changed', 'notification channel changed'), ('channel_tested', 'test notice sent'), ('logged_in', 'logged in'), ('login_failed', 'login failed'), ('roles_changed', 'roles changed'), ('api_token_created', 'API token created'), ('api_token_revoked', 'API token revoked'), ('api_write', 'write call through the API')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("key_stored", "private key stored"),
+                    ("key_read", "private key read"),
+                    ("certificate_added", "certificate added"),
+                    ("certificate_changed", "certificate changed"),
+                    ("keys_rotated", "encryption keys rotated"),
+                    ("parameters_generated", "binding parameters generated"),
+                    ("health_check_run", "health check run"),
+                    ("application_created", "application created"),
+                    ("application_changed", "application changed"),
+                    ("channel_changed", "notification channel changed"),
+                    ("channel_tested", "test notice sent"),
+                    ("logged_in", "logged in"),
+                    ("login_failed", "login failed"),
+                    ("roles_changed", "roles changed"),
+                    ("api_token_created", "API token created"),
+                    ("api_token_revoked", "API token revoked"),
+                    ("api_write", "write call through the API"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="What it is for, e.g. 'GitHub Actions of shop'.", max_length=100)),
-                ('prefix', models.CharField(help_text='cmp_ and 8 hex digits: shown to recognise it.', max_length=12, unique=True)),
-                ('digest', models.CharField(max_length=64, unique=True, verbose_name='SHA-256 of the token')),
-                ('all_applications', models.BooleanField(default=True)),
-                ('write', models.BooleanField(default=False, help_text='May change what its user may change.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('applications', models.ManyToManyField(blank=True, related_name='+', to='certmgr.application')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="What it is for, e.g. 'GitHub Actions of shop'.", max_length=100
+                    ),
+                ),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="cmp_ and 8 hex digits: shown to recognise it.", max_length=12, unique=True
+                    ),
+                ),
+                ("digest", models.CharField(max_length=64, unique=True, verbose_name="SHA-256 of the token")),
+                ("all_applications", models.BooleanField(default=True)),
+                (
+                    "write",
+                    models.BooleanField(default=False, help_text="May change what its user may change."),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "applications",
+                    models.ManyToManyField(blank=True, related_name="+", to="certmgr.application"),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
     ]

@@ -128,11 +128,12 @@ def find_due(now: datetime, application_ids) -> list[DueCertificate]:
 
 
 def _resolved_rows(channels) -> list[Notice]:
-    """One "renewed" notice for each notified certificate that a later-expiring active one replaced."""
+    """One "renewed" notice for each notified certificate that a later-expiring active one replaced,
+    or that a rotation retired (it is no longer in use, whatever the new one's expiry)."""
     replaced = (
         Certificate.objects.filter(notices__event__in=NOTIFIED)
         .exclude(notices__event=Notice.Event.RESOLVED)
-        .filter(_renewed())
+        .filter(_renewed() | Q(lifecycle=Certificate.Lifecycle.RETIRED))
         .values_list("id", "application_id")
         .distinct()
     )

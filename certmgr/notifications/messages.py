@@ -6,11 +6,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from ..core.expiry import days_left
 from ..core.notices import Message, horizon
+from ..core.rotation_steps import NewCertificate, rotation_steps
 from .ledger import digest_certificates, digest_readers
 from .models import Notice
+
+EXPIRY_EVENTS = (Notice.Event.THRESHOLD, Notice.Event.EXPIRED)
 
 
 def message_for(notice: Notice, now: datetime) -> Message:
@@ -30,6 +34,10 @@ def message_for(notice: Notice, now: datetime) -> Message:
         if notice.event == Notice.Event.DRIFT and certificate
         else [],
     }
+    if notice.event in EXPIRY_EVENTS and app is not None:
+        # An expiring certificate's notice leads to the rotation page and lists its steps.
+        context["link"] = settings.CERTMGR_PORTAL_URL + reverse("application-rotation", args=[app.slug])
+        context["rotation"] = rotation_steps(app.tool, app.deploy_names(), NewCertificate())
     context["days_ago"] = -context["days_left"] if context["days_left"] is not None else None
     subject = " ".join(render_to_string("certmgr/notifications/notices/subject.txt", context).split())
     return Message(

@@ -17,8 +17,11 @@ _LABELS = {
 
 
 @register.simple_tag
-def state_badge(state, days=None):
-    """A state pill whose meaning does not rely on colour alone."""
+def state_badge(state, days=None, lifecycle=None):
+    """A state pill whose meaning does not rely on colour alone. A retired certificate is no longer
+    in use: it gets no expiry warning (``lifecycle``: the certificate's)."""
+    if lifecycle == "retired":
+        return format_html('<span class="badge badge-none">{}</span>', "Retired · no longer in use")
     if state is None:
         return format_html('<span class="badge badge-none">{}</span>', "No active certificate")
     text = _LABELS.get(str(state), str(state))
@@ -55,6 +58,12 @@ def claim(value):
 
 
 @register.filter
+def indent(text, pad: str = "   ") -> str:
+    """Every line of ``text`` indented (commands inside a plain-text list)."""
+    return "\n".join(pad + line for line in str(text).splitlines())
+
+
+@register.filter
 def days_text(days):
     return _days(days)
 
@@ -70,23 +79,19 @@ def colons(hex_text: str) -> str:
     return format_fingerprint(hex_text)
 
 
-@register.inclusion_tag("certmgr/bindings/_rotation.html", takes_context=True)
+@register.inclusion_tag("certmgr/rotation/_panel.html", takes_context=True)
 def rotation_panel(context, app):
-    from ..bindings import parameters as bindings
-    from ..bindings import rotation
+    """The application page's rotation panel: the certificate in use and the staged candidates side
+    by side, each with its latest health check and a button to check it."""
+    from ..core.tokenflow import STEPS
+    from ..rotation import plan
 
-    plan = rotation.plan(app)
+    the_plan = plan.plan(app)
     return {
         "app": app,
-        "plan": plan,
+        "plan": the_plan,
+        "pending_count": 0 if the_plan else app.pending_keys.live().count(),
         "can_manage": context.get("can_manage"),
-        "checks": bindings.checks(plan.staged) if plan else [],
-        "cf_block": bindings.rendered(plan.staged, "cf", target=_target(app)) if plan else "",
+        "health_steps": STEPS,
         "csrf_token": context.get("csrf_token"),
     }
-
-
-def _target(app):
-    from certmgr.core.binding import Target
-
-    return Target(app=app.slug, key_name=f"{app.slug}-next")

@@ -13,10 +13,9 @@ from rest_framework.response import Response
 
 from ...access.clientaddr import client_ip
 from ...bindings import parameters as bindings
-from ...bindings import rotation
 from ...core.binding import Target
-from ...core.preflight import ERROR
 from ...models import AuditEvent, Certificate
+from ...rotation import plan
 from ..problems import Problem
 from ..serializers import (
     CertificateSerializer,
@@ -49,7 +48,7 @@ class Parameters(ApiView):
         cert = self.access.certificate(id)
         options = self.query(ParametersQuerySerializer)
         checks = bindings.checks(cert, self.now)
-        errors = [check for check in checks if check.level == ERROR]
+        errors = bindings.blocking(checks)  # the one gate (bindings.parameters.blocking_checks)
         if errors and not options["force"]:
             raise Problem(
                 409,
@@ -113,7 +112,7 @@ class Promote(ApiView):
             raise Problem(
                 409, "not_staged", f"The certificate is {cert.get_lifecycle_display()}, not staged."
             )
-        retired = rotation.promote(cert, actor=request.user, remote_addr=client_ip(request))
+        retired = plan.promote(cert, actor=request.user, remote_addr=client_ip(request))
         cert.refresh_from_db()
         return Response(
             {

@@ -1,9 +1,11 @@
 """python manage.py binding_params FINGERPRINT_OR_ID [--format F] [--chain] [--cf-target key|app]
-                                  [--instance N] [--app N] [--key-name N]
+                                  [--instance N] [--app N] [--key-name N] [--force]
 
 Prints the X509_PROVIDED binding parameters of a stored certificate, exactly the block and
 nothing else, so the output can be piped into a file or a command. Pre-flight findings go to
-stderr, one line each, prefixed "error:" or "warning:".
+stderr, one line each, prefixed "error:" or "warning:". While an error-level check fails (IAS
+would refuse the certificate: expired, used by another application of the tenant, ...), it
+prints nothing on stdout and exits 3, unless --force: a pipeline never binds what IAS refuses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from certmgr.core.binding import CF_TARGETS, FORMATS, Target
 from certmgr.core.preflight import PASS
 
 from ...bindings import parameters as bindings
+
+REFUSED = 3  # the exit status while an error-level pre-flight check fails (without --force)
 
 
 class Command(BaseCommand):
@@ -49,6 +53,11 @@ class Command(BaseCommand):
             default=Target.key_name,
             help="The service key or service binding name.",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help=f"Print the parameters although an error-level check fails (else: nothing, exit {REFUSED}).",
+        )
 
     def handle(self, *args, **options):
         reference = options["reference"]
@@ -58,9 +67,15 @@ class Command(BaseCommand):
                 f"No single certificate matches {reference!r}: give its id, or at least 8 hex digits "
                 "of its SHA-256 fingerprint that match exactly one stored certificate."
             )
-        for check in bindings.checks(cert):
+        found = bindings.checks(cert)
+        for check in found:
             if check.level != PASS:
                 self.stderr.write(f"{check.level}: {check.rule}: {check.message}")
+        if bindings.blocking(found) and not options["force"]:
+            self.stderr.write(
+                "IAS would refuse this certificate (the errors above): no parameters printed; --force prints them anyway."
+            )
+            raise SystemExit(REFUSED)
         target = Target(
             instance=options["instance"],
             app=options["app"],

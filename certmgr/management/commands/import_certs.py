@@ -120,7 +120,10 @@ def _line(result: ImportResult) -> str:
     if not result.ok:
         return f"FAILED  {result.label}: {result.error}"
     status = "PRESENT" if result.already_present else "OK     "
-    extra = " (key stored)" if result.key_stored else " (key discarded)" if result.key_discarded else ""
+    if result.key_matched:
+        extra = " (key stored: the one generated in the portal for its CSR)"
+    else:
+        extra = " (key stored)" if result.key_stored else " (key discarded)" if result.key_discarded else ""
     return (
         f"{status} {result.label}  {result.fingerprint[:16]}…  {result.subject}  "
         f"until {result.not_after:%Y-%m-%d %H:%M} UTC  [{result.expiry_state().label}]{extra}"

@@ -6,7 +6,7 @@ Rotation: put a new key first in the list, run this, then remove the old key. Sa
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from certmgr.models import AuditEvent, Certificate
+from certmgr.models import AuditEvent, Certificate, PendingKey
 
 from ...inventory.keys import vault
 
@@ -17,13 +17,17 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         box = vault()
         count = 0
-        rows = Certificate.objects.filter(encrypted_private_key__isnull=False).values_list("pk", flat=True)
-        for pk in rows.iterator():
-            with transaction.atomic():
-                cert = Certificate.objects.select_for_update().only("encrypted_private_key").get(pk=pk)
-                cert.encrypted_private_key = box.rotate(cert.encrypted_private_key)
-                cert.save(update_fields=["encrypted_private_key"])
-                count += 1
+        for model in (
+            Certificate,
+            PendingKey,
+        ):  # pending keys: generated in the portal, awaiting a certificate
+            rows = model.objects.filter(encrypted_private_key__isnull=False).values_list("pk", flat=True)
+            for pk in rows.iterator():
+                with transaction.atomic():
+                    row = model.objects.select_for_update().only("encrypted_private_key").get(pk=pk)
+                    row.encrypted_private_key = box.rotate(row.encrypted_private_key)
+                    row.save(update_fields=["encrypted_private_key"])
+                    count += 1
         AuditEvent.objects.create(
             actor_label="rotate_encryption_keys",
             action=AuditEvent.Action.KEYS_ROTATED,

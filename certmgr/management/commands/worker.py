@@ -1,12 +1,13 @@
 """python manage.py worker [--notify-interval SECONDS] [--check-interval SECONDS] [--cf-interval SECONDS] [--once]
 
 The background work of a deployment in one process (Cloud Foundry's `worker` process): the
-notification round (plan the due notices, deliver the ledger) every --notify-interval, the
-scheduled health checks every --check-interval, and, with CERTMGR_CF_API set, the Cloud Foundry
-landscape sync when it is due (every CERTMGR_CF_SYNC_MINUTES; looked at every --cf-interval).
-SIGTERM or Ctrl-C stops it after the current step. Any number of instances may run at once:
-notices are claimed row by row, each application is claimed before its check and each
-foundation before its sync (see send_notifications, run_health_checks and cf_sync).
+notification round (plan the due notices, deliver the ledger, delete the pending keys past
+CERTMGR_PENDING_KEY_DAYS) every --notify-interval, the scheduled health checks every
+--check-interval, and, with CERTMGR_CF_API set, the Cloud Foundry landscape sync when it is due
+(every CERTMGR_CF_SYNC_MINUTES; looked at every --cf-interval). SIGTERM or Ctrl-C stops it after
+the current step. Any number of instances may run at once: notices are claimed row by row, each
+application is claimed before its check and each foundation before its sync (see
+send_notifications, run_health_checks and cf_sync).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.utils import timezone
 from ...healthcheck import runner as healthchecks
 from ...landscape import scan as landscape
 from ...notifications import ledger as notify
+from ...rotation import pending_keys
 
 log = logging.getLogger("certmgr.worker")
 
@@ -109,6 +111,9 @@ class Command(BaseCommand):
         sent = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items())) or "nothing to send"
         log.info("notification round: %s planned; %s", planned, sent)
         self.stdout.write(f"notices: {planned} planned; {sent}")
+        expired = pending_keys.delete_expired(now)
+        if expired:
+            self.stdout.write(f"pending keys: {expired} expired and deleted")
 
     def check_round(self) -> None:
         runs = [run for run in healthchecks.run_due() if run is not None]
