@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("certmgr.bindings.urls")),
     path("", include("certmgr.healthcheck.urls")),
     path("", include("certmgr.notifications.urls")),
+    path("", include("certmgr.search.urls")),
     path("", include("certmgr.inventory.urls")),
 ]

@@ -2,9 +2,11 @@ import json
 from datetime import UTC, datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 
 from certmgr.core.facts import format_fingerprint
+from certmgr.lib.listing import page_numbers
 
 register = template.Library()
 
@@ -28,8 +30,14 @@ def state_badge(state, days=None):
 
 
 @register.simple_tag
-def health_badge(run):
+def health_badge(run, paused=False):
     """The last health-check result as a pill: words first, colour second."""
+    if paused:
+        return format_html(
+            '<span class="badge badge-expiring" title="{}">{}</span>',
+            "Scheduled checks are paused after repeated invalid_client refusals",
+            "paused" if run is None or run.ok else f"paused: {run.code}",
+        )
     if run is None:
         return format_html('<span class="badge badge-none">{}</span>', "not checked yet")
     if run.ok:
@@ -90,3 +98,94 @@ def _target(app):
     from certmgr.core.binding import Target
 
     return Target(app=app.slug, key_name=f"{app.slug}-next")
+
+
+# --- times, counts, list pages ------------------------------------------------------------------
+
+
+# (unit, its length in seconds, from which span on it is used): "47 hours", then "2 days".
+_UNITS = (
+    ("year", 365 * 86400, 730 * 86400),
+    ("day", 86400, 2 * 86400),
+    ("hour", 3600, 3600),
+    ("minute", 60, 60),
+)
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """The span in words as people say it ("in 12 days", "3 hours ago"): whole units, rounded down."""
+    seconds = (moment - now).total_seconds()
+    span = abs(seconds)
+    if span < 60:
+        return "in less than a minute" if seconds > 0 else "less than a minute ago"
+    unit, size = next((unit, size) for unit, size, start in _UNITS if span >= start)
+    words = counted(int(span // size), unit)
+    return f"in {words}" if seconds > 0 else f"{words} ago"
+
+
+@register.simple_tag
+def reltime(moment, exact_format: str = "Y-m-d H:i"):
+    """A moment as "in 12 days", its exact UTC time on hover and for machines."""
+    if not moment:
+        return "—"
+    from django.utils.dateformat import format as date_format
+
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        moment.isoformat(),
+        date_format(moment, exact_format),
+        relative(moment, timezone.now()),
+    )
+
+
+def counted(count: int, noun: str) -> str:
+    """A count with its noun: "1 certificate", "2 certificates"; ``noun`` may be "entry,entries"."""
+    one, _, many = noun.partition(",")
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+@register.filter
+def plural(count, noun: str) -> str:
+    return counted(int(count or 0), noun)
+
+
+@register.filter
+def noun(count, noun: str) -> str:
+    """The noun alone, for "<strong>2</strong> certificates"."""
+    return counted(int(count or 0), noun).split(" ", 1)[1]
+
+
+@register.simple_tag
+def sort_th(listing, key: str, extra_class: str = ""):
+    """A column header that sorts the list by this column (again: the other way round)."""
+    href, current = listing.header_link(key)
+    label = listing.sorting.columns[key].label
+    mark = {"ascending": "▲", "descending": "▼"}.get(current, "")
+    return format_html(
+        '<th scope="col"{}{}><a class="sort" href="{}">{}<span class="sort-mark" aria-hidden="true">{}</span></a></th>',
+        format_html(' aria-sort="{}"', current) if current else "",
+        format_html(' class="{}"', extra_class) if extra_class else "",
+        href,
+        label,
+        mark,
+    )
+
+
+@register.simple_tag
+def page_links(page, listing=None, querystring: str = "") -> dict:
+    """Links of a numbered pager: previous, first, …, neighbours, …, last, next."""
+
+    def href(number: int) -> str:
+        if listing is not None:
+            return listing.link(page=str(number) if number > 1 else "")
+        return "?" + (f"{querystring}&" if querystring else "") + f"page={number}"
+
+    numbers = page_numbers(page.number, page.paginator.num_pages)
+    return {
+        "numbers": [
+            {"gap": n is None, "number": n, "href": href(n) if n else "", "current": n == page.number}
+            for n in numbers
+        ],
+        "previous": href(page.previous_page_number()) if page.has_previous() else "",
+        "next": href(page.next_page_number()) if page.has_next() else "",
+    }
