@@ -30,14 +30,8 @@ def state_badge(state, days=None):
 
 
 @register.simple_tag
-def health_badge(run, paused=False):
+def health_badge(run):
     """The last health-check result as a pill: words first, colour second."""
-    if paused:
-        return format_html(
-            '<span class="badge badge-expiring" title="{}">{}</span>',
-            "Scheduled checks are paused after repeated invalid_client refusals",
-            "paused" if run is None or run.ok else f"paused: {run.code}",
-        )
     if run is None:
         return format_html('<span class="badge badge-none">{}</span>', "not checked yet")
     if run.ok:
