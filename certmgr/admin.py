@@ -233,12 +233,20 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+class NamedBlankFilter(admin.AllValuesFieldListFilter):
+    """A healthy run has no failed step or code: its filter link says so instead of being empty."""
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            yield {**choice, "display": choice["display"] or "(none: healthy)"}
+
+
 @admin.register(HealthCheckRun)
 class HealthCheckRunAdmin(admin.ModelAdmin):
     """Runs are records of what happened: read-only, like the audit log."""
 
     list_display = ["started_at", "application", "ok", "failed_step", "code", "trigger", "duration_ms"]
-    list_filter = ["ok", "trigger", "failed_step", "code"]
+    list_filter = ["ok", "trigger", ("failed_step", NamedBlankFilter), ("code", NamedBlankFilter)]
     search_fields = ["application__name", "application__slug", "diagnosis"]
     list_select_related = ["application"]
     date_hierarchy = "started_at"
