@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -39,13 +40,13 @@ PAGE_SIZE = 50
 
 DASHBOARD_SORT = Sorting(
     {
-        "name": Column("Application", ("name",)),
-        "tenant": Column("IAS tenant", ("tenant_url", "name")),
-        "client": Column("Client id", ("client_id", "name")),
-        "active": Column("Active", ("active_count", "name"), descending_first=True),
-        "expiry": Column("Next expiry", ("next_expiry", "name"), nulls_last=True),
+        "name": Column("Application", (Lower("name"),)),
+        "tenant": Column("IAS tenant", ("tenant_url", Lower("name"))),
+        "client": Column("Client id", ("client_id", Lower("name"))),
+        "active": Column("Active", ("active_count", Lower("name")), descending_first=True),
+        "expiry": Column("Next expiry", ("next_expiry", Lower("name")), nulls_last=True),
         # Failing first (False < True), then healthy, then never checked.
-        "health": Column("Health check", ("last_check__ok", "name"), nulls_last=True),
+        "health": Column("Health check", ("last_check__ok", Lower("name")), nulls_last=True),
     },
     default="expiry",
 )
@@ -96,7 +97,7 @@ def _next_expiry_state(not_after, now, earliest_start):
 CERTIFICATE_SORT = Sorting(
     {
         "subject": Column("Subject", ("subject",)),
-        "application": Column("Application", ("application__name", "not_after")),
+        "application": Column("Application", (Lower("application__name"), "not_after")),
         "lifecycle": Column("Lifecycle", ("lifecycle", "not_after")),
         "expiry": Column("Not after", ("not_after",)),
         "uploaded": Column("Uploaded", ("uploaded_at",), descending_first=True),

@@ -24,16 +24,17 @@ class Column:
     """A sortable column: its label and the fields it orders by (nullable ones put last)."""
 
     label: str
-    fields: tuple[str, ...]
+    fields: tuple  # field names, or expressions such as Lower("name")
     nulls_last: bool = False
     descending_first: bool = False  # a header link's first click: newest, most, latest first
 
     def order(self, descending: bool) -> list:
         """The first field may be nullable (nulls last both ways); the others are tie-breakers."""
         out = []
-        for i, name in enumerate(self.fields):
+        for i, field in enumerate(self.fields):
             how = {"nulls_last": True} if self.nulls_last and i == 0 else {}
-            out.append(F(name).desc(**how) if descending else F(name).asc(**how))
+            expression = F(field) if isinstance(field, str) else field
+            out.append(expression.desc(**how) if descending else expression.asc(**how))
         return out
 
 
