@@ -16,8 +16,8 @@ import time_machine
 from django.urls import reverse
 
 from certmgr.lib.listing import page_numbers, safe_cell
+from certmgr.lib.words import counted, relative
 from certmgr.models import Application, AuditEvent, Certificate, HealthCheckRun
-from certmgr.templatetags.certmgr import counted, relative
 from tests import certs
 
 NOW = certs.TWENTY_DAYS_BEFORE_EXPIRY

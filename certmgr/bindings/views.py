@@ -17,6 +17,7 @@ from ..access.clientaddr import client_ip
 from ..core import binding
 from ..core.binding import FORMATS, Target
 from ..lib.viewkit import managed_application, param
+from ..lib.words import counted
 from ..models import Application, AuditEvent, Certificate
 from . import parameters as bindings
 from . import rotation
@@ -170,7 +171,9 @@ def promote(request, slug, pk):
         messages.error(request, "Confirm that the new binding works before retiring the old certificate.")
         return redirect(app)
     retired = rotation.promote(staged, actor=request.user, remote_addr=client_ip(request))
-    messages.success(request, f"The staged certificate is now active; {len(retired)} certificate(s) retired.")
+    messages.success(
+        request, f"The staged certificate is now active; {counted(len(retired), 'certificate')} retired."
+    )
     return redirect(app)
 
 

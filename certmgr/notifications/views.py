@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..access.auditdiff import cut
 from ..inventory import keys
 from ..lib.viewkit import managed_application, managed_certificate
+from ..lib.words import counted
 from ..models import Application, AuditEvent
 from . import ledger
 from .audit import channel_changes, channel_created_detail, channel_facts, channel_title
@@ -196,7 +197,9 @@ def channel_test(request, slug, pk):
         return redirect("notifications", app.slug)
     for notice, retryable in test.failed:
         _test_failed(request, row, notice.recipient, notice.last_error, retryable)
-    where = f" to {len(test.sent)} of {test.recipients} recipients" if row.kind == Kind.EMAIL else ""
+    where = (
+        f" to {len(test.sent)} of {counted(test.recipients, 'recipient')}" if row.kind == Kind.EMAIL else ""
+    )
     if test.sent:
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
     outcome = [f"sent{where}"] if test.sent else []

@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from certmgr.core.facts import format_fingerprint
 from certmgr.lib.listing import page_numbers
+from certmgr.lib.words import counted, relative
 
 register = template.Library()
 
@@ -97,26 +98,6 @@ def _target(app):
 # --- times, counts, list pages ------------------------------------------------------------------
 
 
-# (unit, its length in seconds, from which span on it is used): "47 hours", then "2 days".
-_UNITS = (
-    ("year", 365 * 86400, 730 * 86400),
-    ("day", 86400, 2 * 86400),
-    ("hour", 3600, 3600),
-    ("minute", 60, 60),
-)
-
-
-def relative(moment: datetime, now: datetime) -> str:
-    """The span in words as people say it ("in 12 days", "3 hours ago"): whole units, rounded down."""
-    seconds = (moment - now).total_seconds()
-    span = abs(seconds)
-    if span < 60:
-        return "in less than a minute" if seconds > 0 else "less than a minute ago"
-    unit, size = next((unit, size) for unit, size, start in _UNITS if span >= start)
-    words = counted(int(span // size), unit)
-    return f"in {words}" if seconds > 0 else f"{words} ago"
-
-
 @register.simple_tag
 def reltime(moment, exact_format: str = "Y-m-d H:i"):
     """A moment as "in 12 days", its exact UTC time on hover and for machines."""
@@ -130,12 +111,6 @@ def reltime(moment, exact_format: str = "Y-m-d H:i"):
         date_format(moment, exact_format),
         relative(moment, timezone.now()),
     )
-
-
-def counted(count: int, noun: str) -> str:
-    """A count with its noun: "1 certificate", "2 certificates"; ``noun`` may be "entry,entries"."""
-    one, _, many = noun.partition(",")
-    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 @register.filter
