@@ -9,10 +9,7 @@
 
   // --- application pickers ---------------------------------------------------------------------
 
-  let pickers = 0;
-
   function setUpPicker(input) {
-    pickers += 1;
     const list = document.createElement("ul");
     list.id = input.id + "-suggestions";
     list.setAttribute("role", "listbox");
