@@ -8,6 +8,13 @@ from django.utils.html import format_html
 from .access.auditdiff import AuditSpec
 from .inventory.audit import APPLICATION_AUDIT, application_created_detail
 from .models import Application, AuditEvent, Certificate, ExternalIdentity, HealthCheckRun
+from .notifications.models import Notice, NotificationChannel
+
+# The admin site is the portal's, not "Django administration".
+admin.site.site_header = "IAS certificate portal · administration"
+admin.site.site_title = "IAS certificate portal admin"
+admin.site.index_title = "Users, roles and records"
+admin.site.site_url = "/"
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -226,12 +233,20 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+class NamedBlankFilter(admin.AllValuesFieldListFilter):
+    """A healthy run has no failed step or code: its filter link says so instead of being empty."""
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            yield {**choice, "display": choice["display"] or "(none: healthy)"}
+
+
 @admin.register(HealthCheckRun)
 class HealthCheckRunAdmin(admin.ModelAdmin):
     """Runs are records of what happened: read-only, like the audit log."""
 
     list_display = ["started_at", "application", "ok", "failed_step", "code", "trigger", "duration_ms"]
-    list_filter = ["ok", "trigger", "failed_step", "code"]
+    list_filter = ["ok", "trigger", ("failed_step", NamedBlankFilter), ("code", NamedBlankFilter)]
     search_fields = ["application__name", "application__slug", "diagnosis"]
     list_select_related = ["application"]
     date_hierarchy = "started_at"
@@ -263,3 +278,57 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records kept by the portal itself: to look at here, changed only through the portal's pages."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(ReadOnlyAdmin):
+    """Channels are made on each application's notifications page; their sealed secret is never shown."""
+
+    list_display = ["name", "application", "kind", "enabled", "secret_set", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "application__name", "application__slug"]
+    list_select_related = ["application"]
+    fields = ["application", "kind", "name", "enabled", "options", "secret_set", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="secret or URL stored (sealed)")
+    def secret_set(self, obj):
+        return obj.sealed_secret is not None
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    """The notice ledger: what went out, to whom, through which channel, and what failed."""
+
+    list_display = [
+        "created_at",
+        "event",
+        "threshold",
+        "application",
+        "channel",
+        "recipient",
+        "state",
+        "attempts",
+    ]
+    list_filter = ["state", "event"]
+    search_fields = ["application__name", "application__slug", "recipient", "last_error"]
+    list_select_related = ["application", "channel"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at", "event", "threshold", "day", "application", "certificate", "health_check", "channel",
+        "recipient", "state", "attempts", "next_attempt_at", "claimed_at", "sent_at", "last_error",
+    ]  # fmt: skip
+    readonly_fields = fields

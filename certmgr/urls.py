@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("certmgr.healthcheck.urls")),
     path("", include("certmgr.notifications.urls")),
     path("", include("certmgr.rotation.urls")),
+    path("", include("certmgr.search.urls")),
     path("", include("certmgr.inventory.urls")),
 ]

@@ -151,9 +151,12 @@ CERTMGR_CF_STORE_KEYS = env_bool("CERTMGR_CF_STORE_KEYS", False)  # keep X509_GE
 # The routes Cloud Foundry maps to the app ("host" or "host/path"), first one first.
 _routes = vcap.application_uris()
 _route_hosts = [route.split("/", 1)[0] for route in _routes]
-# Links in notices: the first route on Cloud Foundry, else the development server.
+# Links in notices and feed URLs: the first route on Cloud Foundry, else the development server
+# (on PORT, as `./dev run` starts it: a number or host:port).
+_dev_address = env_str("PORT") or "8000"
+_dev_address = _dev_address if ":" in _dev_address else f"127.0.0.1:{_dev_address}"
 CERTMGR_PORTAL_URL = env_str(
-    "CERTMGR_PORTAL_URL", f"https://{_routes[0]}" if _routes else "http://127.0.0.1:8000"
+    "CERTMGR_PORTAL_URL", f"https://{_routes[0]}" if _routes else f"http://{_dev_address}"
 ).rstrip("/")
 CERTMGR_METRICS_TOKEN = env_str("CERTMGR_METRICS_TOKEN")
 # Proxies in front of the portal that append to X-Forwarded-For (the audit log's address).

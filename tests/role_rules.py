@@ -75,6 +75,12 @@ NOT_FOUND = Access("nobody: not found", lambda p, t: {"404"})
 TOKEN = Access("the feed's token", lambda p, t: {OK} if t.token == "valid" else {"404"})
 BEARER = Access("the metrics bearer token (none sent)", lambda p, t: {"401"})
 TO_LOGIN = Access("everyone: sent to the portal's login page", lambda p, t: {LOGIN})
+# The admin site's login: the portal's login page for those logged out; a 403 page for those
+# logged in without the admin site (not a redirect loop between the two logins).
+ADMIN_SITE_LOGIN = Access(
+    "logged out: the portal's login page; logged in without the admin site: 403",
+    lambda p, t: {LOGIN} if p == "anonymous" else {OK, LOGIN} if p == "admin" else {"403"},
+)
 STRAY = Access("nobody: a login callback without its state", lambda p, t: {"403"})
 # The automation API and its pages have their own matrix, by session and by token, with exact
 # answers (tests/test_api_roles.py); here: no server error, no key material, nothing changed by

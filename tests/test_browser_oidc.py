@@ -84,7 +84,7 @@ def test_a_person_logs_on_at_ias_and_lands_on_the_page_asked_for(
 
     page.wait_for_url(live_server.url + frontend_app.get_absolute_url())
     expect(page.locator("h1")).to_contain_text("Frontend")
-    expect(page.locator(".who")).to_have_text("brigitte@example.com · owner")
+    expect(page.locator(".who:visible")).to_have_text("brigitte@example.com · owner")
     expect(page.get_by_role("link", name="Edit")).to_be_visible()  # she owns it through her IAS group
 
     page.goto(live_server.url + backend_app.get_absolute_url())

@@ -92,6 +92,7 @@ def test_a_rotation_from_a_new_key_to_a_verified_switch(page, live_server, check
     expect(old_row).not_to_contain_text("Expiring")
     page.goto(live_server.url + "/")
     expect(page.get_by_role("row", name="Frontend")).to_contain_text("healthy")
-    expect(page.get_by_role("row", name="Frontend")).to_contain_text("Valid · 385 days left")
+    expect(page.get_by_role("row", name="Frontend")).to_contain_text("in 385 days")  # the new expiry
+    expect(page.get_by_role("row", name="Frontend")).to_contain_text("Valid")
     assert "PRIVATE KEY" not in page.content()
     assert all(url.startswith(live_server.url) for url in page.requested)  # no CDN, no other host

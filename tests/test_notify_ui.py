@@ -134,14 +134,17 @@ def test_the_owner_creates_a_channel_of_each_kind_and_no_secret_is_readable(otto
 
 
 def test_an_empty_signing_secret_is_generated_and_shown_once(otto, frontend_app):
-    response = create(otto, "webhook", name="ops webhook", url="https://hooks.example.net/in")
+    posted = create(otto, "webhook", name="ops webhook", url="https://hooks.example.net/in")
+    response = otto.get(posted["Location"])  # redirect after POST: a reload makes no second channel
 
+    assert posted.status_code == 302 and posted["Location"] == url("notifications", "frontend")
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     row = NotificationChannel.objects.get(name="ops webhook")
     generated = channels.channel_for(row).secret
     assert len(generated) >= 32
     assert generated in response.content.decode()
     assert "shown only this once" in response.content.decode()
+    assert generated not in json.dumps(session_data(otto))  # sealed while it waited
     assert generated not in notifications_page(otto)  # and never again
     assert generated not in otto.get(url("notification-channel-edit", "frontend", row.pk)).content.decode()
 
@@ -168,13 +171,30 @@ def test_editing_with_empty_secret_fields_keeps_the_stored_ones(otto, frontend_a
     assert (sender.url, sender.secret) == ("https://hooks.example.net/second", HOOK_SECRET)
 
     rotated = otto.post(
-        url("notification-channel-edit", "frontend", hook.pk), {"name": "ops webhook", "new_secret": "on"}
+        url("notification-channel-edit", "frontend", hook.pk),
+        {"name": "ops webhook", "new_secret": "on"},
+        follow=True,
     )
 
     hook.refresh_from_db()
     sender = channels.channel_for(hook)
     assert sender.url == "https://hooks.example.net/second" and sender.secret != HOOK_SECRET
-    assert rotated.status_code == 200 and sender.secret in rotated.content.decode()
+    assert rotated.redirect_chain == [(url("notifications", "frontend"), 302)]
+    assert sender.secret in rotated.content.decode()
+
+
+def test_reloading_the_page_after_adding_a_channel_adds_no_second_one(otto, frontend_app):
+    posted = create(otto, "webhook", name="ops webhook", url="https://hooks.example.net/in")
+    shown = otto.get(posted["Location"])
+    reloaded = otto.get(posted["Location"])  # what the browser's reload does after a redirect
+
+    assert NotificationChannel.objects.filter(name="ops webhook").count() == 1
+    secret = channels.channel_for(NotificationChannel.objects.get(name="ops webhook")).secret
+    assert secret in shown.content.decode() and secret not in reloaded.content.decode()
+
+
+def session_data(client) -> dict:
+    return dict(client.session.items())
 
 
 @pytest.mark.parametrize(

@@ -28,14 +28,16 @@ def text_of(response) -> str:
 
 
 def table_rows(response) -> list[tuple[str, str]]:
-    """(first cell's link text, state badge) of each table row, top to bottom."""
+    """(first cell's link text, "state badge · expiry as a relative time") of each row, top to bottom."""
     rows = re.findall(r"<tr>(.*?)</tr>", response.content.decode(), re.S)
     found = []
     for row in rows:
         name = re.search(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', row)
         badge = re.search(r'<span class="badge[^"]*">([^<]+)</span>', row)
+        when = re.search(r"<time [^>]*>([^<]+)</time>", row)
         if name:
-            found.append((html.unescape(name[1]), html.unescape(badge[1]) if badge else ""))
+            state = html.unescape(badge[1]) if badge else ""
+            found.append((html.unescape(name[1]), state + (f" · {when[1]}" if when else "")))
     return found
 
 
@@ -82,9 +84,9 @@ def test_the_dashboard_lists_applications_by_next_expiry_with_state_and_days_lef
     assert [name for name, _ in rows] == ["Archive", "Frontend", "Backend", "Staging", "Payroll"]
     assert dict(rows) == {
         "Archive": "Expired · 10 days ago",
-        "Frontend": "Expiring · 20 days left",
-        "Backend": "Valid · 120 days left",
-        "Staging": "Not yet valid · 400 days left",
+        "Frontend": "Expiring · in 20 days",
+        "Backend": "Valid · in 120 days",
+        "Staging": "Not yet valid · in 400 days",
         "Payroll": "No active certificate",
     }
 
@@ -191,9 +193,9 @@ def test_it_pages_fifty_certificates_at_a_time_and_keeps_the_filters(otto, bulk)
     second = otto.get(reverse("certificates"), {"application": "bulk", "sort": "-expiry", "page": 2})
 
     assert len(listed(first)) == 50 and len(listed(second)) == 5
-    assert "Page 1 of 2 (55 in all)" in text_of(first)
+    assert "Page 1 of 2 · 1–50 of 55" in text_of(first)
     assert 'href="?application=bulk&amp;sort=-expiry&amp;page=2" rel="next"' in first.content.decode()
-    assert 'href="?application=bulk&amp;sort=-expiry&amp;page=1" rel="prev"' in second.content.decode()
+    assert 'href="?application=bulk&amp;sort=-expiry" rel="prev"' in second.content.decode()
     everything = listed(first) + listed(second)
     assert everything == sorted(everything, reverse=True) and len(set(everything)) == 55
 
@@ -218,8 +220,9 @@ def test_the_application_page_shows_its_facts_and_certificates(otto, portfolio, 
     assert "accounts.ondemand.com" in page
     assert re.search(r"Owners\s*otto", page)
     assert table_rows(response) == [
-        ("CN=frontend-app (P000042),O=Example Corp,C=DE", "Expiring · 20 days left"),
-        ("CN=retired-early,O=Example Corp,C=DE", "Retired · no longer in use"),  # no expiry warning
+        ("CN=frontend-app (P000042),O=Example Corp,C=DE", "Expiring · in 20 days"),
+        # retired: no expiry warning, its date still shown
+        ("CN=retired-early,O=Example Corp,C=DE", "Retired · no longer in use · in 10 days"),
     ]
     assert format_fingerprint(leaf.fingerprint[:16]) + "…" in page
     assert "2026-01-15 09:00" in page and "staged for rotation" not in page and "retired" in page

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from certmgr.models import Application, Certificate
+from certmgr.models import Application, AuditEvent, Certificate
 from tests import certs
 
 LIFECYCLES = [
@@ -74,6 +74,12 @@ PAGES = {
     "certificates": lambda: reverse("certificates"),
     "certificates-filtered": lambda: reverse("certificates") + "?lifecycle=active&sort=-expiry&q=CN%3Dapp",
     "application": lambda: reverse("application", args=["app-000"]),
+    # Sorted, filtered, picked by typing: still no query per row.
+    "dashboard-sorted": lambda: reverse("dashboard") + "?sort=-health&q=app",
+    "certificates-picked": lambda: (
+        reverse("certificates") + "?sort=application&application=app-0&state=valid"
+    ),
+    "search": lambda: reverse("search") + "?q=app-0",
 }
 
 
@@ -107,3 +113,33 @@ def test_each_page_needs_only_a_handful_of_queries(client, request, owner, perso
     # user's role (1 query, none for an admin).
     assert counts.pop("application") <= 15
     assert max(counts.values()) <= 9, counts
+
+
+def test_the_audit_log_costs_the_same_few_queries_sorted_and_filtered(client, admin_user, owner):
+    client.force_login(admin_user)
+    url = reverse("audit-log") + "?sort=application&application=app-0&action=certificate_changed"
+
+    def events(apps):
+        AuditEvent.objects.bulk_create(
+            AuditEvent(action="certificate_changed", actor_label="test", application=app, certificate=cert)
+            for app in apps
+            for cert in app.certificates.all()
+        )
+
+    populate(0, 3, 3, owner)
+    events(Application.objects.all())
+    small, small_rows = audit_queries(client, url)
+    populate(3, 60, 5, owner)
+    events(Application.objects.filter(slug__gte="app-003"))
+    large, large_rows = audit_queries(client, url)
+
+    assert large_rows > small_rows
+    assert large == small <= 8, f"{small} queries for {small_rows} rows, {large} for {large_rows}"
+
+
+def audit_queries(client, url) -> tuple[int, int]:
+    client.get(url)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), response.content.decode().count("<tr>") - 1

@@ -47,6 +47,7 @@ from tests.role_rules import (
     ADMIN,
     ADMIN_LOGOUT,
     ADMIN_SITE,
+    ADMIN_SITE_LOGIN,
     ANYONE,
     API,
     AUDIT_TABLE,
@@ -63,7 +64,6 @@ from tests.role_rules import (
     SITE,
     SITE_RULES,
     STRAY,
-    TO_LOGIN,
     TOKEN,
     Route,
     Rule,
@@ -134,6 +134,8 @@ RULES: dict[str, Rule] = {
     "certificate-mute": Rule(NOT_ALLOWED, MANAGE, pk="certificate", body={"muted_until": "2026-07-01"}),
     # inventory
     "dashboard": Rule(READ, READ),
+    "search": Rule(READ, NOT_ALLOWED),
+    "search-applications": Rule(READ, NOT_ALLOWED),
     "certificates": Rule(READ, READ),
     "certificate": Rule(READ, READ, pk="certificate"),
     "certificate-pem": Rule(READ, READ, pk="certificate"),
@@ -146,7 +148,7 @@ RULES: dict[str, Rule] = {
     "application-upload": Rule(MANAGE, MANAGE, body=_upload),
     # the admin site: its staff check keeps everyone but admins out; its per-model permissions
     # decide what admins may do (read-only models answer 403 to changes)
-    "admin:login": Rule(TO_LOGIN, TO_LOGIN, gate=OPEN),
+    "admin:login": Rule(ADMIN_SITE_LOGIN, ADMIN_SITE_LOGIN, gate=OPEN),
     "admin:logout": Rule(ADMIN_LOGOUT, ANYONE, gate=SIGNED_IN),
     "admin:password_change_done": Rule(SITE, NOT_ALLOWED, gate=ADMIN_SITE),
     "admin:jsi18n": Rule(SITE, NOT_ALLOWED, gate=ADMIN_SITE),

@@ -172,7 +172,7 @@ def test_cancel_stores_nothing_and_forgets_the_upload(otto, frontend_app, leaf):
 
     response = confirm(otto, shown, step="cancel")
 
-    assert response["Location"] == reverse("dashboard")
+    assert response["Location"] == reverse("application", args=["frontend"])  # back where it came from
     assert "nothing was stored" in text_of(otto.get(response["Location"]))
     assert "certmgr_pending_upload" not in "".join(session_contents())
     assert confirm(otto, shown).status_code == 302
@@ -399,13 +399,13 @@ def test_a_viewer_owning_another_application_is_offered_only_that_one(
     backend_app.owners.add(viewer)
     client.force_login(viewer)
 
-    options = re.findall(
-        r'<option value="\d+">([^<]+)</option>', client.get(reverse("upload")).content.decode()
-    )
+    suggested = client.get(reverse("search-applications"), {"q": "", "scope": "managed"}).json()
+    page = client.get(reverse("upload"))
     response = preview(client, frontend_app, file=("client.pem", leaf.pem))
 
-    assert options == ["Backend"]
-    assert "Select a valid choice" in text_of(response)
+    assert [app["name"] for app in suggested["applications"]] == ["Backend"]
+    assert page.context["form"]["application"].value() == "backend"  # her only one, filled in
+    assert f"None of the applications you manage matches “{frontend_app.pk}”" in text_of(response)
     assert nothing_saved()
 
 

@@ -17,6 +17,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxLengthValidator
 from django.dispatch import receiver
 from django.http import HttpResponseRedirect
@@ -91,7 +92,15 @@ class LocalLoginView(auth_views.LoginView):
 
 @login_not_required
 def admin_login(request, extra_context=None):
-    """The admin site's login page: the portal's own, with its rules (next= is kept)."""
+    """The admin site's login page: the portal's own, with its rules (next= is kept).
+
+    Someone logged in who is not staff lands here too; sending them to /login/ would send them
+    straight back (/login/ passes a logged-in user on to next=/admin/): a 403 page instead.
+    """
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:  # already in: on to the admin site
+            return HttpResponseRedirect(reverse("admin:index"))
+        raise PermissionDenied("The admin site is for the portal's administrators only.")
     query = request.META.get("QUERY_STRING", "")
     return HttpResponseRedirect(reverse("login") + (f"?{query}" if query else ""))
 

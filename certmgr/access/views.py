@@ -1,33 +1,75 @@
-"""The audit log for admins: who did what, when, from which address; filterable."""
+"""The audit log for admins: who did what, when, from which address; filterable, sortable, exportable."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.utils.http import urlencode
 
+from ..lib.listing import Column, Listing, Sorting, csv_response, paginate
 from ..lib.viewkit import param
-from ..models import AuditEvent
+from ..models import Application, AuditEvent
+from ..search import picker
 
 PAGE_SIZE = 100
+FILTERS = ("action", "application", "actor", "since", "until")
+AUDIT_SORT = Sorting(
+    {
+        "at": Column("When", ("at",), descending_first=True),
+        "actor": Column("Who", ("actor_label", "at")),
+        "action": Column("What", ("action", "at")),
+        "application": Column("Application", ("application__slug", "at"), nulls_last=True),
+    },
+    default="-at",
+)
+CSV_FIELDS = (
+    "at",
+    "actor_label",
+    "action",
+    "application__slug",
+    "certificate__fingerprint",
+    "remote_addr",
+    "detail",
+)
 
 
 def audit_log(request):
     if not request.user.is_superuser:
         raise PermissionDenied("Only admins may read the audit log.")
-    filters = {
-        name: param(request, name).strip() for name in ("action", "application", "actor", "since", "until")
-    }
-    events = AuditEvent.objects.select_related("application", "certificate").order_by("-at", "-pk")
+    listing = Listing.of(request, AUDIT_SORT, keep=FILTERS)
+    filters = {name: listing.query.get(name, "") for name in FILTERS}
+    events = AuditEvent.objects.select_related("application", "certificate")
     if filters["action"] in AuditEvent.Action.values:
         events = events.filter(action=filters["action"])
-    if filters["application"]:
-        events = events.filter(application__slug=filters["application"])
+    chosen = picker.pick(Application.objects.all(), filters["application"])
+    if chosen.application is not None:
+        events = events.filter(application=chosen.application)
+    elif chosen.text:
+        events = events.filter(application__in=Application.objects.filter(picker.matching(chosen.text)))
     if filters["actor"]:
         events = events.filter(actor_label__icontains=filters["actor"])
+    events, errors = _in_days(events, filters)
+    events = events.order_by(*listing.order_by)
+    if param(request, "export") == "csv":
+        return _csv(events)
+    page = paginate(request, events, PAGE_SIZE)
+    return render(
+        request,
+        "certmgr/access/audit_log.html",
+        {
+            "page": page,
+            "filters": filters,
+            "listing": listing,
+            "chosen": chosen,
+            "choices": [(app, listing.link(application=app.slug, page="")) for app in chosen.choices],
+            "actions": AuditEvent.Action.choices,
+            "errors": errors,
+        },
+    )
+
+
+def _in_days(events, filters: dict) -> tuple:
     errors = []
     for name, lookup, shift in (("since", "at__gte", timedelta(0)), ("until", "at__lt", timedelta(days=1))):
         if filters[name]:
@@ -36,17 +78,15 @@ def audit_log(request):
                 errors.append(f"“{filters[name][:40]}” is not a date (YYYY-MM-DD).")
             else:
                 events = events.filter(**{lookup: day + shift})
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "certmgr/access/audit_log.html",
-        {
-            "page": page,
-            "filters": filters,
-            "actions": AuditEvent.Action.choices,
-            "errors": errors,
-            "querystring": urlencode({k: v for k, v in filters.items() if v}),
-        },
+    return events, errors
+
+
+def _csv(events):
+    labels = dict(AuditEvent.Action.choices)
+    rows = events.values_list(*CSV_FIELDS).iterator(chunk_size=2000)
+    header = ["at (UTC)", "who", "what", "application", "certificate sha-256", "from", "detail"]
+    return csv_response(
+        "audit-log", header, ((at, who, labels.get(what, what), *rest) for at, who, what, *rest in rows)
     )
 
 

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from ..core.binding import CF_TARGETS, FORMATS, Target
 from ..core.expiry import ExpiryState, days_left, expiry_state
+from ..inventory.lists import CERTIFICATE_SORT
 from ..models import Certificate, HealthCheckRun, Notice, NotificationChannel, warning_threshold
 
 STATES = [state.value for state in ExpiryState]
@@ -189,7 +190,12 @@ class CertificateFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=STATES, required=False)
     application = serializers.SlugField(required=False, max_length=100)
     lifecycle = serializers.ChoiceField(choices=LIFECYCLES, required=False)
-    sort = serializers.ChoiceField(choices=["expiry", "-expiry"], required=False, default="expiry")
+    sort = serializers.ChoiceField(
+        choices=[f"{way}{key}" for key in CERTIFICATE_SORT.columns for way in ("", "-")],
+        required=False,
+        default=CERTIFICATE_SORT.default,
+        help_text="A column of the certificate list; a leading - for descending.",
+    )
 
 
 PEM_HELP = "Text as the upload page takes it: PEM (certificate, chain, key), one-line PEM, service key JSON."

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -87,13 +89,29 @@ def summary(run: HealthCheckRun) -> str:
     return f"Failed at {run.failed_step}: {run.diagnosis}"
 
 
+# The history page's time ranges; the chart shows at most CHART_POINTS runs of one (evenly thinned).
+RANGES = {
+    "24h": ("24 hours", timedelta(hours=24)),
+    "7d": ("7 days", timedelta(days=7)),
+    "30d": ("30 days", timedelta(days=30)),
+}
+CHART_POINTS = 300
+CHART_READ_LIMIT = 10_000
+
+
 def health_history(request, slug):
     app = get_object_or_404(Application, slug=slug)
-    runs = list(app.health_checks.select_related("certificate")[:HISTORY_SIZE])
+    now = timezone.now()
+    chosen = request.GET.get("range", "7d") if request.GET.get("range") in RANGES else "7d"
+    in_range = app.health_checks.filter(started_at__gte=now - RANGES[chosen][1])
+    runs = list(in_range.select_related("certificate")[:HISTORY_SIZE])
+    charted = list(in_range.values_list("started_at", "ok", "steps")[:CHART_READ_LIMIT])
+    charted = charted[:: max(1, -(-len(charted) // CHART_POINTS))]
     chart_runs = [
-        ChartRun(run.started_at, run.ok, {step["name"]: step.get("duration_ms") for step in run.steps})
-        for run in reversed(runs)
+        ChartRun(started_at, ok, {step["name"]: step.get("duration_ms") for step in steps})
+        for started_at, ok, steps in reversed(charted)
     ]
+    span = (now - RANGES[chosen][1], now)
     return render(
         request,
         "certmgr/healthcheck/health_history.html",
@@ -101,7 +119,10 @@ def health_history(request, slug):
             "app": app,
             "runs": runs,
             # The SVG is built from numbers, timestamps and fixed names, each escaped by the chart.
-            "chart": mark_safe(latency_svg(chart_runs)),  # noqa: S308
+            "chart": mark_safe(latency_svg(chart_runs, span=span)),  # noqa: S308
+            "charted": len(chart_runs),
+            "ranges": [(key, label, key == chosen) for key, (label, _) in RANGES.items()],
+            "range_label": RANGES[chosen][0],
             "steps": STEPS,
             "can_manage": app.is_managed_by(request.user),
         },

@@ -10,12 +10,12 @@ from ..core.rotation_steps import DEFAULT_TOOL
 from ..lib.fields import (
     TEXT_MAX,
     URL_MAX,
-    BoundedModelChoiceField,
     BoundedModelMultipleChoiceField,
     PasswordField,
 )
 from ..lib.policy import target_problem
 from ..models import Application, Certificate, default_check_interval
+from ..search.picker import pick
 
 
 class DomainsField(forms.CharField):
@@ -105,7 +105,12 @@ class ApplicationForm(forms.ModelForm):
 
 
 class UploadForm(forms.Form):
-    application = BoundedModelChoiceField(Application.objects.none(), required=True)
+    # Typed, not chosen from a list of every application (search.picker resolves it).
+    application = forms.CharField(
+        max_length=200,
+        label="Application",
+        help_text="Its name, slug or client id: suggestions appear as you type.",
+    )
     file = forms.FileField(
         required=False,
         help_text=".pem, .crt, .cer, .der, .p7b, .p12, .pfx, a service key .json or a Kubernetes Secret .yaml",
@@ -136,29 +141,48 @@ class UploadForm(forms.Form):
         help_text="X509_PROVIDED needs only the certificate. Leave unchecked to discard any key found.",
     )
 
-    def __init__(self, *args, applications=None, **kwargs):
+    def __init__(self, *args, applications=None, kept=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["application"].queryset = (
-            applications if applications is not None else Application.objects.all()
-        )
+        self.applications = applications if applications is not None else Application.objects.all()
+        self.kept = kept  # a file kept from the last try (pending.KeptFile), used when no other input comes
+        self.chosen = None
+
+    def clean_application(self):
+        # A button of the "which one?" step names its application; else what was typed.
+        text = self.data.get("application_choice") or self.cleaned_data["application"]
+        self.chosen = pick(self.applications, text)
+        if self.chosen.application is not None:
+            return self.chosen.application
+        if self.chosen.choices:
+            raise forms.ValidationError(f"Several of your applications match “{text}”: choose one.")
+        raise forms.ValidationError(f"None of the applications you manage matches “{text}”.")
+
+    @property
+    def uses_kept_file(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return bool(self.kept and self.data.get("use_kept") and not data.get("file") and not data.get("text"))
 
     def clean(self):
         data = super().clean()
         upload, text = data.get("file"), (data.get("text") or "").strip()
         if upload and text:
             raise forms.ValidationError("Choose a file or paste text, not both.")
-        if not upload and not text:
+        if not upload and not text and not self.uses_kept_file:
             raise forms.ValidationError("The input is empty: choose a file or paste a certificate.")
         limit = settings.CERTMGR_MAX_UPLOAD_BYTES
         if upload and upload.size > limit:
             raise forms.ValidationError(too_large(upload.size, limit).message)
         return data
 
-    def payload(self) -> tuple[str, bytes]:
+    def payload(self) -> tuple[str, bytes] | None:
+        """The file's or the pasted text's name and bytes; None when the kept file is to be used."""
         upload = self.cleaned_data.get("file")
         if upload:
+            upload.seek(0)
             return upload.name, upload.read()
-        return "pasted text", self.cleaned_data["text"].encode("utf-8")
+        if self.cleaned_data.get("text", "").strip():
+            return "pasted text", self.cleaned_data["text"].encode("utf-8")
+        return None
 
 
 class KeyDownloadForm(forms.Form):

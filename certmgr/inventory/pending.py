@@ -2,14 +2,20 @@
 
 The session row would otherwise hold a private key in clear; sealing it with the vault keeps
 it as protected as a stored key. Passwords are never kept: the input is parsed at once.
+
+A chosen file that could not be read yet (a wrong PKCS#12 password, no application chosen) waits
+the same way for the next try, so the person need not choose it again: sealed, at most
+CERTMGR_MAX_UPLOAD_BYTES, one per session, gone after the next try, a cancel or MAX_AGE_SECONDS.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from ..core.parse import ParsedInput, parse_certificate_input
@@ -17,6 +23,7 @@ from ..core.servicekey import Binding
 from . import importer, keys
 
 SESSION_KEY = "certmgr_pending_upload"
+RETRY_KEY = "certmgr_upload_retry"
 MAX_AGE_SECONDS = 15 * 60
 
 
@@ -71,5 +78,53 @@ def take(session, token: str) -> PendingUpload | None:
     return PendingUpload(stored["application"], stored["label"], parsed, stored["lifecycle"])
 
 
-def discard(session) -> None:
-    session.pop(SESSION_KEY, None)
+def discard(session) -> int | None:
+    """Forget the stashed upload (and a file kept for a retry); the application it was for."""
+    drop_retry(session)
+    stored = session.pop(SESSION_KEY, None)
+    return stored.get("application") if stored else None
+
+
+# --- a file kept for the next try ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    label: str
+    size: int
+
+
+def keep_for_retry(session, label: str, data: bytes) -> None:
+    if len(data) > settings.CERTMGR_MAX_UPLOAD_BYTES:
+        drop_retry(session)
+        return
+    session[RETRY_KEY] = {
+        "label": label[:200],
+        "size": len(data),
+        "until": time.time() + MAX_AGE_SECONDS,
+        "sealed": keys.vault().encrypt(data).decode("ascii"),
+    }
+
+
+def kept_file(session) -> KeptFile | None:
+    """What waits for the retry (name and size only), if it has not expired."""
+    stored = session.get(RETRY_KEY)
+    if not stored or stored.get("until", 0) < time.time():
+        return None
+    return KeptFile(stored["label"], stored["size"])
+
+
+def take_retry(session) -> tuple[str, bytes] | None:
+    """The kept file's name and bytes, removed from the session; None if absent or expired."""
+    stored = session.pop(RETRY_KEY, None)
+    if not stored:
+        return None
+    try:
+        data = keys.vault().decrypt(stored["sealed"].encode("ascii"), max_age=MAX_AGE_SECONDS)
+    except keys.VaultError:
+        return None
+    return stored["label"], data
+
+
+def drop_retry(session) -> None:
+    session.pop(RETRY_KEY, None)

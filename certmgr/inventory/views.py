@@ -6,11 +6,11 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
@@ -25,30 +25,38 @@ from ..core.expiry import ExpiryState, days_left, expiry_state
 from ..core.parse import ParsedInput
 from ..core.tokenflow import STEPS
 from ..healthcheck.runner import why_not_checkable
+from ..lib.listing import Listing, csv_response, paginate
 from ..lib.viewkit import managed_application, managed_certificate, param
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun, warning_threshold
 from ..rotation.plan import health_follows_certificate
+from ..search import picker
+from ..search.picker import matching
 from . import keys, pending
 from .audit import APPLICATION_AUDIT, application_created_detail
 from .forms import ApplicationForm, KeyDownloadForm, LifecycleForm, UploadForm
 from .importer import Importer, ImportResult
+from .lists import CERTIFICATE_SORT, DASHBOARD_SORT
 
 PAGE_SIZE = 50
 
 
+HEALTH_FILTERS = {
+    "failing": ("failing health checks", Q(last_check__ok=False)),
+    "paused": ("paused health checks", Q(checks_paused=True)),
+}
+
+
 def dashboard(request):
     now = timezone.now()
-    apps = (
-        Application.objects.with_next_expiry()
-        .select_related("last_check")
-        .order_by(F("next_expiry").asc(nulls_last=True), "name")
-    )
-    query = param(request, "q").strip()
+    listing = Listing.of(request, DASHBOARD_SORT, keep=("q", "health"))
+    apps = Application.objects.with_next_expiry().select_related("last_check")
+    query = listing.query.get("q", "")
     if query:
-        apps = apps.filter(
-            Q(name__icontains=query) | Q(slug__icontains=query) | Q(client_id__icontains=query)
-        )
-    page = Paginator(apps, PAGE_SIZE).get_page(request.GET.get("page"))
+        apps = apps.filter(matching(query))
+    health = listing.query.get("health", "")
+    if health in HEALTH_FILTERS:
+        apps = apps.filter(HEALTH_FILTERS[health][1])
+    page = paginate(request, apps.order_by(*listing.order_by), PAGE_SIZE)
     rows = [(app, _next_expiry_state(app.next_expiry, now, app.earliest_start)) for app in page]
     return render(
         request,
@@ -56,9 +64,14 @@ def dashboard(request):
         {
             "page": page,
             "rows": rows,
+            "listing": listing,
             "query": query,
+            "health": health if health in HEALTH_FILTERS else "",
+            "health_filters": [(key, label) for key, (label, _) in HEALTH_FILTERS.items()],
             "counts": Certificate.objects.active().count_by_state(now),
-            "querystring": _querystring(request, exclude="page"),
+            "checks": Application.objects.aggregate(
+                **{key: Count("pk", filter=q) for key, (_, q) in HEALTH_FILTERS.items()}
+            ),
             "threshold_days": warning_threshold().days,
         },
     )
@@ -71,25 +84,30 @@ def _next_expiry_state(not_after, now, earliest_start):
     return expiry_state(earliest_start, not_after, now, warning_threshold()), days_left(not_after, now)
 
 
+CSV_CERTIFICATE_FIELDS = (
+    "subject", "application__slug", "application__name", "lifecycle", "not_before", "not_after",
+    "fingerprint", "serial", "issuer", "key_algorithm", "key_size", "uploaded_at",
+)  # fmt: skip
+
+
 def certificate_list(request):
     now = timezone.now()
-    certs = Certificate.objects.select_related("application")
-    filters = {
-        "q": param(request, "q").strip(),
-        "state": param(request, "state"),
-        "application": param(request, "application"),
-        "lifecycle": param(request, "lifecycle"),
-        "sort": param(request, "sort", "expiry"),
-    }
-    certs = certs.search(filters["q"])
+    listing = Listing.of(request, CERTIFICATE_SORT, keep=("q", "state", "application", "lifecycle"))
+    filters = {name: listing.query.get(name, "") for name in ("q", "state", "application", "lifecycle")}
+    certs = Certificate.objects.select_related("application").search(filters["q"])
     if filters["state"] in {s.value for s in ExpiryState}:  # "x" in ExpiryState raises on Python 3.11
         certs = certs.in_state(filters["state"], now=now)
-    if filters["application"]:
-        certs = certs.filter(application__slug=filters["application"])
+    chosen = picker.pick(Application.objects.all(), filters["application"])
+    if chosen.application is not None:
+        certs = certs.filter(application=chosen.application)
+    elif chosen.text:  # several match (offered below the form) or none: all of them, or nothing
+        certs = certs.filter(application__in=Application.objects.filter(picker.matching(chosen.text)))
     if filters["lifecycle"] in Certificate.Lifecycle.values:
         certs = certs.filter(lifecycle=filters["lifecycle"])
-    order = "-not_after" if filters["sort"] == "-expiry" else "not_after"
-    page = Paginator(certs.order_by(order, "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    certs = certs.order_by(*listing.order_by)
+    if param(request, "export") == "csv":
+        return _certificates_csv(certs, now)
+    page = paginate(request, certs, PAGE_SIZE)
     return render(
         request,
         "certmgr/inventory/certificate_list.html",
@@ -97,22 +115,31 @@ def certificate_list(request):
             "page": page,
             "rows": [(c, c.expiry_state(now), c.days_left(now)) for c in page],
             "filters": filters,
+            "listing": listing,
+            "chosen": chosen,
+            "choices": [(app, listing.link(application=app.slug, page="")) for app in chosen.choices],
             "states": list(ExpiryState),
             "lifecycles": Certificate.Lifecycle.choices,
-            # Decided here: a template {% if %} per option is most of the page's time with 1,000 apps.
-            "applications": [
-                (slug, name, slug == filters["application"])
-                for slug, name in Application.objects.values_list("slug", "name")
-            ],
-            "querystring": _querystring(request, exclude="page"),
         },
     )
 
 
-def _querystring(request, exclude: str) -> str:
-    params = request.GET.copy()
-    params.pop(exclude, None)
-    return params.urlencode()
+def _certificates_csv(certs, now):
+    key_held = ExpressionWrapper(Q(encrypted_private_key__isnull=False), output_field=BooleanField())
+    rows = certs.annotate(key_held=key_held).values_list(*CSV_CERTIFICATE_FIELDS, "key_held")
+
+    def lines():
+        for row in rows.iterator(chunk_size=2000):
+            not_before, not_after = row[4], row[5]
+            state = expiry_state(not_before, not_after, now, warning_threshold())
+            yield [*row[:6], state.value, days_left(not_after, now), *row[6:-1], "yes" if row[-1] else "no"]
+
+    header = [
+        "subject", "application", "application name", "lifecycle", "not before (UTC)", "not after (UTC)",
+        "state", "days left", "sha-256 fingerprint", "serial", "issuer", "key algorithm", "key size",
+        "uploaded (UTC)", "private key held",
+    ]  # fmt: skip
+    return csv_response("certificates", header, lines())
 
 
 def application_detail(request, slug):
@@ -145,7 +172,7 @@ def application_detail(request, slug):
 def application_create(request):
     if not (request.user.is_superuser or request.user.has_perm("certmgr.add_application")):
         raise PermissionDenied("You may not create applications.")
-    form = ApplicationForm(request.POST or None, initial={"owners": [request.user]})
+    form = ApplicationForm(_with_slug(request.POST) or None, initial={"owners": [request.user]})
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             app = form.save()
@@ -158,6 +185,14 @@ def application_create(request):
         messages.success(request, f"Application '{app.name}' created.")
         return redirect(app)
     return render(request, "certmgr/inventory/application_form.html", {"form": form, "app": None})
+
+
+def _with_slug(data):
+    """An empty slug is made from the name, as the page's script does while one types."""
+    if data and not data.get("slug", "").strip() and data.get("name", "").strip():
+        data = data.copy()
+        data["slug"] = slugify(data["name"])[:100]
+    return data
 
 
 def application_edit(request, slug):
@@ -181,6 +216,10 @@ def application_edit(request, slug):
     return render(request, "certmgr/inventory/application_form.html", {"form": form, "app": app})
 
 
+# A file whose only problem was its password, or the application not yet chosen, waits for the retry.
+RETRY_CODES = {InputError.WRONG_PASSWORD, InputError.PASSWORD_REQUIRED}
+
+
 @sensitive_post_parameters("password", "text")
 @sensitive_variables("data", "outcome", "form")
 @never_cache
@@ -190,34 +229,67 @@ def upload(request, slug=None):
     initial_app = managed_application(request, slug) if slug else None
     if request.method == "POST" and request.POST.get("step") in {"confirm", "cancel"}:
         return _finish_upload(request)
+    first = [] if initial_app else list(managed[:2])
+    only_app = initial_app or (first[0] if len(first) == 1 else None)
     form = UploadForm(
         request.POST or None,
         request.FILES or None,
         applications=managed,
-        initial={"application": initial_app},
+        kept=pending.kept_file(request.session),
+        initial={"application": only_app.slug if only_app else ""},
     )
     if request.method == "POST" and form.is_valid():
-        app = form.cleaned_data["application"]
-        label, data = form.payload()
-        outcome = Importer(app, store_keys=False).parse(label, data, form.cleaned_data["password"] or None)
-        if isinstance(outcome, ImportResult):
-            form.add_error(None, outcome.error)
-        else:
-            store = form.cleaned_data["store_private_key"]
-            lifecycle = form.cleaned_data["lifecycle"] or Certificate.Lifecycle.ACTIVE
-            token = pending.stash(request.session, app.pk, label, outcome, store, lifecycle)
-            context = _preview_context(app, label, outcome, store, token)
-            return render(
-                request, "certmgr/inventory/upload_preview.html", {**context, "lifecycle": lifecycle}
-            )
-        _drop_pasted_keys(form, outcome.error_code)
+        outcome = _parse_upload(request, form)
+        if isinstance(outcome, HttpResponse):
+            return outcome
     elif request.method == "POST":
+        _keep_file_for_retry(request, form)
         _drop_pasted_keys(form)
     return render(
         request,
         "certmgr/inventory/upload.html",
-        {"form": form, "app": initial_app, "has_apps": managed.exists()},
+        {
+            "form": form,
+            "app": initial_app,
+            "has_apps": bool(initial_app or first),
+            "kept": pending.kept_file(request.session),
+            "back": initial_app.get_absolute_url() if initial_app else reverse("dashboard"),
+        },
     )
+
+
+def _parse_upload(request, form) -> HttpResponse | None:
+    """The preview page for a valid form; None (the form has the error) when the input was not usable."""
+    app = form.cleaned_data["application"]
+    source = form.payload()
+    if source is None:
+        source = pending.take_retry(request.session)
+        if source is None:
+            form.add_error(None, "The file kept from your last try has expired: choose it again.")
+            return None
+    else:
+        pending.drop_retry(request.session)
+    label, data = source
+    outcome = Importer(app, store_keys=False).parse(label, data, form.cleaned_data["password"] or None)
+    if isinstance(outcome, ImportResult):
+        form.add_error(None, outcome.error)
+        if outcome.error_code in RETRY_CODES:
+            pending.keep_for_retry(request.session, label, data)
+        _drop_pasted_keys(form, outcome.error_code)
+        return None
+    store = form.cleaned_data["store_private_key"]
+    lifecycle = form.cleaned_data["lifecycle"] or Certificate.Lifecycle.ACTIVE
+    token = pending.stash(request.session, app.pk, label, outcome, store, lifecycle)
+    context = _preview_context(app, label, outcome, store, token)
+    return render(request, "certmgr/inventory/upload_preview.html", {**context, "lifecycle": lifecycle})
+
+
+def _keep_file_for_retry(request, form) -> None:
+    """Only the application was wrong (not found, or several match): keep the chosen file."""
+    upload = form.cleaned_data.get("file") if hasattr(form, "cleaned_data") else None
+    if upload and set(form.errors) == {"application"}:
+        upload.seek(0)
+        pending.keep_for_retry(request.session, upload.name, upload.read())
 
 
 _PRIVATE_KEY_BLOCK = re.compile(
@@ -244,6 +316,7 @@ def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: s
     leaf = parsed.leaf
     importer = Importer(app, store_keys=False)
     existing = Certificate.objects.filter(fingerprint=leaf.sha256).select_related("application").first()
+    conflict = importer.tenant_conflict(leaf.sha256)
     return {
         "app": app,
         "label": label,
@@ -254,7 +327,14 @@ def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: s
         "state": expiry_state(leaf.not_before, leaf.not_after, now, warning_threshold()),
         "days_left": days_left(leaf.not_after, now),
         "existing": existing,
-        "conflict": importer.tenant_conflict(leaf.sha256),
+        "conflict": conflict,
+        # The application that holds it, for a link (IAS refuses the certificate for a second one).
+        "holder": Certificate.objects.filter(tenant=app.tenant, fingerprint=leaf.sha256)
+        .exclude(application=app)
+        .select_related("application")
+        .first()
+        if conflict
+        else None,
         # A certificate already here keeps what it has; a new one takes its pending key.
         "pending_key": None if existing else importer.matching_pending_key(leaf),
         "checks": preview_checks(app, parsed, now),
@@ -263,9 +343,10 @@ def _preview_context(app, label: str, parsed: ParsedInput, store: bool, token: s
 
 def _finish_upload(request):
     if request.POST["step"] == "cancel":
-        pending.discard(request.session)
+        came_from = Application.objects.filter(pk=pending.discard(request.session)).first()
         messages.info(request, "Upload cancelled; nothing was stored.")
-        return redirect("dashboard")
+        return redirect(came_from or "dashboard")
+    pending.drop_retry(request.session)
     taken = pending.take(request.session, request.POST.get("token", ""))
     if taken is None:
         messages.error(request, "That upload has expired or was already saved. Please upload again.")

@@ -20,7 +20,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..access.auditdiff import cut
+from ..inventory import keys
 from ..lib.viewkit import managed_application, managed_certificate
+from ..lib.words import counted
 from ..models import Application, AuditEvent
 from . import ledger
 from .audit import channel_changes, channel_created_detail, channel_facts, channel_title
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 Kind = NotificationChannel.Kind
 
 LEDGER_SIZE = 50
+GENERATED_SECRET_KEY = "certmgr_generated_secret"  # noqa: S105 (a session key name)
+GENERATED_SECRET_MAX_AGE = 10 * 60
 SECRET_POST_FIELDS = ("url", "secret", "client_secret")
 
 
@@ -44,7 +48,7 @@ def effective_thresholds(app: Application) -> tuple[list[int], bool]:
 @require_http_methods(["GET", "HEAD"])
 def notifications(request, slug):
     app = get_object_or_404(Application, slug=slug)
-    return _page(request, app)
+    return _page(request, app, generated=_take_generated(request, app))
 
 
 def _page(request, app, *, thresholds_form=None, generated=None) -> HttpResponse:
@@ -137,11 +141,28 @@ def _form_page(request, app, form, kind, row) -> HttpResponse:
 
 
 def _saved(request, app, row, form, done: str) -> HttpResponse:
+    """Redirect after the POST, so a reload does not post the form again (a second channel)."""
     messages.success(request, f"Channel '{row.name}' {done}.")
     if form.generated_secret:
-        # Rendered here, not after a redirect: the secret must not wait in the session store.
-        return _page(request, app, generated={"channel": row, "secret": form.generated_secret})
+        # Shown once on the page the redirect leads to; until then it waits sealed with the vault
+        # (as a pending upload's key does), never in clear in the session store.
+        sealed = keys.vault().encrypt(form.generated_secret.encode()).decode("ascii")
+        request.session[GENERATED_SECRET_KEY] = {"channel": row.pk, "sealed": sealed}
     return redirect("notifications", app.slug)
+
+
+def _take_generated(request, app) -> dict | None:
+    """The secret generated for a channel of ``app`` just now, removed from the session."""
+    stored = request.session.get(GENERATED_SECRET_KEY)
+    row = app.channels.filter(pk=stored["channel"]).first() if stored else None
+    if row is None:
+        return None
+    del request.session[GENERATED_SECRET_KEY]
+    try:
+        secret = keys.vault().decrypt(stored["sealed"].encode("ascii"), max_age=GENERATED_SECRET_MAX_AGE)
+    except keys.VaultError:
+        return None
+    return {"channel": row, "secret": secret.decode()}
 
 
 def _audit_channel(request, row: NotificationChannel, detail: str, action=AuditEvent.Action.CHANNEL_CHANGED):
@@ -176,7 +197,9 @@ def channel_test(request, slug, pk):
         return redirect("notifications", app.slug)
     for notice, retryable in test.failed:
         _test_failed(request, row, notice.recipient, notice.last_error, retryable)
-    where = f" to {len(test.sent)} of {test.recipients} recipients" if row.kind == Kind.EMAIL else ""
+    where = (
+        f" to {len(test.sent)} of {counted(test.recipients, 'recipient')}" if row.kind == Kind.EMAIL else ""
+    )
     if test.sent:
         messages.success(request, f"Test notice sent through '{row.name}'{where}.")
     outcome = [f"sent{where}"] if test.sent else []

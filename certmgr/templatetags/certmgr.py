@@ -2,9 +2,12 @@ import json
 from datetime import UTC, datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 
 from certmgr.core.facts import format_fingerprint
+from certmgr.lib.listing import page_numbers
+from certmgr.lib.words import counted, relative
 
 register = template.Library()
 
@@ -94,4 +97,69 @@ def rotation_panel(context, app):
         "can_manage": context.get("can_manage"),
         "health_steps": STEPS,
         "csrf_token": context.get("csrf_token"),
+    }
+
+
+# --- times, counts, list pages ------------------------------------------------------------------
+
+
+@register.simple_tag
+def reltime(moment, exact_format: str = "Y-m-d H:i"):
+    """A moment as "in 12 days", its exact UTC time on hover and for machines."""
+    if not moment:
+        return "—"
+    from django.utils.dateformat import format as date_format
+
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        moment.isoformat(),
+        date_format(moment, exact_format),
+        relative(moment, timezone.now()),
+    )
+
+
+@register.filter
+def plural(count, noun: str) -> str:
+    return counted(int(count or 0), noun)
+
+
+@register.filter
+def noun(count, noun: str) -> str:
+    """The noun alone, for "<strong>2</strong> certificates"."""
+    return counted(int(count or 0), noun).split(" ", 1)[1]
+
+
+@register.simple_tag
+def sort_th(listing, key: str, extra_class: str = ""):
+    """A column header that sorts the list by this column (again: the other way round)."""
+    href, current = listing.header_link(key)
+    label = listing.sorting.columns[key].label
+    mark = {"ascending": "▲", "descending": "▼"}.get(current, "")
+    return format_html(
+        '<th scope="col"{}{}><a class="sort" href="{}">{}<span class="sort-mark" aria-hidden="true">{}</span></a></th>',
+        format_html(' aria-sort="{}"', current) if current else "",
+        format_html(' class="{}"', extra_class) if extra_class else "",
+        href,
+        label,
+        mark,
+    )
+
+
+@register.simple_tag
+def page_links(page, listing=None, querystring: str = "") -> dict:
+    """Links of a numbered pager: previous, first, …, neighbours, …, last, next."""
+
+    def href(number: int) -> str:
+        if listing is not None:
+            return listing.link(page=str(number) if number > 1 else "")
+        return "?" + (f"{querystring}&" if querystring else "") + f"page={number}"
+
+    numbers = page_numbers(page.number, page.paginator.num_pages)
+    return {
+        "numbers": [
+            {"gap": n is None, "number": n, "href": href(n) if n else "", "current": n == page.number}
+            for n in numbers
+        ],
+        "previous": href(page.previous_page_number()) if page.has_previous() else "",
+        "next": href(page.next_page_number()) if page.has_next() else "",
     }

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from ...access.clientaddr import client_ip
 from ...bindings import parameters as bindings
 from ...inventory.importer import Importer, ImportResult
+from ...inventory.lists import CERTIFICATE_SORT
 from ...models import AuditEvent, Certificate
 from ..problems import Problem
 from ..serializers import (
@@ -97,8 +98,8 @@ class CertificateList(ApiView):
             certs = certs.filter(application__slug=filters["application"])
         if filters.get("lifecycle"):
             certs = certs.filter(lifecycle=filters["lifecycle"])
-        order = "-not_after" if filters["sort"] == "-expiry" else "not_after"
-        return self.page(certs.order_by(order, "pk"), CertificateSerializer)
+        order = CERTIFICATE_SORT.order_by(*CERTIFICATE_SORT.parse(filters["sort"]))  # as the page sorts
+        return self.page(certs.order_by(*order), CertificateSerializer)
 
     @extend_schema(
         tags=TAG_CERTS,

@@ -16,21 +16,26 @@ from rest_framework.authentication import SessionAuthentication
 
 from ...access.clientaddr import client_ip
 from ...access.roles import role_of
-from ...lib.fields import BoundedModelMultipleChoiceField
 from ...models import Application
+from ...search import picker
 from .. import tokens
 from ..auth import ApiTokenAuthentication
 from ..models import DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, ApiToken
 from ..permissions import HasPortalRole
 from ..throttling import TokenRateThrottle
 
+MAX_SCOPED = 100
+
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What it is for, e.g. 'GitHub Actions of shop'.")
-    applications = BoundedModelMultipleChoiceField(
-        Application.objects.order_by("name"),
+    # Typed, not a list of every application (a fleet has hundreds): slugs, names or client ids.
+    applications = forms.CharField(
         required=False,
-        help_text="None chosen: every application you may see (also ones added later).",
+        max_length=5_000,
+        label="Applications",
+        help_text="Their slugs, names or client ids, comma-separated. Empty: every application you may "
+        "see (also ones added later).",
     )
     write = forms.BooleanField(
         required=False,
@@ -40,6 +45,18 @@ class TokenForm(forms.Form):
     expires_days = forms.IntegerField(
         min_value=1, max_value=MAX_EXPIRY_DAYS, initial=DEFAULT_EXPIRY_DAYS, label="Expires after (days)"
     )
+
+    def clean_applications(self) -> list[Application]:
+        names = [n.strip() for n in (self.cleaned_data.get("applications") or "").split(",") if n.strip()]
+        if len(names) > MAX_SCOPED:
+            raise forms.ValidationError(f"At most {MAX_SCOPED} applications; leave it empty for all.")
+        picks = [(name, picker.pick(Application.objects.all(), name)) for name in names]
+        unclear = [name for name, found in picks if found.application is None]
+        if unclear:
+            raise forms.ValidationError(
+                "Not one application each: %(names)s (use the slug).", params={"names": ", ".join(unclear)}
+            )
+        return list({found.application.pk: found.application for _, found in picks}.values())
 
 
 @never_cache
