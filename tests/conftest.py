@@ -254,6 +254,17 @@ def checked_app(ias, ias_settings, frontend_app, store, client_cert):
 
 
 @pytest.fixture
+def staged_cert(checked_app, store, ias):
+    """Frontend's successor: stored with its key as staged, registered in IAS beside the active one."""
+    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
+    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
+    stored.lifecycle = stored.Lifecycle.STAGED
+    stored.save()
+    ias.register(checked_app.client_id, successor.pem)
+    return stored
+
+
+@pytest.fixture
 def mid_life():
     """Frozen at MID_LIFE: every certificate of the suite is valid, for us and for the stand-in."""
     with time_machine.travel(certs.MID_LIFE, tick=False):

@@ -330,16 +330,6 @@ def test_promotion_makes_the_staged_certificate_active_and_retires_the_old(api, 
 # --- health checks against the stand-in --------------------------------------------------------
 
 
-@pytest.fixture
-def staged_cert(checked_app, store, ias):
-    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
-    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
-    stored.lifecycle = "staged"
-    stored.save()
-    ias.register(checked_app.client_id, successor.pem)
-    return stored
-
-
 def test_a_health_check_runs_now_with_the_certificate_in_use_or_a_chosen_one(
     api, checked_app, staged_cert, client_cert
 ):

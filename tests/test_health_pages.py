@@ -122,35 +122,24 @@ def test_the_application_page_explains_a_paused_schedule(otto, checked_app, ias)
 # --- "Run health check with this certificate" (certificate and rotation pages) -------------------
 
 
-@pytest.fixture
-def staged(checked_app, store, ias):
-    """Frontend's successor: stored with its key as staged, registered in IAS beside the active one."""
-    from tests import certs
+def test_the_certificate_page_checks_that_certificate_without_javascript(otto, checked_app, staged_cert):
+    page = otto.get(staged_cert.get_absolute_url()).content.decode()
+    assert f'<input type="hidden" name="certificate" value="{staged_cert.pk}">' in page
 
-    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
-    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
-    stored.lifecycle = stored.Lifecycle.STAGED
-    stored.save()
-    ias.register(checked_app.client_id, successor.pem)
-    return stored
-
-
-def test_the_certificate_page_checks_that_certificate_without_javascript(otto, checked_app, staged):
-    page = otto.get(staged.get_absolute_url()).content.decode()
-    assert f'<input type="hidden" name="certificate" value="{staged.pk}">' in page
-
-    response = otto.post(run_url(checked_app), {"certificate": staged.pk})
+    response = otto.post(run_url(checked_app), {"certificate": staged_cert.pk})
 
     run = HealthCheckRun.objects.get()
     assert response["Location"] == run.get_absolute_url()
-    assert run.ok and run.certificate == staged
+    assert run.ok and run.certificate == staged_cert
     checked_app.refresh_from_db()
-    assert checked_app.last_check is None and staged.lifecycle == "staged"  # the one in use is unchanged
-    assert "Latest run with this certificate: healthy" in text_of(otto.get(staged.get_absolute_url()))
+    assert checked_app.last_check is None and staged_cert.lifecycle == "staged"  # the one in use is unchanged
+    assert "Latest run with this certificate: healthy" in text_of(otto.get(staged_cert.get_absolute_url()))
 
 
-def test_the_streamed_check_with_a_certificate_ends_with_its_verdict(otto, checked_app, staged):
-    response = otto.post(run_url(checked_app), {"certificate": staged.pk}, HTTP_ACCEPT="application/x-ndjson")
+def test_the_streamed_check_with_a_certificate_ends_with_its_verdict(otto, checked_app, staged_cert):
+    response = otto.post(
+        run_url(checked_app), {"certificate": staged_cert.pk}, HTTP_ACCEPT="application/x-ndjson"
+    )
 
     lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
     assert [line["step"]["name"] for line in lines[:-1]] == [
@@ -160,7 +149,7 @@ def test_the_streamed_check_with_a_certificate_ends_with_its_verdict(otto, check
         "backend",
     ]
     assert lines[-1]["done"] and lines[-1]["ok"]
-    assert HealthCheckRun.objects.get().certificate == staged
+    assert HealthCheckRun.objects.get().certificate == staged_cert
 
 
 @pytest.mark.parametrize(
@@ -181,12 +170,12 @@ def test_a_certificate_that_is_not_the_applications_is_refused(otto, checked_app
     assert not HealthCheckRun.objects.exists()
 
 
-def test_a_retired_certificate_is_not_checked(otto, checked_app, staged):
-    staged.lifecycle = staged.Lifecycle.RETIRED
-    staged.save()
+def test_a_retired_certificate_is_not_checked(otto, checked_app, staged_cert):
+    staged_cert.lifecycle = staged_cert.Lifecycle.RETIRED
+    staged_cert.save()
 
-    response = otto.post(run_url(checked_app), {"certificate": staged.pk})
+    response = otto.post(run_url(checked_app), {"certificate": staged_cert.pk})
 
-    assert response["Location"] == staged.get_absolute_url()
+    assert response["Location"] == staged_cert.get_absolute_url()
     assert "The certificate is retired: IAS may no longer know it." in text_of(otto.get(response["Location"]))
     assert not HealthCheckRun.objects.exists()

@@ -157,36 +157,27 @@ def test_two_run_health_checks_processes_check_each_due_application_exactly_once
 # --- a chosen certificate (a staged one, before the switch) --------------------------------------
 
 
-@pytest.fixture
-def staged(checked_app, store, ias):
-    """Frontend's successor, stored with its key as staged and registered in IAS beside the active one."""
-    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
-    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
-    stored.lifecycle = stored.Lifecycle.STAGED
-    stored.save()
-    ias.register(checked_app.client_id, successor.pem)
-    return stored
-
-
 @pytest.mark.usefixtures("mid_life")
-def test_healthcheck_certificate_checks_the_staged_one_and_names_it(checked_app, staged, client_cert):
-    status, out = healthcheck("frontend", "--certificate", staged.fingerprint[:12], "--json")
+def test_healthcheck_certificate_checks_the_staged_one_and_names_it(checked_app, staged_cert, client_cert):
+    status, out = healthcheck("frontend", "--certificate", staged_cert.fingerprint[:12], "--json")
 
     result = json.loads(out)
-    assert (status, result["ok"], result["certificate"]) == (0, True, staged.fingerprint)
+    assert (status, result["ok"], result["certificate"]) == (0, True, staged_cert.fingerprint)
     run = HealthCheckRun.objects.get()
-    assert run.certificate == staged and run.claims["cnf"] == {"x5t#S256": staged.x5t_s256}
+    assert run.certificate == staged_cert and run.claims["cnf"] == {"x5t#S256": staged_cert.x5t_s256}
     checked_app.refresh_from_db()
     assert checked_app.last_check is None  # not the application's health: it does not use that one yet
     assert checked_app.certificates.get(lifecycle="active").fingerprint == client_cert.fingerprint
 
 
 @pytest.mark.usefixtures("mid_life")
-def test_healthcheck_certificate_by_id_in_text_says_which_one(checked_app, staged):
-    status, out = healthcheck("frontend", "--certificate", str(staged.pk))
+def test_healthcheck_certificate_by_id_in_text_says_which_one(checked_app, staged_cert):
+    status, out = healthcheck("frontend", "--certificate", str(staged_cert.pk))
 
     assert status == 0
-    assert out.splitlines()[-1] == f"frontend with staged certificate {staged.fingerprint[:16]}…: healthy"
+    assert (
+        out.splitlines()[-1] == f"frontend with staged certificate {staged_cert.fingerprint[:16]}…: healthy"
+    )
 
 
 @pytest.mark.usefixtures("mid_life")
@@ -197,14 +188,14 @@ def test_the_json_of_a_plain_run_names_the_certificate_in_use(checked_app, clien
 
 
 @pytest.mark.usefixtures("mid_life")
-def test_a_staged_certificate_not_registered_in_ias_fails_at_the_token(checked_app, staged, ias):
+def test_a_staged_certificate_not_registered_in_ias_fails_at_the_token(checked_app, staged_cert, ias):
     ias.unregister(checked_app.client_id)
     ias.register(checked_app.client_id, checked_app.certificates.get(lifecycle="active").pem)
 
-    status, out = healthcheck("frontend", "--certificate", staged.fingerprint, "--json")
+    status, out = healthcheck("frontend", "--certificate", staged_cert.fingerprint, "--json")
 
     result = json.loads(out)
-    assert (status, result["ok"], result["certificate"]) == (1, False, staged.fingerprint)
+    assert (status, result["ok"], result["certificate"]) == (1, False, staged_cert.fingerprint)
     assert [(s["name"], s["ok"]) for s in result["steps"]][:2] == [("discovery", True), ("token", False)]
 
 

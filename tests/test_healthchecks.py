@@ -203,17 +203,6 @@ def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store
 # --- a chosen certificate: the staged one, proven before the switch -----------------------------
 
 
-@pytest.fixture
-def staged_cert(checked_app, store, ias):
-    """Frontend's successor: stored with its key as staged, registered in IAS beside the active one."""
-    successor = certs.issue("frontend-app (P000042)", key_slot=4, serial=0x4343)
-    stored = store(successor.key_pem() + successor.pem, checked_app, store_keys=True)
-    stored.lifecycle = stored.Lifecycle.STAGED
-    stored.save()
-    ias.register(checked_app.client_id, successor.pem)
-    return stored
-
-
 def test_a_staged_certificate_is_checked_without_becoming_the_applications_health(
     checked_app, staged_cert, client_cert
 ):
