@@ -1,4 +1,4 @@
-// The binding-parameters panel of the certificate page: format tabs and copy buttons.
+// The binding-parameters panel of the certificate page: format tabs (its Copy buttons: portal.js).
 // Progressive enhancement: without this script every block is shown one after the other and
 // the download links work. No inline script anywhere, so a strict Content-Security-Policy holds.
 (function () {
@@ -65,43 +65,8 @@
     tablist.hidden = false;
   }
 
-  function say(status, text) {
-    clearTimeout(status.clearing);
-    status.textContent = text;
-    status.clearing = setTimeout(() => {
-      status.textContent = "";
-    }, 4000);
-  }
-
-  function selectText(element) {
-    const range = document.createRange();
-    range.selectNodeContents(element);
-    const selection = window.getSelection();
-    selection.removeAllRanges();
-    selection.addRange(range);
-  }
-
-  async function copy(button) {
-    const code = document.getElementById(button.dataset.copy);
-    const status = button.parentElement.querySelector(".copy-status");
-    try {
-      if (!navigator.clipboard) {
-        throw new Error("no clipboard access on this page");
-      }
-      await navigator.clipboard.writeText(code.textContent);
-      say(status, "Copied");
-    } catch (error) {
-      selectText(code);
-      say(status, "Could not copy: the block is selected, press Ctrl+C (⌘C) to copy it.");
-    }
-  }
-
   function start() {
-    document.querySelectorAll("[data-binding-tabs]").forEach(setUpTabs);
-    document.querySelectorAll("button[data-copy]").forEach((button) => {
-      button.addEventListener("click", () => copy(button));
-      button.hidden = false;
-    });
+    document.querySelectorAll("[data-binding-tabs]").forEach(setUpTabs);  // Copy: portal.js
   }
 
   if (document.readyState === "loading") {

@@ -146,8 +146,10 @@
     selection.addRange(range);
   }
 
+  // data-copy-target: a secret or a URL; data-copy: a parameters block (binding panel), copied as is.
   function setUpCopy(button) {
-    const source = document.getElementById(button.dataset.copyTarget);
+    const block = button.dataset.copy !== undefined;
+    const source = document.getElementById(block ? button.dataset.copy : button.dataset.copyTarget);
     if (!source) {
       return;
     }
@@ -157,7 +159,7 @@
         if (!navigator.clipboard) {
           throw new Error("no clipboard access on this page");
         }
-        await navigator.clipboard.writeText(source.textContent.trim());
+        await navigator.clipboard.writeText(block ? source.textContent : source.textContent.trim());
         say(status, "Copied");
       } catch (error) {
         selectText(source);
@@ -200,7 +202,7 @@
 
   function start() {
     document.querySelectorAll("input[data-picker]").forEach(setUpPicker);
-    document.querySelectorAll("button[data-copy-target]").forEach(setUpCopy);
+    document.querySelectorAll("button[data-copy-target], button[data-copy]").forEach(setUpCopy);
     document.querySelectorAll("form[data-slug-from-name]").forEach(setUpSlug);
   }
 
