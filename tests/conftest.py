@@ -290,8 +290,12 @@ def smtp(settings):
 @pytest.fixture
 def webhook(settings, tmp_path):
     """A real HTTPS endpoint on 127.0.0.1 whose CA the portal trusts."""
+    from certmgr.notifications.channels import alert_notification
     from tests.receivers import HttpsReceiver
 
+    # Tokens kept by an earlier test's receiver would be offered to this one when the OS hands it the
+    # same port again: a new receiver is a new token endpoint.
+    alert_notification._tokens.clear()
     with HttpsReceiver(tmp_path) as receiver:
         settings.CERTMGR_CA_BUNDLE = str(receiver.ca_file)
         settings.CERTMGR_HEALTHCHECK_CONNECT_TIMEOUT = settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 3
