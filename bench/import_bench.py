@@ -195,7 +195,9 @@ def render_pages(runs: int) -> dict[str, float | int | str | None]:
     select = timed(lambda: list(Certificate.objects.order_by("not_after")[:50].values()), runs) * 1000
     out: dict[str, float | int | str | None] = {"select_ms": round(select, 3)}
     admin = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", None)
-    client = Client(raise_request_exception=False)  # a failing page is reported, not fatal
+    # A failing page is reported, not fatal; https as the router forwards it (production settings
+    # redirect plain http).
+    client = Client(raise_request_exception=False, HTTP_X_FORWARDED_PROTO="https")
     with mock.patch("django.utils.timezone.now", return_value=RENDER_NOW):
         client.force_login(admin)
         for name, url in PAGES.items():
