@@ -423,3 +423,33 @@ def test_it_refuses_to_create_an_application_with_an_unusable_slug(tmp_path, lea
         import_certs("--app", slug, "--create-app", tmp_path)
 
     assert not Application.objects.filter(slug=slug).exists()
+
+
+@pytest.mark.parametrize("returning_up_to", [50, 1], ids=["keys-returned", "keys-read-back"])
+def test_each_certificate_added_is_audited_against_its_own_row(
+    tmp_path, frontend_app, monkeypatch, returning_up_to
+):
+    """Small batches get their new keys from INSERT ... RETURNING, larger ones read them back:
+    either way, each result and each audit entry name the row holding that certificate."""
+    from certmgr.inventory.importer import Importer
+    from certmgr.lib import bulk
+    from certmgr.models import AuditEvent
+
+    monkeypatch.setattr(bulk, "RETURNING_UP_TO", returning_up_to)
+    issued = [certs.issue(f"client {n}", serial=0x2000 + n, key_slot=n % 2) for n in range(4)]
+    paths = [
+        write(tmp_path, f"{n}.pem", item.pem + (item.key_pem() if n in (0, 3) else b""))
+        for n, item in enumerate(issued)
+    ]
+
+    results = list(Importer(frontend_app, store_keys=True, actor_label="test").import_paths(paths, None))
+
+    assert [r.fingerprint for r in results] == [item.fingerprint for item in issued]
+    assert [Certificate.objects.get(pk=r.certificate_id).fingerprint for r in results] == [
+        item.fingerprint for item in issued
+    ]
+    keyed = AuditEvent.objects.filter(action=AuditEvent.Action.KEY_STORED)
+    assert sorted(e.certificate.fingerprint for e in keyed) == sorted(
+        [issued[0].fingerprint, issued[3].fingerprint]
+    )
+    assert all(e.certificate.has_private_key for e in keyed)

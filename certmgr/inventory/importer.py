@@ -197,17 +197,21 @@ class Importer:
     def _pending_keys(self, leaves: list[tuple[str, str]]) -> dict[str, PendingKey]:
         """The application's live pending keys these (PEM, fingerprint) leaves were issued for, by
         fingerprint. Public keys are compared only when the application has pending keys."""
-        live = {
-            p.public_key_sha256: p for p in PendingKey.objects.live().filter(application=self.application)
-        }
-        if not live:
+        live = dict(
+            PendingKey.objects.live()
+            .filter(application=self.application)
+            .order_by()
+            .values_list("public_key_sha256", "pk")
+        )
+        if not live:  # nearly always: only then is a key loaded, or a public key hashed
             return {}
-        found = {}
+        wanted = {}
         for pem, fingerprint in leaves:
-            pending = live.get(certificate_public_key_sha256(pem))
-            if pending is not None:
-                found[fingerprint] = pending
-        return found
+            pk = live.get(certificate_public_key_sha256(pem))
+            if pk is not None:
+                wanted[fingerprint] = pk
+        loaded = PendingKey.objects.in_bulk(wanted.values())
+        return {fingerprint: loaded[pk] for fingerprint, pk in wanted.items() if pk in loaded}
 
     def _used_pending_keys(self, fingerprints) -> None:
         """A matched pending key now lives on as the certificate's key: no second copy stays."""
@@ -250,7 +254,12 @@ class Importer:
         scope = Q(application=self.application)
         if self.application.tenant:
             scope |= Q(tenant=self.application.tenant)
-        rows = Certificate.objects.filter(scope, fingerprint__in=fingerprints).select_related("application")
+        matching = Certificate.objects.filter(scope, fingerprint__in=fingerprints).order_by()
+        # Mostly nothing is stored yet: ask for ids first, whole rows only for what is there.
+        ids = list(matching.values_list("pk", flat=True))
+        if not ids:
+            return {}
+        rows = Certificate.objects.filter(pk__in=ids).select_related("application")
         # A certificate of this application wins over the same one elsewhere.
         found: dict[str, Certificate] = {}
         for row in rows:
@@ -343,11 +352,14 @@ class Importer:
         return ""
 
     def _insert(self, rows: list[dict]) -> None:
-        """Insert, then read the new primary keys back into the rows: bulk.insert does not return them."""
-        bulk.insert(Certificate, rows)
+        """Insert, and put the new primary keys into the rows (read back when bulk.insert does not
+        return them: above its RETURNING batch)."""
         by_fingerprint = {row["fingerprint"]: row for row in rows}
-        found = Certificate.objects.filter(application=self.application, fingerprint__in=by_fingerprint)
-        for fingerprint, pk in found.values_list("fingerprint", "pk"):
+        ids = bulk.insert(Certificate, rows, returning="fingerprint")
+        if ids is None:
+            found = Certificate.objects.filter(application=self.application, fingerprint__in=by_fingerprint)
+            ids = dict(found.order_by().values_list("fingerprint", "pk"))
+        for fingerprint, pk in ids.items():
             by_fingerprint[fingerprint]["id"] = pk
 
     def _audit_added(self, rows: list[dict]) -> None:

@@ -269,9 +269,12 @@ class Application(models.Model):
             )
 
     def save(self, *args, **kwargs):
+        adding = self._state.adding
         super().save(*args, **kwargs)
-        # Keep the tenant copy on certificates in step: it backs the per-tenant uniqueness.
-        self.certificates.exclude(tenant=self.tenant).update(tenant=self.tenant)
+        # Keep the tenant copy on certificates in step: it backs the per-tenant uniqueness. A new
+        # application has none yet.
+        if not adding:
+            self.certificates.exclude(tenant=self.tenant).update(tenant=self.tenant)
 
 
 def state_q(state: ExpiryState, now=None, within: timedelta | None = None) -> Q:

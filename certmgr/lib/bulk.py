@@ -22,13 +22,21 @@ _PLAIN = (
 )
 
 
-def insert(model: type[models.Model], rows: Sequence[models.Model | dict]) -> None:
+# Up to this many rows, one INSERT ... RETURNING gives the new primary keys back; above it, COPY
+# or executemany is faster and the caller reads them back itself.
+RETURNING_UP_TO = 50
+
+
+def insert(
+    model: type[models.Model], rows: Sequence[models.Model | dict], returning: str | None = None
+) -> dict | None:
     """Insert model instances, or dicts of attribute names (absent ones get the field default).
 
-    Primary keys are left to the database and not read back.
+    With ``returning`` (a unique column) and at most RETURNING_UP_TO rows, the new primary keys
+    come back as {that column's value: pk}; otherwise None, and they are not read back.
     """
     if not rows:
-        return
+        return {} if returning else None
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     adapters = [_adapter(f) for f in fields]
     values = [[_value(row, f) for f in fields] for row in rows]
@@ -36,6 +44,15 @@ def insert(model: type[models.Model], rows: Sequence[models.Model | dict]) -> No
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
+        if returning and len(rows) <= RETURNING_UP_TO:
+            placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            key, pk = quote(model._meta.get_field(returning).column), quote(model._meta.pk.column)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608
+                f"RETURNING {key}, {pk}",  # names from the model
+                [adapt(v) for row in values for v, adapt in zip(row, adapters, strict=True)],
+            )
+            return dict(cursor.fetchall())
         if connection.vendor == "postgresql":
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -47,6 +64,7 @@ def insert(model: type[models.Model], rows: Sequence[models.Model | dict]) -> No
                 f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 (names from the model)
                 [[adapt(v) for v, adapt in zip(row, adapters, strict=True)] for row in values],
             )
+    return None
 
 
 def _value(row, field: models.Field):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError, transaction
 from tqdm import tqdm
 
 from certmgr.models import Application, Certificate
@@ -93,10 +94,13 @@ class Command(BaseCommand):
         if app is None:
             app = Application(slug=slug, name=slug)
             try:
-                app.full_clean()
+                app.full_clean(validate_unique=False)  # just looked: no such slug
+                with transaction.atomic():
+                    app.save()
             except ValidationError as exc:
                 raise CommandError(f"Cannot create application '{slug}': {' '.join(exc.messages)}") from None
-            app.save()
+            except IntegrityError:  # created meanwhile by someone else: import into that one
+                app = Application.objects.get(slug=slug)
         return app
 
     def _password(self, variable: str | None) -> str | None:
