@@ -246,6 +246,56 @@ def measure_imports(bundle: Path, dirs: list[Path], rounds: int) -> dict[str, fl
     }
 
 
+RSS_PROBE = """
+import io, json, resource, sys
+import django
+django.setup()
+from django.core.management import call_command
+out = io.StringIO()
+try:
+    call_command("import_certs", sys.argv[1], app=sys.argv[2], create_app=True, stdout=out, stderr=out)
+except SystemExit as exc:
+    sys.exit(f"import_certs failed ({exc.code}): " + out.getvalue()[-500:])
+print(json.dumps({
+    "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
+}))
+"""
+
+
+def peak_rss(tmp: Path, counts: list[int]) -> dict[str, dict[str, int]]:
+    """Peak memory (MiB) of ``manage.py import_certs`` over 10 files, then each of ``counts``:
+    a new process each time, as a user runs it, into an empty database."""
+    import subprocess
+
+    largest = max(counts)
+    per_dir = 1000
+    start = perf_counter()
+    dirs = generate_bundle(tmp / "rss", largest, max(1, largest // per_dir))
+    print(f"generated {largest} certificates for the memory runs: {perf_counter() - start:.0f} s")
+    out: dict[str, dict[str, int]] = {}
+    for count in [10, *counts]:
+        part = tmp / f"rss-{count}"
+        part.mkdir()
+        for d in dirs[: max(1, count // per_dir)]:
+            files = sorted(d.iterdir())[:count]
+            (part / d.name).mkdir()
+            for f in files:
+                (part / d.name / f.name).symlink_to(f)
+        run = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, str(part), f"rss-{count}"],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        )  # fmt: skip
+        if run.returncode:
+            sys.exit(run.stderr)
+        out[str(count)] = json.loads(run.stdout.strip().splitlines()[-1])
+        print(
+            f"peak RSS importing {count:>7} files: {out[str(count)]['main']:4} MiB, workers {out[str(count)]['workers']:4} MiB"
+        )
+        wipe()
+    return out
+
+
 def report(n: int, apps: int, db: str, secs: dict[str, float], pages: dict) -> dict[str, object]:
     base, cmd, imp, per_app = secs["baseline"], secs["command"], secs["importer"], secs["per_app"]
     same = secs["same_facts"]
@@ -286,6 +336,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--count", type=int, default=10_000, help="certificates (default 10000)")
     parser.add_argument("--apps", type=int, default=1_000, help="applications (default 1000)")
     parser.add_argument("--rounds", type=int, default=2, help="imports per method; the fastest counts")
+    parser.add_argument(
+        "--rss-files",
+        default="",
+        metavar="N,N",
+        help="also the peak memory of import_certs over this many files each, e.g. 10000,100000",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.apps <= args.count:
         parser.error("need 0 < --apps <= --count")
@@ -303,6 +359,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         secs = measure_imports(tmp / "bundle", dirs, args.rounds)
         pages = render_pages(runs=5)
         summary = report(args.count, args.apps, connection.vendor, secs, pages)
+        if args.rss_files:
+            wipe()
+            rss = peak_rss(tmp, [int(n) for n in args.rss_files.split(",")])
+            mains = [v["main"] for v in rss.values()]
+            summary |= {"rss_mib": rss, "rss_growth": round(mains[-1] / mains[0], 2)}
+            print(json.dumps(summary))
         if os.environ.get("DATABASE_URL"):
             wipe()
         connections.close_all()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from .errors import InputError
@@ -60,5 +61,22 @@ def parse_files(
         yield from map(parse, paths)
         return
     context = multiprocessing.get_context("spawn")
+    # Executor.map would submit every file at once and keep every parsed result until the caller
+    # takes it: memory would grow with the import. A window of chunks in flight keeps it flat.
+    chunks = (paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK))
+    in_flight: deque[Future] = deque()
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        yield from pool.map(parse, paths, chunksize=32)
+        for chunk in chunks:
+            in_flight.append(pool.submit(_parse_chunk, parse, chunk))
+            if len(in_flight) >= jobs * WINDOW_PER_JOB:
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()
+
+
+CHUNK = 32  # files per task: fewer round trips to the workers
+WINDOW_PER_JOB = 4  # chunks in flight per worker: enough to keep it busy, few enough to stay small
+
+
+def _parse_chunk(parse, chunk: Sequence[Path]) -> list[ParsedInput | Failure]:
+    return [parse(path) for path in chunk]
