@@ -130,6 +130,10 @@ def problems_on(page, url: str, heard: list[str]) -> list[str]:
     heard.clear()
     response = page.goto(url)
     page.wait_for_load_state("load")
+    if url.endswith(VENDOR_MARKUP):
+        # Swagger UI fetches the schema after "load": leaving earlier would abort that request and
+        # report it on the next page.
+        page.wait_for_load_state("networkidle")
     found = [f"{url}: HTTP {response.status}"] if response.status != 200 else []
     scroll, window = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     if scroll > window:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 
 # Columns whose Python value the driver binds as it is.
 _PLAIN = (
@@ -37,8 +37,11 @@ def insert(
     """
     if not rows:
         return {} if returning else None
+    # The connection itself, not django.db.connection: every attribute read through that proxy
+    # costs a thread-local lookup, and the adapters read it for every value.
+    connection = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    adapters = [_adapter(f) for f in fields]
+    adapters = [_adapter(f, connection) for f in fields]
     values = [[_value(row, f) for f in fields] for row in rows]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
@@ -73,7 +76,7 @@ def _value(row, field: models.Field):
     return getattr(row, field.attname)
 
 
-def _adapter(field: models.Field) -> Callable:
+def _adapter(field: models.Field, connection) -> Callable:
     if isinstance(field, models.DateTimeField):
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, models.JSONField):
