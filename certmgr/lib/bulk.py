@@ -42,7 +42,14 @@ def insert(
     connection = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     adapters = [_adapter(f, connection) for f in fields]
-    values = [[_value(row, f) for f in fields] for row in rows]
+    defaults = {f.attname: f.get_default() for f in fields}  # for attributes a dict row leaves out
+    names = [f.attname for f in fields]
+    values = [
+        [row.get(name, defaults[name]) for name in names]
+        if isinstance(row, dict)
+        else [getattr(row, name) for name in names]
+        for row in rows
+    ]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -68,12 +75,6 @@ def insert(
                 [[adapt(v) for v, adapt in zip(row, adapters, strict=True)] for row in values],
             )
     return None
-
-
-def _value(row, field: models.Field):
-    if isinstance(row, dict):
-        return row[field.attname] if field.attname in row else field.get_default()
-    return getattr(row, field.attname)
 
 
 def _adapter(field: models.Field, connection) -> Callable:
