@@ -453,3 +453,25 @@ def test_each_certificate_added_is_audited_against_its_own_row(
         [issued[0].fingerprint, issued[3].fingerprint]
     )
     assert all(e.certificate.has_private_key for e in keyed)
+
+
+def test_a_directory_is_read_in_path_order_with_linked_files_and_without_fifos(
+    tmp_path, frontend_app, leaf, other
+):
+    """Files under a directory come in the order of their path components ("a/…" before "a-b/…",
+    which a plain string sort would swap); a link to a file counts, a linked directory is not
+    entered, and a FIFO is left out rather than read (reading it would wait forever)."""
+    bundle = tmp_path / "bundle"
+    (bundle / "a").mkdir(parents=True)
+    (bundle / "a-b").mkdir()
+    first = write(bundle / "a", "z.pem", leaf.pem)
+    second = write(bundle / "a-b", "a.der", other.der)
+    (bundle / "a-b" / "link.pem").symlink_to(first)
+    (bundle / "linked-dir").symlink_to(bundle / "a", target_is_directory=True)
+    os.mkfifo(bundle / "a" / "pipe.pem")
+
+    status, lines, err = import_certs("--app", "frontend", bundle)
+
+    assert [line.split()[1] for line in lines] == [str(first), str(second), str(bundle / "a-b" / "link.pem")]
+    assert lines[2].startswith("PRESENT")
+    assert status == 0, err

@@ -68,14 +68,16 @@ def parse_files(
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         for chunk in chunks:
             in_flight.append(pool.submit(_parse_chunk, parse, chunk))
-            if len(in_flight) >= jobs * WINDOW_PER_JOB:
+            if len(in_flight) * CHUNK >= IN_FLIGHT_FILES:
                 yield from in_flight.popleft().result()
         while in_flight:
             yield from in_flight.popleft().result()
 
 
 CHUNK = 32  # files per task: fewer round trips to the workers
-WINDOW_PER_JOB = 4  # chunks in flight per worker: enough to keep it busy, few enough to stay small
+# Files parsed ahead: more than the caller's batch (1,000), so the workers go on while it stores
+# one; few enough that memory stays flat.
+IN_FLIGHT_FILES = 2048
 
 
 def _parse_chunk(parse, chunk: Sequence[Path]) -> list[ParsedInput | Failure]:

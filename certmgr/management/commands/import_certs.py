@@ -115,9 +115,27 @@ def _files(paths: list[str]):
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
+            yield from map(Path, _regular_files_under(raw))
         else:
             yield path  # a missing file is reported by the importer, in order
+
+
+def _regular_files_under(top: str) -> list[str]:
+    """Every file under ``top``, in the order sorted(Path.rglob) gives: a link to a file counts,
+    linked directories are not entered, and FIFOs, sockets and devices are left out (reading one
+    could wait forever). os.scandir knows each entry's type without a stat per file."""
+    found, pending = [], [top]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file():
+                        found.append(entry.path)
+        except OSError:  # unreadable, or gone meanwhile: as rglob, go on with the rest
+            continue
+    return sorted(found, key=lambda name: name.split(os.sep))
 
 
 def _line(result: ImportResult) -> str:
