@@ -475,3 +475,42 @@ def test_a_directory_is_read_in_path_order_with_linked_files_and_without_fifos(
     assert [line.split()[1] for line in lines] == [str(first), str(second), str(bundle / "a-b" / "link.pem")]
     assert lines[2].startswith("PRESENT")
     assert status == 0, err
+
+
+def test_an_application_created_by_the_import_still_meets_its_tenant_and_its_own_duplicates(
+    tmp_path, frontend_app, store, leaf, other
+):
+    """A new application holds nothing, so the import skips looking: but a service key gives it a
+    tenant where the certificate is taken, and one certificate twice is present the second time,
+    also across stored batches."""
+    store(leaf.pem)  # in 'frontend', tenant mytenant
+    taken = write(
+        tmp_path, "a_taken.json", certs.service_key(leaf, clientid="new-client", url=frontend_app.tenant_url)
+    )
+    first = write(tmp_path, "b_other.pem", other.pem)
+    again = write(tmp_path, "c_other_again.der", other.der)
+
+    status, lines, _ = import_certs("--app", "newcomer", "--create-app", tmp_path)
+
+    assert status == 1
+    assert lines[0].startswith(f"FAILED  {taken}: ") and "frontend" in lines[0].lower()
+    assert lines[1].startswith(f"OK      {first}")
+    assert lines[2].startswith(f"PRESENT {again}")
+    assert Application.objects.get(slug="newcomer").certificates.count() == 1
+
+
+def test_one_certificate_twice_in_a_new_application_is_present_in_the_next_batch(tmp_path, leaf, other):
+    from certmgr.inventory.importer import Importer
+
+    app = Application.objects.create(slug="fresh", name="fresh")
+    paths = [
+        write(tmp_path, name, data)
+        for name, data in (("1.pem", leaf.pem), ("2.pem", other.pem), ("3.pem", leaf.pem))
+    ]
+
+    results = list(
+        Importer(app, store_keys=False, new_application=True).import_paths(paths, None, batch_size=2)
+    )
+
+    assert [(r.ok, r.already_present) for r in results] == [(True, False), (True, False), (True, True)]
+    assert app.certificates.count() == 2

@@ -102,8 +102,13 @@ class Importer:
         actor_label: str = "",
         remote_addr=None,
         lifecycle: str = Certificate.Lifecycle.ACTIVE,
+        new_application: bool = False,
     ):
+        """``new_application``: the caller has just created it, so until the first batch is stored
+        it holds no certificate and no pending key, and nothing needs looking up (a concurrent
+        import into it would still meet the unique constraints)."""
         self.application = application
+        self._empty = new_application
         self.store_keys = store_keys
         self.actor = actor
         self.actor_label = actor_label or (actor.get_username() if actor else "system")
@@ -156,6 +161,7 @@ class Importer:
         except IntegrityError:
             # Another import stored one of these meanwhile: go one by one so each gets its verdict.
             # The rolled-back batch may have changed the application in memory only.
+            self._empty = False
             self.application.refresh_from_db()
             results = []
             for item in items:
@@ -168,7 +174,8 @@ class Importer:
 
     def _save_batch(self, items, recheck_only: bool = False) -> list[ImportResult]:
         results: dict[int, ImportResult] = {}
-        self._matches = self._pending_keys([(parsed.leaf.pem, parsed.leaf.sha256) for _, parsed in items])
+        leaves = [(parsed.leaf.pem, parsed.leaf.sha256) for _, parsed in items]
+        self._matches = {} if self._empty else self._pending_keys(leaves)
         for index, (label, parsed) in enumerate(items):
             error = self._adopt_binding(parsed.binding) if parsed.binding else ""
             if error:
@@ -192,6 +199,7 @@ class Importer:
                     key_matched=fingerprint in self._matches and position == 0,
                     warnings=parsed.warnings,
                 )
+        self._empty = False
         return [results[i] for i in range(len(items))]
 
     def _pending_keys(self, leaves: list[tuple[str, str]]) -> dict[str, PendingKey]:
@@ -251,6 +259,8 @@ class Importer:
         return tenant_conflict_message(found)
 
     def _existing(self, fingerprints: set[str]) -> dict[str, Certificate]:
+        if self._empty and not self.application.tenant:  # nothing of its own, no tenant to share
+            return {}
         scope = Q(application=self.application)
         if self.application.tenant:
             scope |= Q(tenant=self.application.tenant)

@@ -55,12 +55,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        app = self._application(options["app"], options["create_app"])
+        app, created = self._application(options["app"], options["create_app"])
         password = self._password(options["password_env"])
         files = list(_files(options["paths"]))
         lifecycle = Certificate.Lifecycle.STAGED if options["staged"] else Certificate.Lifecycle.ACTIVE
         importer = Importer(
-            app, store_keys=options["store_keys"], actor_label="import_certs", lifecycle=lifecycle
+            app,
+            store_keys=options["store_keys"],
+            actor_label="import_certs",
+            lifecycle=lifecycle,
+            new_application=created,
         )
         failures = 0
         progress = tqdm(
@@ -87,21 +91,23 @@ class Command(BaseCommand):
         if failures or not files:
             raise SystemExit(1)
 
-    def _application(self, slug: str, create: bool) -> Application:
+    def _application(self, slug: str, create: bool) -> tuple[Application, bool]:
+        """The application, and whether this import created it."""
         app = Application.objects.filter(slug=slug).first()
-        if app is None and not create:
+        if app is not None:
+            return app, False
+        if not create:
             raise CommandError(f"No application '{slug}'. Create it in the portal or pass --create-app.")
-        if app is None:
-            app = Application(slug=slug, name=slug)
-            try:
-                app.full_clean(validate_unique=False)  # just looked: no such slug
-                with transaction.atomic():
-                    app.save()
-            except ValidationError as exc:
-                raise CommandError(f"Cannot create application '{slug}': {' '.join(exc.messages)}") from None
-            except IntegrityError:  # created meanwhile by someone else: import into that one
-                app = Application.objects.get(slug=slug)
-        return app
+        app = Application(slug=slug, name=slug)
+        try:
+            app.full_clean(validate_unique=False)  # just looked: no such slug
+            with transaction.atomic():
+                app.save()
+        except ValidationError as exc:
+            raise CommandError(f"Cannot create application '{slug}': {' '.join(exc.messages)}") from None
+        except IntegrityError:  # created meanwhile by someone else: import into that one
+            return Application.objects.get(slug=slug), False
+        return app, True
 
     def _password(self, variable: str | None) -> str | None:
         if variable is None:
