@@ -14,7 +14,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Count, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Func, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import Star
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -307,10 +308,26 @@ class CertificateQuerySet(models.QuerySet):
         return self.filter(state_q(ExpiryState(state), now, within))
 
     def count_by_state(self, now=None) -> dict[str, int]:
-        """``total`` and one count per expiry state, in one query."""
+        """``total`` and one count per expiry state, in one query.
+
+        Each count is its own ``COUNT(*)`` subquery, so each state's range is counted over the
+        index (lifecycle, not_after, not_before) alone: the dashboard's tiles over 40,000 active
+        certificates took 230 ms on SQLite as one ``COUNT ... FILTER`` pass that read every row,
+        9 ms this way (bench/pages_bench.py).
+        """
         now = now or timezone.now()
-        counts = {state.value: Count("pk", filter=state_q(state, now)) for state in ExpiryState}
-        return self.aggregate(total=Count("pk"), **counts)
+        rows = self.order_by()
+
+        def counted(subset):
+            # COUNT(*) is no aggregate to Django here: no GROUP BY, one row even when nothing matches.
+            n = Func(Star(), function="COUNT", output_field=models.IntegerField())
+            return Subquery(subset.annotate(n=n).values("n"))
+
+        counts = {"total": counted(rows)}
+        counts.update({state.value: counted(rows.filter(state_q(state, now))) for state in ExpiryState})
+        # The subqueries need a row to be selected with: any row of the table (none: all counts are 0).
+        found = self.model._base_manager.db_manager(self.db).annotate(**counts).values(*counts)[:1]
+        return next(iter(found), dict.fromkeys(counts, 0))
 
     def search(self, text: str):
         text = text.strip()
@@ -378,7 +395,10 @@ class Certificate(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["lifecycle", "not_after"]),
+            # not_before too: the dashboard's counts per expiry state read this index only.
+            models.Index(
+                fields=["lifecycle", "not_after", "not_before"], name="certificate_lifecycle_expiry"
+            ),
             # An application's active certificates by expiry: the dashboard's next expiry per row.
             models.Index(fields=["application", "lifecycle", "not_after"], name="certificate_app_expiry"),
         ]
