@@ -101,7 +101,7 @@ def certificate_list(request):
     if chosen.application is not None:
         certs = certs.filter(application=chosen.application)
     elif chosen.text:  # several match (offered below the form) or none: all of them, or nothing
-        certs = certs.filter(application__in=Application.objects.filter(picker.matching(chosen.text)))
+        certs = certs.filter(application__in=chosen.matches(Application.objects.all()))
     if filters["lifecycle"] in Certificate.Lifecycle.values:
         certs = certs.filter(lifecycle=filters["lifecycle"])
     certs = certs.order_by(*listing.order_by)
