@@ -26,4 +26,12 @@ class Migration(migrations.Migration):
             model_name='application',
             index=models.Index(django.db.models.functions.text.Lower('name'), models.F('id'), name='application_name_lower'),
         ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['action', 'at'], name='audit_action_at'),
+        ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['actor_label', 'at'], name='audit_actor_at'),
+        ),
     ]
