@@ -47,8 +47,8 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at"]
         indexes = [
-            # The audit log filtered by what (its count reads this index only) and sorted by who.
-            models.Index(fields=["action", "at"], name="audit_action_at"),
+            # The audit log filtered by what (its count reads this index only), sorted by who.
+            models.Index(fields=["action", "actor_label", "at"], name="audit_action_actor_at"),
             models.Index(fields=["actor_label", "at"], name="audit_actor_at"),
         ]
 

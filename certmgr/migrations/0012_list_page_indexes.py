@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='auditevent',
-            index=models.Index(fields=['action', 'at'], name='audit_action_at'),
+            index=models.Index(fields=['action', 'actor_label', 'at'], name='audit_action_actor_at'),
         ),
         migrations.AddIndex(
             model_name='auditevent',
