@@ -8,7 +8,8 @@ as Cloud Foundry's router does), as an admin. The portal is filled twice: first 
 the data, then with all of it; every page is timed and its SQL queries counted at both sizes (the
 counts must be equal: constant in N). The baseline, in the same run, is a plain indexed SELECT of
 the first 50 certificates by expiry; each page is reported as a ratio to it. --explain prints
-PostgreSQL's plan of each page's row query. The last line is one JSON object.
+PostgreSQL's plan of each page's row query. The last line is one JSON object: every page's ms
+and queries, the database, and all_under_150 (each page under the 150 ms target).
 
 The database is a temporary SQLite file unless DATABASE_URL names one: that must be an empty
 scratch database; it is migrated, and emptied again at the end.
@@ -48,6 +49,7 @@ PAGES = {
     "audit log, application typed": "/audit/?application=bench-app-0042&sort=-at",
     "search": "/search/?q=bench-app-0042",
 }
+TARGET_MS = 150  # issue 18: every page under this with the full data, on SQLite and PostgreSQL
 LIFECYCLES = ["active", "active", "staged", "retired", "retired"]
 ACTIONS = ["certificate_added", "key_stored", "key_read", "parameters_generated", "health_check_run"]
 
@@ -175,11 +177,13 @@ def report(args, small: dict, large: dict, base: float, db: str) -> dict:
     print(f"query counts constant in N: {'yes' if constant else 'NO'}")
     summary = {
         "database": db, "apps": args.apps, "certs": args.certs, "events": args.events, "baseline_ms": round(base, 2),
-        "constant_queries": constant,
+        "constant_queries": constant, "target_ms": TARGET_MS,
+        "all_under_150": all(large[name]["ms"] < TARGET_MS for name in PAGES),
+        "over_150": [name for name in PAGES if large[name]["ms"] >= TARGET_MS],
         "pages": {name: {"url": PAGES[name], "ms": large[name]["ms"], "vs_baseline": round(large[name]["ms"] / base, 1),
                          "queries": large[name]["queries"], "queries_at_tenth": small[name]["queries"]} for name in PAGES},
     }  # fmt: skip
-    print(json.dumps(summary))
+    print(f"every page under {TARGET_MS} ms: {'yes' if summary['all_under_150'] else 'NO'}")
     return summary
 
 
@@ -209,13 +213,16 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"filled in {perf_counter() - start:.0f} s")
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("ANALYZE")
+                    # What autovacuum does to a live database: statistics, and the visibility map
+                    # that lets the counts read an index alone (index-only scans).
+                    cursor.execute("VACUUM ANALYZE")
             large = measure(client, args.runs)
             base = baseline_ms(args.runs * 4)
         summary = report(args, small, large, base, connection.vendor)
         if args.explain and connection.vendor == "postgresql":
             for name in PAGES:
                 print(f"{name}:\n{explain(large[name]['rows_sql'])}")
+        print(json.dumps(summary))  # the last line
         if os.environ.get("DATABASE_URL"):
             call_command("flush", "--noinput", verbosity=0)
         connections.close_all()

@@ -46,7 +46,7 @@ def audit_log(request):
     if chosen.application is not None:
         events = events.filter(application=chosen.application)
     elif chosen.text:
-        events = events.filter(application__in=Application.objects.filter(picker.matching(chosen.text)))
+        events = events.filter(application__in=chosen.matches(Application.objects.all()))
     if filters["actor"]:
         events = events.filter(actor_label__icontains=filters["actor"])
     events, errors = _in_days(events, filters)

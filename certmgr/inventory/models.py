@@ -13,9 +13,10 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
-from django.db.models import Count, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connections, models
+from django.db.models import Count, F, Func, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import Star
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -204,6 +205,11 @@ class Application(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            # The lists sorted by application name (Lower("name"), then the primary key): PostgreSQL
+            # walks it and each application's certificates instead of sorting 100,000 joined rows.
+            models.Index(Lower("name"), F("id"), name="application_name_lower"),
+        ]
 
     def __str__(self):
         return self.name
@@ -309,11 +315,18 @@ class CertificateQuerySet(models.QuerySet):
     def in_state(self, state: str, now=None, within: timedelta | None = None):
         return self.filter(state_q(ExpiryState(state), now, within))
 
-    def count_by_state(self, now=None) -> dict[str, int]:
-        """``total`` and one count per expiry state, in one query."""
+    def count_by_state(self, now=None, **more) -> dict[str, int]:
+        """``total`` and one count per expiry state, and a count of each queryset in ``more``: one query.
+
+        Each count is its own ``COUNT(*)`` subquery, so each state's range is counted over the
+        index (lifecycle, not_after, not_before) alone: the dashboard's tiles over 40,000 active
+        certificates took 230 ms on SQLite as one ``COUNT ... FILTER`` pass that read every row,
+        9 ms this way (bench/pages_bench.py).
+        """
         now = now or timezone.now()
-        counts = {state.value: Count("pk", filter=state_q(state, now)) for state in ExpiryState}
-        return self.aggregate(total=Count("pk"), **counts)
+        rows = self.order_by()
+        subsets = {"total": rows, **{state.value: rows.filter(state_q(state, now)) for state in ExpiryState}}
+        return count_each({**subsets, **more}, self.db)
 
     def search(self, text: str):
         text = text.strip()
@@ -323,10 +336,25 @@ class CertificateQuerySet(models.QuerySet):
         return self.filter(
             Q(subject__icontains=text)
             | Q(issuer__icontains=text)
-            | Q(application__name__icontains=text)
+            # The applications named so, found once: not a join per certificate row to test.
+            | Q(application__in=Application.objects.filter(name__icontains=text))
             | Q(fingerprint__startswith=compact)
             | Q(serial__iexact=compact)
         )
+
+
+def count_each(querysets: dict, using: str) -> dict[str, int]:
+    """The number of rows of each queryset, in one statement: ``SELECT (SELECT COUNT(*) …), …``."""
+    parts, params = [], []
+    for subset in querysets.values():
+        # COUNT(*) is no aggregate to Django here: no GROUP BY, one row even when nothing matches.
+        n = Func(Star(), function="COUNT", output_field=models.IntegerField())
+        sql, subset_params = subset.order_by().annotate(n=n).values("n").query.get_compiler(using).as_sql()
+        parts.append(f"({sql})")
+        params.extend(subset_params)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return dict(zip(querysets, cursor.fetchone(), strict=True))
 
 
 class Certificate(models.Model):
@@ -381,7 +409,10 @@ class Certificate(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["lifecycle", "not_after"]),
+            # not_before too: the dashboard's counts per expiry state read this index only.
+            models.Index(
+                fields=["lifecycle", "not_after", "not_before"], name="certificate_lifecycle_expiry"
+            ),
             # An application's active certificates by expiry: the dashboard's next expiry per row.
             models.Index(fields=["application", "lifecycle", "not_after"], name="certificate_app_expiry"),
         ]

@@ -47,6 +47,13 @@ class Pick:
     def unknown(self) -> bool:
         return bool(self.text) and self.application is None and not self.choices
 
+    def matches(self, scope):
+        """Every application of ``scope`` the text matches, to filter a list by: the choices
+        themselves when they are all of them (the text is not searched for a second time)."""
+        if not self.more:
+            return [app.pk for app in self.choices]
+        return scope.filter(matching(self.text))
+
 
 def pick(scope, text: str) -> Pick:
     """What ``text`` chooses among ``scope``: one application, several to choose from, or none.

@@ -108,14 +108,25 @@ def reltime(moment, exact_format: str = "Y-m-d H:i"):
     """A moment as "in 12 days", its exact UTC time on hover and for machines."""
     if not moment:
         return "—"
-    from django.utils.dateformat import format as date_format
-
     return format_html(
         '<time datetime="{}" title="{} UTC">{}</time>',
         moment.isoformat(),
-        date_format(moment, exact_format),
+        _exact(moment, exact_format),
         relative(moment, timezone.now()),
     )
+
+
+def _exact(moment, exact_format: str) -> str:
+    """The two formats the pages use, without Django's date formatter (a list page calls this for
+    every row: 0.1 ms a call there); any other through it."""
+    m = moment
+    if exact_format == "Y-m-d H:i":
+        return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}"
+    if exact_format == "Y-m-d H:i:s":
+        return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    from django.utils.dateformat import format as date_format
+
+    return date_format(moment, exact_format)
 
 
 @register.filter
