@@ -172,6 +172,45 @@ def test_a_claim_is_won_by_one_claimant_only(checked_app):
     assert list(healthchecks.due()) == []
 
 
+@pytest.mark.django_db(transaction=True)  # commits are real here: what the flow sees is what others see
+def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(checked_app, ias, monkeypatch):
+    from django.db import connection
+
+    seen = []
+    real = healthchecks.TokenFlow.get_token
+
+    def token_step(flow):
+        stored = Application.objects.get(pk=checked_app.pk)
+        reads = AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ, application=checked_app).count()
+        seen.append((connection.in_atomic_block, stored.next_check_at is not None, reads))
+        return real(flow)
+
+    monkeypatch.setattr(healthchecks.TokenFlow, "get_token", token_step)
+
+    [run] = healthchecks.run_due(workers=1)
+
+    assert run.ok, run.diagnosis
+    # No transaction waits on IAS; the claim and the audited key read are stored before IAS is asked.
+    assert seen == [(False, True, 1)]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 1
+
+
+def test_a_scheduled_check_of_an_unreadable_key_keeps_its_claim(checked_app, monkeypatch):
+    from certmgr.inventory.keys import VaultError
+
+    def unreadable(*args, **kwargs):
+        raise VaultError("The stored private key does not belong to this certificate.")
+
+    monkeypatch.setattr(healthchecks, "read_private_key", unreadable)
+
+    with pytest.raises(VaultError):
+        healthchecks.run_due(workers=1)
+
+    checked_app.refresh_from_db()
+    assert checked_app.next_check_at is not None  # claimed: not tried again before its interval
+    assert list(healthchecks.due()) == []
+
+
 def test_applications_that_cannot_be_checked_are_not_due(
     frontend_app, backend_app, store, leaf, ias_settings
 ):

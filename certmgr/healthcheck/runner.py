@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
-from ..inventory.keys import read_private_key
+from ..inventory.keys import VaultError, read_private_key
 from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 from ..notifications import ledger as notify
@@ -102,8 +102,14 @@ class Check:
         self.application, self.trigger, self.certificate = application, trigger, certificate
         self.actor, self.actor_label, self.remote_addr = actor, actor_label, remote_addr
         self.run: HealthCheckRun | None = None
+        self._prepared: tuple[Certificate, bool, datetime, TokenFlowRequest] | None = None
 
-    def __iter__(self) -> Iterator[StepResult]:
+    def prepare(self) -> None:
+        """Pick the certificate and read its key (audited): what runs before any call to IAS, so a
+        caller may put it into a transaction of its own (the scheduled check: with its claim).
+        NotCheckable if the check cannot run; once only."""
+        if self._prepared is not None:
+            return
         application = self.application
         in_use = certificate_to_check(application)
         if self.certificate is None:
@@ -115,10 +121,17 @@ class Check:
         if reason:
             raise NotCheckable(reason)
         started = timezone.now()
-        flow = TokenFlow(self._request(certificate), TokenFlowOptions(policy=http_policy()))
+        request = self._request(certificate)
+        self._prepared = (certificate, in_use is not None and certificate.pk == in_use.pk, started, request)
+
+    def __iter__(self) -> Iterator[StepResult]:
+        self.prepare()
+        assert self._prepared is not None
+        certificate, in_use, started, request = self._prepared
+        flow = TokenFlow(request, TokenFlowOptions(policy=http_policy()))
         yield from flow
         self.run = record(
-            application,
+            self.application,
             certificate,
             flow.result,
             trigger=self.trigger,
@@ -126,7 +139,7 @@ class Check:
             actor_label=self.actor_label,
             actor=self.actor,
             remote_addr=self.remote_addr,
-            in_use=in_use is not None and certificate.pk == in_use.pk,
+            in_use=in_use,
         )
 
     def _request(self, certificate: Certificate) -> TokenFlowRequest:
@@ -171,9 +184,11 @@ def record(
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
     check, a notice on a change, the lockout guard), a run of another one is only recorded."""
-    previous = Application.objects.filter(pk=application.pk).values_list("last_check__ok", "last_check__code")
-    previous_ok, previous_code = previous.first() or (None, "")
     with transaction.atomic():  # the run, the application's pointer to it and any notice: one commit
+        previous = Application.objects.filter(pk=application.pk).values_list(
+            "last_check__ok", "last_check__code"
+        )
+        previous_ok, previous_code = previous.first() or (None, "")
         run = _store_run(application, certificate, result, trigger, started, actor_label)
         if in_use:
             _becomes_health(application, run, previous_code or "")
@@ -270,7 +285,7 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
                 application = next(queue, None)
             if application is None:
                 return runs
-            if claim(application, now) and (run := _scheduled(application)) is not None:
+            if (run := _scheduled(application, now)) is not None:
                 runs.append(run)
 
     # An in-memory SQLite database (the test suite's) is one connection: no threads there.
@@ -283,14 +298,27 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
     return sorted(runs, key=lambda run: run.application.slug)
 
 
-def _scheduled(application: Application) -> HealthCheckRun | None:
-    try:
-        return run_check(
-            application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check"
-        )
-    except NotCheckable as exc:  # the certificate went away between claim and check
-        log.info("health check of %s skipped: %s", application.slug, exc)
-        return None
+def _scheduled(application: Application, now: datetime) -> HealthCheckRun | None:
+    """Claim, pick the certificate and read its key (audited) in one transaction, committed before
+    IAS is called (other instances must see the claim, and no row lock waits on the network); then
+    the flow, and the stored run in a second one."""
+    check = Check(application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check")
+    unreadable = None
+    with transaction.atomic():
+        if not claim(application, now):
+            return None
+        try:
+            check.prepare()
+        except NotCheckable as exc:  # the certificate went away between the list and the claim
+            log.info("health check of %s skipped: %s", application.slug, exc)
+            return None
+        except VaultError as exc:  # raised before anything is written: the claim stands, as it did
+            unreadable = exc
+    if unreadable is not None:
+        raise unreadable
+    for _ in check:
+        pass
+    return check.run
 
 
 def _in_thread(work):
