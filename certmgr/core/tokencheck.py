@@ -23,7 +23,9 @@ from . import outbound
 from .outbound import HttpPolicy, Response
 
 JWKS_MAX_AGE = 600.0
-JWKS_CACHE_ENTRIES = 64  # JWKS per (URI, headers); the headers come from tokens, so the cache is bounded
+# JWKS per (URI, headers): per tenant and client, as SAP's libraries key it (a fleet of a thousand
+# applications on one tenant fits); bounded, as the headers come from tokens not verified yet.
+JWKS_CACHE_ENTRIES = 1024
 ISSUER_MAX_LENGTH = 2048
 
 
