@@ -195,6 +195,46 @@ def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(che
     assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_scheduled_checks_write_in_one_transaction_each(checked_app, ias, store, monkeypatch):
+    from contextlib import contextmanager
+
+    from django.db import connection, transaction
+
+    for n in range(2):
+        app = Application.objects.create(
+            name=f"App {n}", slug=f"app-{n}", tenant_url=ias.url, client_id=f"client-{n}", backend_url=""
+        )
+        item = certs.issue(f"app-{n}", key_slot=3, serial=0x5100 + n)
+        store(item.key_pem() + item.pem, app, store_keys=True)
+        ias.register(app.client_id, item.pem)
+    transactions, outside = [], []
+    real_atomic = transaction.atomic
+
+    @contextmanager
+    def counted(*args, **kwargs):
+        if not connection.in_atomic_block:
+            transactions.append(1)
+        with real_atomic(*args, **kwargs):
+            yield
+
+    def spy(execute, sql, params, many, context):
+        if not connection.in_atomic_block and sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            outside.append(sql)
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(healthchecks.transaction, "atomic", counted)
+    with connection.execute_wrapper(spy):
+        runs = healthchecks.run_due(workers=1)
+
+    assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
+    # Per check one: its claim and key read with the run of the check before; the last run alone.
+    assert len(transactions) == 4
+    assert outside == []
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 3
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ).count() == 3
+
+
 def test_a_scheduled_check_of_an_unreadable_key_keeps_its_claim(checked_app, monkeypatch):
     from certmgr.inventory.keys import VaultError
 

@@ -7,6 +7,7 @@ any number of processes can run them and each due application is checked once pe
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -19,7 +20,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest
+from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest, TokenFlowResult
 from ..inventory.keys import VaultError, read_private_key
 from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
@@ -103,6 +104,7 @@ class Check:
         self.actor, self.actor_label, self.remote_addr = actor, actor_label, remote_addr
         self.run: HealthCheckRun | None = None
         self._prepared: tuple[Certificate, bool, datetime, TokenFlowRequest] | None = None
+        self._result: TokenFlowResult | None = None
 
     def prepare(self) -> None:
         """Pick the certificate and read its key (audited): what runs before any call to IAS, so a
@@ -125,15 +127,25 @@ class Check:
         self._prepared = (certificate, in_use is not None and certificate.pk == in_use.pk, started, request)
 
     def __iter__(self) -> Iterator[StepResult]:
+        yield from self.steps()
+        self.store()
+
+    def steps(self) -> Iterator[StepResult]:
+        """The token flow's steps, as they complete; nothing stored yet (``store``)."""
         self.prepare()
         assert self._prepared is not None
-        certificate, in_use, started, request = self._prepared
-        flow = TokenFlow(request, TokenFlowOptions(policy=http_policy()))
+        flow = TokenFlow(self._prepared[3], TokenFlowOptions(policy=http_policy()))
         yield from flow
+        self._result = flow.result
+
+    def store(self) -> HealthCheckRun:
+        """The run, stored (and the application's health, for the certificate in use)."""
+        assert self._prepared is not None and self._result is not None
+        certificate, in_use, started, _ = self._prepared
         self.run = record(
             self.application,
             certificate,
-            flow.result,
+            self._result,
             trigger=self.trigger,
             started=started,
             actor_label=self.actor_label,
@@ -141,6 +153,7 @@ class Check:
             remote_addr=self.remote_addr,
             in_use=in_use,
         )
+        return self.run
 
     def _request(self, certificate: Certificate) -> TokenFlowRequest:
         application = self.application
@@ -184,7 +197,8 @@ def record(
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
     check, a notice on a change, the lockout guard), a run of another one is only recorded."""
-    with transaction.atomic():  # the run, the application's pointer to it and any notice: one commit
+    # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
+    with transaction.atomic(savepoint=False):
         previous = Application.objects.filter(pk=application.pk).values_list(
             "last_check__ok", "last_check__code"
         )
@@ -278,15 +292,11 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
     queue = iter(candidates)
     lock = threading.Lock()
 
-    def drain() -> list[HealthCheckRun]:
-        runs = []
-        while True:
-            with lock:
-                application = next(queue, None)
-            if application is None:
-                return runs
-            if (run := _scheduled(application, now)) is not None:
-                runs.append(run)
+    def next_application() -> Application | None:
+        with lock:
+            return next(queue, None)
+
+    drain = functools.partial(_drain, next_application, now)
 
     # An in-memory SQLite database (the test suite's) is one connection: no threads there.
     if workers == 1 or len(candidates) < 2 or getattr(connection, "is_in_memory_db", lambda: False)():
@@ -298,27 +308,44 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
     return sorted(runs, key=lambda run: run.application.slug)
 
 
-def _scheduled(application: Application, now: datetime) -> HealthCheckRun | None:
-    """Claim, pick the certificate and read its key (audited) in one transaction, committed before
-    IAS is called (other instances must see the claim, and no row lock waits on the network); then
-    the flow, and the stored run in a second one."""
-    check = Check(application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check")
-    unreadable = None
-    with transaction.atomic():
-        if not claim(application, now):
-            return None
-        try:
-            check.prepare()
-        except NotCheckable as exc:  # the certificate went away between the list and the claim
-            log.info("health check of %s skipped: %s", application.slug, exc)
-            return None
-        except VaultError as exc:  # raised before anything is written: the claim stands, as it did
-            unreadable = exc
-    if unreadable is not None:
-        raise unreadable
-    for _ in check:
-        pass
-    return check.run
+def _drain(next_application, now: datetime) -> list[HealthCheckRun]:
+    """Check applications until there are none left; the stored runs.
+
+    One transaction per check, committed before IAS is called (other instances must see the claim,
+    and no row lock may wait on the network): the stored run of the check before, then this
+    application's claim, the pick of its certificate and the audited read of its key. The flow
+    runs outside any transaction; its run is stored with the next claim (or alone, at the end).
+    """
+    runs: list[HealthCheckRun] = []
+    done: Check | None = None  # its flow ran; its run is stored in the next transaction
+    while True:
+        application = next_application()
+        check, unreadable = None, None
+        with transaction.atomic():
+            if done is not None:
+                runs.append(done.store())
+                done = None
+            if application is not None and claim(application, now):
+                check = Check(
+                    application,
+                    trigger=HealthCheckRun.Trigger.SCHEDULED,
+                    actor_label="scheduled health check",
+                )
+                try:
+                    check.prepare()
+                except NotCheckable as exc:  # the certificate went away between the list and the claim
+                    log.info("health check of %s skipped: %s", application.slug, exc)
+                    check = None
+                except VaultError as exc:  # raised before anything is written: the claim stands, as it did
+                    unreadable, check = exc, None
+        if unreadable is not None:
+            raise unreadable
+        if application is None:
+            return runs
+        if check is not None:
+            for _ in check.steps():
+                pass
+            done = check
 
 
 def _in_thread(work):
