@@ -106,10 +106,10 @@ class Check:
         self._prepared: tuple[Certificate, bool, datetime, TokenFlowRequest] | None = None
         self._result: TokenFlowResult | None = None
 
-    def prepare(self) -> None:
+    def prepare(self, audit_rows: list[AuditEvent] | None = None) -> None:
         """Pick the certificate and read its key (audited): what runs before any call to IAS, so a
         caller may put it into a transaction of its own (the scheduled check: with its claim).
-        NotCheckable if the check cannot run; once only."""
+        NotCheckable if the check cannot run; once only. ``audit_rows``: see read_private_key."""
         if self._prepared is not None:
             return
         application = self.application
@@ -123,7 +123,7 @@ class Check:
         if reason:
             raise NotCheckable(reason)
         started = timezone.now()
-        request = self._request(certificate)
+        request = self._request(certificate, audit_rows)
         self._prepared = (certificate, in_use is not None and certificate.pk == in_use.pk, started, request)
 
     def __iter__(self) -> Iterator[StepResult]:
@@ -138,8 +138,9 @@ class Check:
         yield from flow
         self._result = flow.result
 
-    def store(self) -> HealthCheckRun:
-        """The run, stored (and the application's health, for the certificate in use)."""
+    def store(self, audit_rows: list[AuditEvent] | None = None) -> HealthCheckRun:
+        """The run, stored (and the application's health, for the certificate in use); with
+        ``audit_rows``, its audit row is appended there for the caller to save in its transaction."""
         assert self._prepared is not None and self._result is not None
         certificate, in_use, started, _ = self._prepared
         self.run = record(
@@ -152,10 +153,11 @@ class Check:
             actor=self.actor,
             remote_addr=self.remote_addr,
             in_use=in_use,
+            audit_rows=audit_rows,
         )
         return self.run
 
-    def _request(self, certificate: Certificate) -> TokenFlowRequest:
+    def _request(self, certificate: Certificate, audit_rows: list[AuditEvent] | None) -> TokenFlowRequest:
         application = self.application
         key_der = read_private_key(
             certificate,
@@ -163,6 +165,7 @@ class Check:
             actor_label=self.actor_label,
             remote_addr=self.remote_addr,
             purpose=f"token-flow health check ({self.trigger})",
+            audit_rows=audit_rows,
         )
         return TokenFlowRequest(
             tenant_url=application.tenant_url,
@@ -194,9 +197,12 @@ def record(
     actor=None,
     remote_addr=None,
     in_use: bool = True,
+    audit_rows: list[AuditEvent] | None = None,
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
-    check, a notice on a change, the lockout guard), a run of another one is only recorded."""
+    check, a notice on a change, the lockout guard), a run of another one is only recorded.
+    With ``audit_rows``, the run's audit row is appended there, for the caller to save in the
+    same transaction."""
     # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
     with transaction.atomic(savepoint=False):
         previous = Application.objects.filter(pk=application.pk).values_list(
@@ -210,7 +216,7 @@ def record(
         what = (
             "" if in_use else f" with the {certificate.lifecycle} certificate {certificate.fingerprint[:16]}…"
         )
-        AuditEvent.objects.create(
+        event = AuditEvent(
             action=AuditEvent.Action.HEALTH_CHECK_RUN,
             actor=actor,
             remote_addr=remote_addr,
@@ -219,6 +225,10 @@ def record(
             certificate=certificate,
             detail=f"{trigger}{what}: {'healthy' if run.ok else f'failed at {run.failed_step} ({run.code})'}",
         )
+        if audit_rows is None:
+            event.save()
+        else:
+            audit_rows.append(event)
     return run
 
 
@@ -321,9 +331,10 @@ def _drain(next_application, now: datetime) -> list[HealthCheckRun]:
     while True:
         application = next_application()
         check, unreadable = None, None
+        audit_rows: list[AuditEvent] = []  # the run's of the check before, this one's key read: one INSERT
         with transaction.atomic():
             if done is not None:
-                runs.append(done.store())
+                runs.append(done.store(audit_rows))
                 done = None
             if application is not None and claim(application, now):
                 check = Check(
@@ -332,12 +343,13 @@ def _drain(next_application, now: datetime) -> list[HealthCheckRun]:
                     actor_label="scheduled health check",
                 )
                 try:
-                    check.prepare()
+                    check.prepare(audit_rows)
                 except NotCheckable as exc:  # the certificate went away between the list and the claim
                     log.info("health check of %s skipped: %s", application.slug, exc)
                     check = None
                 except VaultError as exc:  # raised before anything is written: the claim stands, as it did
                     unreadable, check = exc, None
+            AuditEvent.objects.bulk_create(audit_rows)  # committed with the claim, before IAS is called
         if unreadable is not None:
             raise unreadable
         if application is None:
