@@ -196,7 +196,10 @@ def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(che
 
 
 @pytest.mark.django_db(transaction=True)
-def test_scheduled_checks_write_in_one_transaction_each(checked_app, ias, store, monkeypatch):
+@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 3), (1, 4)])
+def test_scheduled_checks_write_in_one_transaction_per_batch(
+    checked_app, ias, store, monkeypatch, batch, expected
+):
     from contextlib import contextmanager
 
     from django.db import connection, transaction
@@ -224,12 +227,14 @@ def test_scheduled_checks_write_in_one_transaction_each(checked_app, ias, store,
         return execute(sql, params, many, context)
 
     monkeypatch.setattr(healthchecks.transaction, "atomic", counted)
+    monkeypatch.setattr(healthchecks, "CLAIM_BATCH", batch)
     with connection.execute_wrapper(spy):
         runs = healthchecks.run_due(workers=1)
 
     assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
-    # Per check one: its claim and key read with the run of the check before; the last run alone.
-    assert len(transactions) == 4
+    # A batch's claims and key reads in one, committed before IAS is asked, with the runs of the
+    # batch before; the last runs alone: 3 applications in batches of 8, 2 or 1 take 2, 3 or 4.
+    assert len(transactions) == expected
     assert outside == []
     assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 3
     assert AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ).count() == 3
