@@ -308,7 +308,8 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
     random.shuffle(candidates)
     queue = iter(candidates)
     lock = threading.Lock()
-    batch = max(1, min(CLAIM_BATCH, len(candidates) // workers))  # every thread gets work
+    # In the pool, small enough for every thread to get several: the threads end at about the same time.
+    batch = CLAIM_BATCH if workers == 1 else max(1, min(CLAIM_BATCH, len(candidates) // (4 * workers)))
 
     def next_applications() -> list[Application]:
         with lock:
