@@ -40,8 +40,31 @@ def certificate_to_check(application: Application) -> Certificate | None:
     """The active certificate with a stored key that lasts longest: what the application uses."""
     # Picked in Python: an ORDER BY not_after lets the database walk the not_after index of every
     # certificate instead of the few of this application.
-    usable = application.certificates.active().filter(encrypted_private_key__isnull=False)
+    return _longest(application.certificates.active().filter(encrypted_private_key__isnull=False))
+
+
+def _longest(usable) -> Certificate | None:
     return max(usable, key=lambda certificate: (certificate.not_after, certificate.pk), default=None)
+
+
+def _usable_by_application(applications: list[Application]) -> dict[int, list[Certificate]]:
+    """certificate_to_check's candidates for several applications, in one query."""
+    usable: dict[int, list[Certificate]] = {application.pk: [] for application in applications}
+    if applications:
+        certificates = Certificate.objects.active().filter(
+            application_id__in=list(usable), encrypted_private_key__isnull=False
+        )
+        for certificate in certificates:
+            usable[certificate.application_id].append(certificate)
+    return usable
+
+
+def _previous_health(application_ids: list[int]) -> dict[int, tuple[bool | None, str]]:
+    """record's ``previous`` for several applications, in one query."""
+    rows = Application.objects.filter(pk__in=application_ids).values_list(
+        "pk", "last_check__ok", "last_check__code"
+    )
+    return {pk: (ok, code or "") for pk, ok, code in rows}
 
 
 def why_not_checkable(application: Application, certificates=None) -> str:
@@ -107,14 +130,17 @@ class Check:
         self._prepared: tuple[Certificate, bool, datetime, TokenFlowRequest] | None = None
         self._result: TokenFlowResult | None = None
 
-    def prepare(self, audit_rows: list[AuditEvent] | None = None) -> None:
+    def prepare(
+        self, audit_rows: list[AuditEvent] | None = None, usable: list[Certificate] | None = None
+    ) -> None:
         """Pick the certificate and read its key (audited): what runs before any call to IAS, so a
         caller may put it into a transaction of its own (the scheduled check: with its claim).
-        NotCheckable if the check cannot run; once only. ``audit_rows``: see read_private_key."""
+        NotCheckable if the check cannot run; once only. ``audit_rows``: see read_private_key;
+        ``usable``: the application's active certificates with a key, if loaded in this transaction."""
         if self._prepared is not None:
             return
         application = self.application
-        in_use = certificate_to_check(application)
+        in_use = certificate_to_check(application) if usable is None else _longest(usable)
         if self.certificate is None:
             certificate = in_use
             reason = why_not_checkable(application, [certificate] if certificate else [])
@@ -139,7 +165,9 @@ class Check:
         yield from flow
         self._result = flow.result
 
-    def store(self, audit_rows: list[AuditEvent] | None = None) -> HealthCheckRun:
+    def store(
+        self, audit_rows: list[AuditEvent] | None = None, previous: tuple[bool | None, str] | None = None
+    ) -> HealthCheckRun:
         """The run, stored (and the application's health, for the certificate in use); with
         ``audit_rows``, its audit row is appended there for the caller to save in its transaction."""
         assert self._prepared is not None and self._result is not None
@@ -155,6 +183,7 @@ class Check:
             remote_addr=self.remote_addr,
             in_use=in_use,
             audit_rows=audit_rows,
+            previous=previous,
         )
         return self.run
 
@@ -199,17 +228,18 @@ def record(
     remote_addr=None,
     in_use: bool = True,
     audit_rows: list[AuditEvent] | None = None,
+    previous: tuple[bool | None, str] | None = None,
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
     check, a notice on a change, the lockout guard), a run of another one is only recorded.
     With ``audit_rows``, the run's audit row is appended there, for the caller to save in the
-    same transaction."""
+    same transaction. ``previous``: the application's last run's (ok, code), if read in the caller's
+    transaction."""
     # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
     with transaction.atomic(savepoint=False):
-        previous = Application.objects.filter(pk=application.pk).values_list(
-            "last_check__ok", "last_check__code"
-        )
-        previous_ok, previous_code = previous.first() or (None, "")
+        if previous is None:
+            previous = _previous_health([application.pk]).get(application.pk, (None, ""))
+        previous_ok, previous_code = previous
         run = _store_run(application, certificate, result, trigger, started, actor_label)
         if in_use:
             _becomes_health(application, run, previous_code or "")
@@ -336,6 +366,8 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
     audited read of each key (the audit rows in one INSERT). The flows run outside any
     transaction. A key that cannot be read ends the run, as it did, once the batch's other
     checks are done and stored.
+
+    The batch's certificates and its runs' previous health are each read in one query.
     """
     runs: list[HealthCheckRun] = []
     done: list[Check] = []  # their flows ran; their runs are stored in the next transaction
@@ -345,23 +377,24 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
         checks: list[Check] = []
         audit_rows: list[AuditEvent] = []  # the runs' of the batch before, this batch's key reads
         with transaction.atomic():
-            runs.extend(check.store(audit_rows) for check in done)
-            for application in applications:
-                if not claim(application, now):
-                    continue
+            previous = _previous_health([check.application.pk for check in done]) if done else {}
+            runs.extend(check.store(audit_rows, previous.get(check.application.pk)) for check in done)
+            claimed = [application for application in applications if claim(application, now)]
+            usable = _usable_by_application(claimed)
+            for application in claimed:
                 check = Check(
                     application,
                     trigger=HealthCheckRun.Trigger.SCHEDULED,
                     actor_label="scheduled health check",
                 )
                 try:
-                    check.prepare(audit_rows)
+                    check.prepare(audit_rows, usable[application.pk])
                 except NotCheckable as exc:  # the certificate went away between the list and the claim
                     log.info("health check of %s skipped: %s", application.slug, exc)
                     continue
                 except VaultError as exc:  # raised before anything is written: the claim stands, as it did
                     unreadable = exc
-                    break
+                    continue
                 checks.append(check)
             AuditEvent.objects.bulk_create(audit_rows)  # committed with the claims, before IAS is called
         if not checks and not applications:
