@@ -7,6 +7,7 @@ any number of processes can run them and each due application is checked once pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -376,7 +377,7 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
         applications = [] if unreadable else next_applications()
         checks: list[Check] = []
         audit_rows: list[AuditEvent] = []  # the runs' of the batch before, this batch's key reads
-        with transaction.atomic():
+        with _one_writer(), transaction.atomic():
             previous = _previous_health([check.application.pk for check in done]) if done else {}
             runs.extend(check.store(audit_rows, previous.get(check.application.pk)) for check in done)
             claimed = [application for application in applications if claim(application, now)]
@@ -405,6 +406,15 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
             for _ in check.steps():
                 pass
         done = checks
+
+
+# SQLite has one writer at a time: the pool's threads take turns here, woken as soon as the one
+# before is done, instead of in SQLite's busy handler, which sleeps ever longer (up to 100 ms) between tries.
+_sqlite_writer = threading.Lock()
+
+
+def _one_writer():
+    return _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def _in_thread(work):
