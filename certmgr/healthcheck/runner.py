@@ -166,8 +166,17 @@ class Check:
         yield from flow
         self._result = flow.result
 
+    def new_run(self) -> HealthCheckRun:
+        """The run, not saved yet (the scheduled checks insert a batch's runs at once; then ``store``)."""
+        assert self._prepared is not None and self._result is not None
+        certificate, _, started, _ = self._prepared
+        return _new_run(self.application, certificate, self._result, self.trigger, started, self.actor_label)
+
     def store(
-        self, audit_rows: list[AuditEvent] | None = None, previous: tuple[bool | None, str] | None = None
+        self,
+        audit_rows: list[AuditEvent] | None = None,
+        previous: tuple[bool | None, str] | None = None,
+        run: HealthCheckRun | None = None,
     ) -> HealthCheckRun:
         """The run, stored (and the application's health, for the certificate in use); with
         ``audit_rows``, its audit row is appended there for the caller to save in its transaction."""
@@ -185,6 +194,7 @@ class Check:
             in_use=in_use,
             audit_rows=audit_rows,
             previous=previous,
+            run=run,
         )
         return self.run
 
@@ -230,18 +240,21 @@ def record(
     in_use: bool = True,
     audit_rows: list[AuditEvent] | None = None,
     previous: tuple[bool | None, str] | None = None,
+    run: HealthCheckRun | None = None,
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
     check, a notice on a change, the lockout guard), a run of another one is only recorded.
     With ``audit_rows``, the run's audit row is appended there, for the caller to save in the
     same transaction. ``previous``: the application's last run's (ok, code), if read in the caller's
-    transaction."""
+    transaction; ``run``: the run, already inserted by the caller (with others, in one INSERT)."""
     # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
     with transaction.atomic(savepoint=False):
         if previous is None:
             previous = _previous_health([application.pk]).get(application.pk, (None, ""))
         previous_ok, previous_code = previous
-        run = _store_run(application, certificate, result, trigger, started, actor_label)
+        if run is None:
+            run = _new_run(application, certificate, result, trigger, started, actor_label)
+            run.save()
         if in_use:
             _becomes_health(application, run, previous_code or "")
             notify.health_transition(application, run, previous_ok)
@@ -264,9 +277,9 @@ def record(
     return run
 
 
-def _store_run(application, certificate, result, trigger, started, actor_label) -> HealthCheckRun:
+def _new_run(application, certificate, result, trigger, started, actor_label) -> HealthCheckRun:
     failed = result.failed_step
-    return HealthCheckRun.objects.create(
+    return HealthCheckRun(
         application=application,
         certificate=certificate,
         trigger=trigger,
@@ -378,8 +391,13 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
         checks: list[Check] = []
         audit_rows: list[AuditEvent] = []  # the runs' of the batch before, this batch's key reads
         with _one_writer(), transaction.atomic():
-            previous = _previous_health([check.application.pk for check in done]) if done else {}
-            runs.extend(check.store(audit_rows, previous.get(check.application.pk)) for check in done)
+            if done:
+                previous = _previous_health([check.application.pk for check in done])
+                inserted = HealthCheckRun.objects.bulk_create([check.new_run() for check in done])
+                runs.extend(
+                    check.store(audit_rows, previous.get(check.application.pk), run)
+                    for check, run in zip(done, inserted, strict=True)
+                )
             claimed = [application for application in applications if claim(application, now)]
             usable = _usable_by_application(claimed)
             for application in claimed:
