@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -315,8 +316,10 @@ def report(secs: dict[str, float], all_methods: list[Method], count: int, worker
         f"  full check with backend /hello: {secs['backend_seq'] / count * 1000:.2f} ms per check, sequential "
         f"({secs['backend_seq'] / base:.2f}× the baseline, which calls no backend)"
     )
+    blackbox, blackbox_note = blackbox_comparison()
+    print(f"blackbox_exporter: {blackbox_note}")
     summary = {
-        **info, "apps": count, "workers": workers,
+        **info, "apps": count, "workers": workers, "blackbox": blackbox, "blackbox_note": blackbox_note,
         **{f"{name}_ms": round(seconds / count * 1000, 3) for name, seconds in secs.items()},
         **{f"{name}_cps": round(count / seconds, 1) for name, seconds in secs.items()},
         "pool_speedup": round(speedup, 2), "pool_speedup_backend": round(speedup_backend, 2),
@@ -325,6 +328,20 @@ def report(secs: dict[str, float], all_methods: list[Method], count: int, worker
     }  # fmt: skip
     print(json.dumps(summary))
     return summary
+
+
+def blackbox_comparison() -> tuple[dict | None, str]:
+    """Issue 18 asks for blackbox_exporter's two-step probe timed on the same stand-in. Not measured
+    yet: the figure is null, and the note says why."""
+    if shutil.which("prometheus-blackbox-exporter") is None:
+        return (
+            None,
+            "not compared: prometheus-blackbox-exporter is not installed (Debian package of that name)",
+        )
+    return (
+        None,
+        "not compared: prometheus-blackbox-exporter is installed, but this benchmark does not run its probe yet",
+    )
 
 
 def wipe() -> None:
