@@ -408,10 +408,18 @@ def _check_binding(request: Request, claims: dict) -> None:
         raise jwt.InvalidToken("certificate binding mismatch")
 
 
-def with_faults(app: App, faults: Callable[[], Faults], wait: Callable[[float], object]) -> App:
-    """Wrap ``app`` with the faults common to both listeners: delay, close, redirect."""
+def with_faults(
+    app: App,
+    faults: Callable[[], Faults],
+    wait: Callable[[float], object],
+    latency: Callable[[], float] = lambda: 0.0,
+) -> App:
+    """Wrap ``app`` with the network's latency (seconds before every answer) and the faults common
+    to both listeners: delay, close, redirect."""
 
     def guarded(request: Request) -> Response | None:
+        if (seconds := latency()) > 0:
+            wait(seconds)
         current = faults()
         seconds = current.delay.get(request.path)
         if seconds:

@@ -21,13 +21,16 @@ _BIND = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 class StandIn:
     """A local IAS tenant (client credentials with mTLS, OpenID Connect login), and a protected backend."""
 
-    def __init__(self, directory: Path | str | None = None, host: str = "127.0.0.1"):
+    def __init__(self, directory: Path | str | None = None, host: str = "127.0.0.1", latency: float = 0.0):
+        """``latency``: seconds every answer of both listeners waits, as a remote IAS (20-200 ms
+        away) would; the listeners serve each connection in its own thread, so waits overlap."""
         if host not in _BIND:
             raise ValueError(f"The IAS stand-in listens on loopback only, not on {host!r}")
         self.host = host
         self.directory = Path(directory) if directory is not None else None
         self.pki = Pki.load_or_create(self.directory) if self.directory else Pki.create()
         self.faults = Faults()
+        self.latency = latency  # read per request: it may change while the stand-in runs
         self._registry = Registry(self.directory)
         self._accounts = Accounts(self.directory)
         self._codes = Codes()
@@ -54,6 +57,7 @@ class StandIn:
             raise
         self._url, self._backend_url = self._base(tenant.port), self._base(backend.port)
         current = lambda: self.faults  # noqa: E731 - read per request: tests replace or mutate faults
+        latency = lambda: self.latency  # noqa: E731
         tenant_app = Tenant(
             self._url,
             self.pki,
@@ -68,8 +72,8 @@ class StandIn:
         self._tenant = tenant_app
         backend_app = Backend(self._url, self.pki, current)
         self._stopping.clear()
-        tenant.start(with_faults(tenant_app, current, self._stopping.wait))
-        backend.start(with_faults(backend_app, current, self._stopping.wait))
+        tenant.start(with_faults(tenant_app, current, self._stopping.wait, latency))
+        backend.start(with_faults(backend_app, current, self._stopping.wait, latency))
         self._servers = [tenant, backend]
         return self
 
@@ -209,10 +213,16 @@ class StandIn:
 
 
 def serve(
-    directory, port: int = 8443, backend_port: int = 8444, *, ready=None, host: str = "127.0.0.1"
+    directory,
+    port: int = 8443,
+    backend_port: int = 8444,
+    *,
+    ready=None,
+    host: str = "127.0.0.1",
+    latency: float = 0.0,
 ) -> None:
     """Run a stand-in with persisted state until SIGINT/SIGTERM (or until ``ready``'s caller stops it)."""
-    standin = StandIn(directory=directory, host=host).start(port, backend_port)
+    standin = StandIn(directory=directory, host=host, latency=latency).start(port, backend_port)
     done = threading.Event()
     restore = _on_signals(lambda *_: done.set())
     try:

@@ -172,6 +172,90 @@ def test_a_claim_is_won_by_one_claimant_only(checked_app):
     assert list(healthchecks.due()) == []
 
 
+@pytest.mark.django_db(transaction=True)  # commits are real here: what the flow sees is what others see
+def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(checked_app, ias, monkeypatch):
+    from django.db import connection
+
+    seen = []
+    real = healthchecks.TokenFlow.get_token
+
+    def token_step(flow):
+        stored = Application.objects.get(pk=checked_app.pk)
+        reads = AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ, application=checked_app).count()
+        seen.append((connection.in_atomic_block, stored.next_check_at is not None, reads))
+        return real(flow)
+
+    monkeypatch.setattr(healthchecks.TokenFlow, "get_token", token_step)
+
+    [run] = healthchecks.run_due(workers=1)
+
+    assert run.ok, run.diagnosis
+    # No transaction waits on IAS; the claim and the audited key read are stored before IAS is asked.
+    assert seen == [(False, True, 1)]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 3), (1, 4)])
+def test_scheduled_checks_write_in_one_transaction_per_batch(
+    checked_app, ias, store, monkeypatch, batch, expected
+):
+    from contextlib import contextmanager
+
+    from django.db import connection, transaction
+
+    for n in range(2):
+        app = Application.objects.create(
+            name=f"App {n}", slug=f"app-{n}", tenant_url=ias.url, client_id=f"client-{n}", backend_url=""
+        )
+        item = certs.issue(f"app-{n}", key_slot=3, serial=0x5100 + n)
+        store(item.key_pem() + item.pem, app, store_keys=True)
+        ias.register(app.client_id, item.pem)
+    transactions, outside = [], []
+    real_atomic = transaction.atomic
+
+    @contextmanager
+    def counted(*args, **kwargs):
+        if not connection.in_atomic_block:
+            transactions.append(1)
+        with real_atomic(*args, **kwargs):
+            yield
+
+    def spy(execute, sql, params, many, context):
+        if not connection.in_atomic_block and sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            outside.append(sql)
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(healthchecks.transaction, "atomic", counted)
+    monkeypatch.setattr(healthchecks, "CLAIM_BATCH", batch)
+    with connection.execute_wrapper(spy):
+        runs = healthchecks.run_due(workers=1)
+
+    assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
+    # A batch's claims and key reads in one, committed before IAS is asked, with the runs of the
+    # batch before; the last runs alone: 3 applications in batches of 8, 2 or 1 take 2, 3 or 4.
+    assert len(transactions) == expected
+    assert outside == []
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 3
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ).count() == 3
+
+
+def test_a_scheduled_check_of_an_unreadable_key_keeps_its_claim(checked_app, monkeypatch):
+    from certmgr.inventory.keys import VaultError
+
+    def unreadable(*args, **kwargs):
+        raise VaultError("The stored private key does not belong to this certificate.")
+
+    monkeypatch.setattr(healthchecks, "read_private_key", unreadable)
+
+    with pytest.raises(VaultError):
+        healthchecks.run_due(workers=1)
+
+    checked_app.refresh_from_db()
+    assert checked_app.next_check_at is not None  # claimed: not tried again before its interval
+    assert list(healthchecks.due()) == []
+
+
 def test_applications_that_cannot_be_checked_are_not_due(
     frontend_app, backend_app, store, leaf, ias_settings
 ):

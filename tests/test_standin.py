@@ -449,6 +449,51 @@ def test_fault_delay(s, client):
     assert delayed >= 0.3 > other
 
 
+def test_latency_delays_every_answer_of_tenant_and_backend(s, client):
+    # A remote IAS: every answer, of both listeners, comes ``latency`` seconds late (reset keeps it).
+    s.latency = 2.0
+    try:
+        for url in (f"{s.url}/.well-known/openid-configuration", f"{s.backend_url}/hello"):
+            with pytest.raises(requests.exceptions.ReadTimeout):
+                requests.get(url, verify=client.ca, timeout=(TIMEOUT, 0.5))
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(
+                f"{s.url}/oauth2/token",
+                data=GRANT,
+                cert=str(client.files["a"]),
+                verify=client.ca,
+                timeout=0.5,
+            )
+    finally:
+        s.latency = 0.0
+    assert client.token(s).status_code == 200
+
+
+def test_latency_waits_overlap_as_a_remote_tenant_s_do(s, client):
+    # Four clients at once, each answered 1 s late: served one after another, the last would wait
+    # 4 s and time out at 2.5 s; the listeners serve each connection in its own thread.
+    s.latency = 1.0
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda _: token_status(s, client, timeout=(TIMEOUT, 2.5)), range(4)))
+    finally:
+        s.latency = 0.0
+    assert statuses == [200] * 4
+
+
+def token_status(s, client, timeout) -> int:
+    return requests.post(
+        f"{s.url}/oauth2/token", data=GRANT, cert=str(client.files["a"]), verify=client.ca, timeout=timeout
+    ).status_code
+
+
+def test_the_latency_is_given_when_starting():
+    with StandIn(latency=0.25) as slow:
+        assert slow.latency == 0.25
+        slow.reset()
+        assert slow.latency == 0.25  # not a fault: reset keeps it
+
+
 def test_fault_close(s, client):
     s.faults.close.add("/oauth2/token")
 

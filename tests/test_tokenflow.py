@@ -858,6 +858,187 @@ def test_a_jwks_endpoint_answering_404_is_unexpected_response(ias, registered, t
     assert_failed_at(result, "token_validation", "unexpected_response", "404")
 
 
+# --- the discovery cache (like the JWKS's) and the client certificates' TLS contexts --------------------
+
+
+@pytest.fixture
+def discovery_fetches(monkeypatch):
+    """The URLs of every discovery request the check sends (a wrapper around outbound.request)."""
+    fetched: list[str] = []
+    real = outbound.request
+
+    def spy(manager, method, url, *args, **kwargs):
+        if url.endswith("/.well-known/openid-configuration"):
+            fetched.append(url)
+        return real(manager, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(outbound, "request", spy)
+    return fetched
+
+
+def plant_discovery(ias, **changes) -> None:
+    """What a cached OpenID configuration would hold had the tenant moved an endpoint since."""
+    document = requests_free_discovery(ias)
+    tokencheck.keep_discovery(
+        f"{ias.url}/.well-known/openid-configuration", policy(ias), {**document, **changes}
+    )
+
+
+def requests_free_discovery(ias) -> dict:
+    with socket.create_connection(("127.0.0.1", int(ias.url.rsplit(":", 1)[1]))) as raw:
+        context = ssl.create_default_context(cafile=str(ias.ca_file))
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(
+                b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def test_the_discovery_document_is_fetched_once_and_then_cached(ias, registered, discovery_fetches):
+    first, second = run(ias, registered), run(ias, registered)
+
+    assert first.ok is True and second.ok is True
+    assert discovery_fetches == [f"{ias.url}/.well-known/openid-configuration"]
+    assert first.step("discovery").status == 200
+    cached = second.step("discovery")
+    assert (cached.ok, cached.status) == (True, None)
+    assert f"{ias.url}/oauth2/token" in cached.diagnosis and "fetched" in cached.diagnosis
+    assert len(ias.token_requests) == 2  # the token itself is never cached
+
+
+def test_a_discovery_older_than_its_max_age_is_fetched_again(ias, registered, discovery_fetches, monkeypatch):
+    monkeypatch.setattr(tokencheck, "DISCOVERY_MAX_AGE", 0.0)
+
+    assert run(ias, registered).ok is True
+    assert run(ias, registered).ok is True
+
+    assert len(discovery_fetches) == 2
+
+
+def test_the_cached_discovery_is_checked_against_the_policy_of_each_check(ias, registered):
+    assert run(ias, registered).ok is True
+
+    result = run(ias, registered, policy_changes={"tenant_hosts": ("*.accounts.ondemand.com",)})
+
+    assert_failed_at(result, "discovery", "host_not_allowed", "127.0.0.1")
+
+
+def test_a_failed_token_call_fetches_discovery_again_once_without_a_second_login(
+    ias, registered, stranger, discovery_fetches
+):
+    assert run(ias, registered).ok is True
+    ias.token_requests.clear()
+
+    result = run(ias, registered, certificate_pem=stranger.pem, key_der=key_der(stranger))
+
+    assert_failed_at(result, "token", "invalid_client")
+    assert len(discovery_fetches) == 2  # the cached document was checked against the tenant's
+    assert len(ias.token_requests) == 1  # the endpoint did not move: the refused login is not repeated
+    assert run(ias, registered).ok is True
+    assert len(discovery_fetches) == 2  # and the document fetched again is cached
+
+
+def test_a_token_endpoint_moved_since_the_discovery_was_cached_is_found(ias, registered, discovery_fetches):
+    plant_discovery(ias, token_endpoint=f"{ias.url}/moved-away/oauth2/token")  # the stand-in: 404 there
+
+    result = run(ias, registered)
+
+    assert result.ok is True, result.failed_step
+    assert len(discovery_fetches) == 1
+    assert [entry.status for entry in ias.token_requests] == [200]
+
+
+def test_a_closed_connection_at_the_token_endpoint_fetches_discovery_again(
+    ias, registered, discovery_fetches
+):
+    assert run(ias, registered).ok is True
+    ias.faults.close = {"/oauth2/token"}
+
+    result = run(ias, registered)
+
+    assert_failed_at(result, "token", "closed", "closed the connection")
+    assert len(discovery_fetches) == 2
+
+
+def test_a_jwks_moved_since_the_discovery_was_cached_is_found(
+    ias, registered, discovery_fetches, jwks_fetches
+):
+    plant_discovery(ias, jwks_uri=f"{ias.url}/moved-away/oauth2/certs")  # the stand-in: 404 there
+
+    result = run(ias, registered)
+
+    assert result.ok is True, result.failed_step
+    assert len(discovery_fetches) == 1
+    assert jwks_fetches == [f"{ias.url}/moved-away/oauth2/certs", f"{ias.url}/oauth2/certs"]
+
+
+def test_an_unknown_kid_with_a_cached_discovery_fetches_it_again_once(ias, registered, discovery_fetches):
+    assert run(ias, registered).ok is True
+    ias.faults.sign_with_unknown_key = True
+
+    result = run(ias, registered)
+
+    assert_failed_at(result, "token_validation", "unknown_kid")
+    assert len(discovery_fetches) == 2
+    assert len(ias.token_requests) == 2  # one per check: the token call is not repeated
+
+
+def test_a_fresh_discovery_is_not_fetched_again_after_a_failure(ias, registered, stranger, discovery_fetches):
+    result = run(ias, registered, certificate_pem=stranger.pem, key_der=key_der(stranger))
+
+    assert_failed_at(result, "token", "invalid_client")
+    assert len(discovery_fetches) == 1
+
+
+def test_forget_cached_state_drops_the_discovery(ias, registered, discovery_fetches):
+    assert run(ias, registered).ok is True
+    forget_cached_state()
+    assert run(ias, registered).ok is True
+
+    assert len(discovery_fetches) == 2
+
+
+def test_client_contexts_are_shared_per_certificate_key_and_ca_bundle(ias, registered, stranger):
+    own = tokencheck.client_context(policy(ias), registered.pem, key_der(registered))
+
+    assert (
+        tokencheck.client_context(policy(ias, read_timeout=0.5), registered.pem, key_der(registered)) is own
+    )
+    assert tokencheck.client_context(policy(ias), stranger.pem, key_der(stranger)) is not own
+    # A certificate with another's key (or chain) never gets the context of either.
+    with pytest.raises(outbound.OutboundError, match="could not be loaded"):
+        tokencheck.client_context(policy(ias), registered.pem, key_der(stranger))
+    assert (
+        tokencheck.client_context(policy(ias), registered.pem + stranger.pem, key_der(registered)) is not own
+    )
+    assert tokencheck.client_context(policy(None), registered.pem, key_der(registered)) is not own
+    forget_cached_state()
+    assert tokencheck.client_context(policy(ias), registered.pem, key_der(registered)) is not own
+
+
+def test_client_contexts_are_bounded(ias, registered, stranger, monkeypatch):
+    monkeypatch.setattr(tokencheck, "CLIENT_CONTEXT_ENTRIES", 1)
+    own = tokencheck.client_context(policy(ias), registered.pem, key_der(registered))
+    tokencheck.client_context(policy(ias), stranger.pem, key_der(stranger))
+
+    assert len(tokencheck._client_contexts) == 1
+    assert tokencheck.client_context(policy(ias), registered.pem, key_der(registered)) is not own
+
+
+def test_each_check_makes_its_own_tls_handshake_with_a_cached_context(ias, registered):
+    # The context is shared; connections are not: IAS sees the certificate in a new handshake each time.
+    for _ in range(3):
+        assert run(ias, registered).ok is True
+    assert len(ias.token_requests) == 3
+    assert (
+        tokencheck.client_context(policy(ias), registered.pem, key_der(registered)).session_stats()["connect"]
+        == 3
+    )
+
+
 # --- 24. the key never lands on disk ----------------------------------------------------------------
 
 

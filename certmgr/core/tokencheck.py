@@ -5,8 +5,12 @@ login's id_token check share both; ``StepFailed`` names what is wrong with a sta
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -19,7 +23,9 @@ from . import outbound
 from .outbound import HttpPolicy, Response
 
 JWKS_MAX_AGE = 600.0
-JWKS_CACHE_ENTRIES = 64  # JWKS per (URI, headers); the headers come from tokens, so the cache is bounded
+# JWKS per (URI, headers): per tenant and client, as SAP's libraries key it (a fleet of a thousand
+# applications on one tenant fits); bounded, as the headers come from tokens not verified yet.
+JWKS_CACHE_ENTRIES = 1024
 ISSUER_MAX_LENGTH = 2048
 
 
@@ -171,11 +177,22 @@ def _utc(timestamp) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-# -- shared state: pooled connections without a client certificate, and the JWKS cache --
+# -- shared state: pooled connections without a client certificate, the JWKS and discovery caches,
+# and the client certificates' TLS contexts --
+
+DISCOVERY_MAX_AGE = 600.0  # as the JWKS; a failed token call or a JWKS miss fetches it again at once
+DISCOVERY_CACHE_ENTRIES = 256  # tenants
+CLIENT_CONTEXT_ENTRIES = 256  # certificate + key pairs; a context holds its key, so the cache is bounded
 
 _lock = threading.Lock()
 _pools: dict[tuple, outbound.Pool] = {}
 _jwks: dict[tuple, tuple[float, dict]] = {}
+_discovery: dict[tuple, tuple[float, dict]] = {}
+_client_contexts: dict[bytes, ssl.SSLContext] = {}
+# Client contexts are found by an HMAC of everything they hold (CA bundle, certificate chain, key)
+# under a key that lives and dies with this process: no two certificate/key pairs, of any tenant,
+# share an entry, and the cache's keys reveal nothing about a private key.
+_context_secret = secrets.token_bytes(32)
 
 
 def shared_pool(policy: HttpPolicy):
@@ -237,10 +254,59 @@ def _fetch_jwks(jwks_uri: str, policy: HttpPolicy, headers: dict[str, str]) -> d
     return keys
 
 
+def cached_discovery(url: str, policy: HttpPolicy) -> tuple[dict, float] | None:
+    """The OpenID configuration fetched from ``url`` less than DISCOVERY_MAX_AGE ago under the same
+    CA bundle, and its age in seconds; None if there is none. The caller checks its URLs against
+    its own policy again: the cache vouches only for what the tenant answered."""
+    with _lock:
+        fetched_at, document = _discovery.get((url, policy.ca_bundle), (0.0, None))
+    age = time.monotonic() - fetched_at
+    return (document, age) if document is not None and age < DISCOVERY_MAX_AGE else None
+
+
+def keep_discovery(url: str, policy: HttpPolicy, document: dict) -> None:
+    with _lock:
+        _discovery.pop((url, policy.ca_bundle), None)
+        while len(_discovery) >= DISCOVERY_CACHE_ENTRIES:
+            _discovery.pop(next(iter(_discovery)))  # the oldest
+        _discovery[(url, policy.ca_bundle)] = (time.monotonic(), document)
+
+
+def drop_discovery(url: str, policy: HttpPolicy) -> None:
+    with _lock:
+        _discovery.pop((url, policy.ca_bundle), None)
+
+
+def client_context(policy: HttpPolicy, certificate_pem: bytes, key_der: bytes) -> ssl.SSLContext:
+    """outbound.client_context, built once per certificate chain, key and CA bundle (bounded, least
+    recently used out first). Each call still gets its own connections and its own TLS handshake:
+    only the loading of CAs, certificate and key is saved. An SSLContext is safe to share between
+    threads."""
+    mac = hmac.new(_context_secret, digestmod=hashlib.sha256)
+    for part in (str(policy.ca_bundle).encode(), certificate_pem, key_der):
+        mac.update(len(part).to_bytes(8, "big"))
+        mac.update(part)
+    cache_key = mac.digest()
+    with _lock:
+        context = _client_contexts.pop(cache_key, None)
+        if context is not None:
+            _client_contexts[cache_key] = context  # now the most recently used
+            return context
+    context = outbound.client_context(policy, certificate_pem, key_der)
+    with _lock:
+        while len(_client_contexts) >= CLIENT_CONTEXT_ENTRIES:
+            _client_contexts.pop(next(iter(_client_contexts)))
+        _client_contexts[cache_key] = context
+    return context
+
+
 def forget_cached_state() -> None:
-    """Drop pooled connections and cached JWKS (tests; a changed CA bundle)."""
+    """Drop pooled connections, cached JWKS and discovery documents, and client TLS contexts
+    (tests; a changed CA bundle)."""
     with _lock:
         for pool in _pools.values():
             pool.clear()
         _pools.clear()
         _jwks.clear()
+        _discovery.clear()
+        _client_contexts.clear()

@@ -25,7 +25,11 @@ from .tokencheck import (
     _json_object,
     _printable,
     _utc,
+    cached_discovery,
+    client_context,
+    drop_discovery,
     forget_cached_state,
+    keep_discovery,
     shared_pool,
     trusted_issuer,
     verify_rs256,
@@ -147,6 +151,7 @@ class TokenFlow:
         self.results: list[StepResult] = []
         self.claims: dict = {}
         self.discovery: dict = {}
+        self._discovery_cached = False  # the document came from the cache (not fetched by this flow)
         self._token: str | None = None
         self._client_pool: outbound.Pool | None = None
 
@@ -198,7 +203,29 @@ class TokenFlow:
     # -- the steps: each returns (ok, code, diagnosis, http status) or raises StepFailed --
 
     def discover(self):
-        url = self.request.tenant_url.rstrip("/") + "/.well-known/openid-configuration"
+        """The tenant's OpenID configuration: cached per tenant URL and CA bundle for
+        DISCOVERY_MAX_AGE (like the JWKS), fetched again when the token call or the JWKS lookup
+        fails with a cached one (``_rediscover``)."""
+        url = self._discovery_url()
+        outbound.check_url(url, self.policy, tenant=True)
+        cached = cached_discovery(url, self.policy)
+        if cached is not None:
+            document, age = cached
+            self._use_discovery(document)  # checked against this flow's policy, as a fetched one
+            self._discovery_cached = True
+            return (
+                True,
+                "ok",
+                f"Token endpoint {document['token_endpoint']} (OpenID configuration fetched {age:.0f} s ago).",
+                None,
+            )
+        document, status = self._fetch_discovery(url)
+        return True, "ok", f"Token endpoint {document['token_endpoint']}.", status
+
+    def _discovery_url(self) -> str:
+        return self.request.tenant_url.rstrip("/") + "/.well-known/openid-configuration"
+
+    def _fetch_discovery(self, url: str) -> tuple[dict, int]:
         response = outbound.request(shared_pool(self.policy), "GET", url, self.policy, tenant=True)
         if response.status != 200:
             raise StepFailed(
@@ -207,39 +234,49 @@ class TokenFlow:
                 response.status,
             )
         document = _json_object(response, "The OpenID configuration")
+        self._use_discovery(document, response.status)
+        self._discovery_cached = False
+        keep_discovery(url, self.policy, document)
+        return document, response.status
+
+    def _use_discovery(self, document: dict, status: int | None = None) -> None:
         for key in ("token_endpoint", "jwks_uri"):
             if not isinstance(document.get(key), str):
-                raise StepFailed(
-                    "unexpected_response", f"The OpenID configuration has no {key}.", response.status
-                )
+                raise StepFailed("unexpected_response", f"The OpenID configuration has no {key}.", status)
             # The token request carries our certificate: only to an allowed tenant host.
             outbound.check_url(document[key], self.policy, tenant=True)
         self.discovery = document
-        return True, "ok", f"Token endpoint {document['token_endpoint']}.", response.status
+
+    def _rediscover(self, key: str) -> bool:
+        """After a failure with a cached OpenID configuration: fetch it again, once per flow.
+        True if ``key`` (token_endpoint, jwks_uri) changed, so the failed call is worth repeating
+        there; a repeat at the same endpoint would only add a failed login (IAS locks a client
+        after 5). A failure of the fetch leaves the original failure to be reported."""
+        if not self._discovery_cached:
+            return False
+        self._discovery_cached = False
+        url, before = self._discovery_url(), self.discovery.get(key)
+        drop_discovery(url, self.policy)
+        try:
+            self._fetch_discovery(url)
+        except (StepFailed, OutboundError) as failure:
+            log.info("fetching the OpenID configuration again failed: %s", failure.code)
+            return False
+        return self.discovery.get(key) != before
 
     def get_token(self):
         self._client_pool = client_pool = outbound.pool(
-            outbound.client_context(self.policy, self.request.certificate_pem, self.request.key_der), 1
+            client_context(self.policy, self.request.certificate_pem, self.request.key_der), 1
         )
-        # token_format=jwt: a JWT even when the application's token policy is opaque (SAP-docs, token
-        # endpoint for client credentials); app_tid names the tenant where the binding knows it.
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.request.client_id,
-            "token_format": "jwt",
-        }
-        if self.request.app_tid:
-            form["app_tid"] = self.request.app_tid
-        body = urlencode(form)
-        response = outbound.request(
-            client_pool,
-            "POST",
-            self.discovery["token_endpoint"],
-            self.policy,
-            tenant=True,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-            body=body.encode("ascii"),
-        )
+        try:
+            response = self._request_token(client_pool)
+        except OutboundError:
+            if not self._rediscover("token_endpoint"):
+                raise
+            response = self._request_token(client_pool)
+        else:
+            if response.status != 200 and self._rediscover("token_endpoint"):
+                response = self._request_token(client_pool)
         if response.status != 200:
             raise StepFailed(*self._token_error(response), response.status)
         document = _json_object(response, "The token response")
@@ -249,6 +286,26 @@ class TokenFlow:
         self._token = token
         lifetime = document.get("expires_in")
         return True, "ok", f"IAS issued a Bearer token (expires_in {lifetime} s).", 200
+
+    def _request_token(self, client_pool: outbound.Pool) -> Response:
+        # token_format=jwt: a JWT even when the application's token policy is opaque (SAP-docs, token
+        # endpoint for client credentials); app_tid names the tenant where the binding knows it.
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.request.client_id,
+            "token_format": "jwt",
+        }
+        if self.request.app_tid:
+            form["app_tid"] = self.request.app_tid
+        return outbound.request(
+            client_pool,
+            "POST",
+            self.discovery["token_endpoint"],
+            self.policy,
+            tenant=True,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+            body=urlencode(form).encode("ascii"),
+        )
 
     def _token_error(self, response: Response) -> tuple[str, str]:
         try:
@@ -283,10 +340,33 @@ class TokenFlow:
                 "The access token is not a JWT but an opaque reference, although the request asked for "
                 "token_format=jwt.",
             )
-        request, jwks_uri = self.request, self.discovery["jwks_uri"]
-        claims = verify_rs256(
-            token, jwks_uri, self.policy, "access token", request.client_id, request.app_tid
-        )
+        request = self.request
+        try:
+            claims = verify_rs256(
+                token,
+                self.discovery["jwks_uri"],
+                self.policy,
+                "access token",
+                request.client_id,
+                request.app_tid,
+            )
+        except (StepFailed, OutboundError) as failure:
+            # The JWKS lacks the token's key or could not be read: with a cached OpenID configuration,
+            # the tenant may have moved its JWKS since; fetch that again and, if it moved, look there.
+            missed = isinstance(failure, OutboundError) or failure.code in {
+                "unknown_kid",
+                "unexpected_response",
+            }
+            if not (missed and self._rediscover("jwks_uri")):
+                raise
+            claims = verify_rs256(
+                token,
+                self.discovery["jwks_uri"],
+                self.policy,
+                "access token",
+                request.client_id,
+                request.app_tid,
+            )
         # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
         self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
         trusted_issuer(claims, request.trusted_domains, request.tenant_url)

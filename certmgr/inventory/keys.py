@@ -32,9 +32,17 @@ def seal(private_key_der: bytes) -> bytes:
 
 @sensitive_variables("der", "key", "data")
 def read_private_key(
-    certificate: Certificate, *, actor=None, actor_label: str, remote_addr=None, purpose: str
+    certificate: Certificate,
+    *,
+    actor=None,
+    actor_label: str,
+    remote_addr=None,
+    purpose: str,
+    audit_rows: list[AuditEvent] | None = None,
 ) -> bytes:
-    """The PKCS#8 DER of the certificate's key. Writes an audit entry before returning it."""
+    """The PKCS#8 DER of the certificate's key. Writes an audit entry before returning it; with
+    ``audit_rows``, appends it there instead, unsaved: the caller saves it in the same transaction,
+    committed before the key is used (the scheduled check saves its audit rows in one INSERT)."""
     if certificate.encrypted_private_key is None:
         raise VaultError("No private key is stored for this certificate.")
     der = vault().decrypt(certificate.encrypted_private_key)
@@ -45,7 +53,7 @@ def read_private_key(
     if spki_der(key.public_key()) != spki_der(cert.public_key()):
         # A token copied from another row decrypts fine; it must still belong to this certificate.
         raise VaultError("The stored private key does not belong to this certificate.")
-    AuditEvent.objects.create(
+    event = AuditEvent(
         actor=actor,
         actor_label=actor_label,
         action=AuditEvent.Action.KEY_READ,
@@ -54,6 +62,10 @@ def read_private_key(
         remote_addr=remote_addr,
         detail=purpose,
     )
+    if audit_rows is None:
+        event.save()
+    else:
+        audit_rows.append(event)
     return der
 
 
