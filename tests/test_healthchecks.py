@@ -204,13 +204,7 @@ def test_scheduled_checks_write_in_one_transaction_per_batch(
 
     from django.db import connection, transaction
 
-    for n in range(2):
-        app = Application.objects.create(
-            name=f"App {n}", slug=f"app-{n}", tenant_url=ias.url, client_id=f"client-{n}", backend_url=""
-        )
-        item = certs.issue(f"app-{n}", key_slot=3, serial=0x5100 + n)
-        store(item.key_pem() + item.pem, app, store_keys=True)
-        ias.register(app.client_id, item.pem)
+    checked_apps(ias, store, 2, serial=0x5100)
     transactions, outside = [], []
     real_atomic = transaction.atomic
 
@@ -263,17 +257,24 @@ def test_applications_that_cannot_be_checked_are_not_due(
     assert list(healthchecks.due()) == []
 
 
-@pytest.mark.django_db(transaction=True)  # the pool's threads have connections of their own
-def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store, owner):
-    apps = [checked_app]
-    for n in range(3):
+def checked_apps(ias, store, count: int, *, serial: int) -> list[Application]:
+    """``count`` more applications of the stand-in's tenant, each with a stored key and its
+    certificate registered."""
+    apps = []
+    for n in range(count):
         app = Application.objects.create(
             name=f"App {n}", slug=f"app-{n}", tenant_url=ias.url, client_id=f"client-{n}", backend_url=""
         )
-        item = certs.issue(f"app-{n}", key_slot=3, serial=0x5000 + n)
+        item = certs.issue(f"app-{n}", key_slot=3, serial=serial + n)
         store(item.key_pem() + item.pem, app, store_keys=True)
         ias.register(app.client_id, item.pem)
         apps.append(app)
+    return apps
+
+
+@pytest.mark.django_db(transaction=True)  # the pool's threads have connections of their own
+def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store, owner):
+    apps = [checked_app, *checked_apps(ias, store, 3, serial=0x5000)]
 
     runs = healthchecks.run_due(workers=4)
 

@@ -145,19 +145,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def jwks_fetches(monkeypatch):
-    """The URLs of every JWKS request the check sends (a wrapper around outbound.request)."""
+def spy_requests(monkeypatch, path_end: str) -> list[str]:
+    """The URLs of every request the check sends to a path ending so (a wrapper around
+    outbound.request)."""
     fetched: list[str] = []
     real = outbound.request
 
     def spy(manager, method, url, *args, **kwargs):
-        if url.endswith("/oauth2/certs"):
+        if url.endswith(path_end):
             fetched.append(url)
         return real(manager, method, url, *args, **kwargs)
 
     monkeypatch.setattr(outbound, "request", spy)
     return fetched
+
+
+@pytest.fixture
+def jwks_fetches(monkeypatch):
+    """The URLs of every JWKS request the check sends."""
+    return spy_requests(monkeypatch, "/oauth2/certs")
 
 
 # --- a tiny TLS server of the test's own (Python's ssl), on 127.0.0.1 only ------------------------
@@ -863,17 +869,8 @@ def test_a_jwks_endpoint_answering_404_is_unexpected_response(ias, registered, t
 
 @pytest.fixture
 def discovery_fetches(monkeypatch):
-    """The URLs of every discovery request the check sends (a wrapper around outbound.request)."""
-    fetched: list[str] = []
-    real = outbound.request
-
-    def spy(manager, method, url, *args, **kwargs):
-        if url.endswith("/.well-known/openid-configuration"):
-            fetched.append(url)
-        return real(manager, method, url, *args, **kwargs)
-
-    monkeypatch.setattr(outbound, "request", spy)
-    return fetched
+    """The URLs of every discovery request the check sends."""
+    return spy_requests(monkeypatch, "/.well-known/openid-configuration")
 
 
 def plant_discovery(ias, **changes) -> None:

@@ -341,15 +341,15 @@ class TokenFlow:
                 "token_format=jwt.",
             )
         request = self.request
-        try:
-            claims = verify_rs256(
-                token,
-                self.discovery["jwks_uri"],
-                self.policy,
-                "access token",
-                request.client_id,
-                request.app_tid,
+
+        def verified() -> dict:
+            jwks_uri = self.discovery["jwks_uri"]
+            return verify_rs256(
+                token, jwks_uri, self.policy, "access token", request.client_id, request.app_tid
             )
+
+        try:
+            claims = verified()
         except (StepFailed, OutboundError) as failure:
             # The JWKS lacks the token's key or could not be read: with a cached OpenID configuration,
             # the tenant may have moved its JWKS since; fetch that again and, if it moved, look there.
@@ -359,14 +359,7 @@ class TokenFlow:
             }
             if not (missed and self._rediscover("jwks_uri")):
                 raise
-            claims = verify_rs256(
-                token,
-                self.discovery["jwks_uri"],
-                self.policy,
-                "access token",
-                request.client_id,
-                request.app_tid,
-            )
+            claims = verified()  # at the JWKS the document names now
         # Claims are kept (to explain a result) only once the tenant's signature vouches for them.
         self.claims = {key: claims[key] for key in KEPT_CLAIMS if key in claims}
         trusted_issuer(claims, request.trusted_domains, request.tenant_url)
