@@ -196,7 +196,7 @@ def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(che
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 3), (1, 4)])
+@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 4), (1, 6)])
 def test_scheduled_checks_write_in_one_transaction_per_batch(
     checked_app, ias, store, monkeypatch, batch, expected
 ):
@@ -226,11 +226,36 @@ def test_scheduled_checks_write_in_one_transaction_per_batch(
         runs = healthchecks.run_due(workers=1)
 
     assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
-    # A batch's claims and key reads in one, committed before IAS is asked, with the runs of the
-    # batch before; the last runs alone: 3 applications in batches of 8, 2 or 1 take 2, 3 or 4.
+    # A batch's claims and key reads in one, committed before IAS is asked, its runs in another:
+    # 3 applications in batches of 8, 2 or 1 take 2, 4 or 6.
     assert len(transactions) == expected
     assert outside == []
     assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 3
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_application_deleted_while_its_check_runs_takes_no_other_run_with_it(
+    checked_app, ias, store, monkeypatch
+):
+    """Its run cannot be stored (the application is gone at commit): the other runs of the batch
+    are stored and audited one by one, and the key reads were committed before IAS was asked."""
+    doomed, survivor = checked_apps(ias, store, 2, serial=0x5200)
+    real_steps = healthchecks.Check.steps
+
+    def steps(check):
+        yield from real_steps(check)
+        if check.application.pk == doomed.pk:
+            Application.objects.filter(pk=doomed.pk).delete()
+
+    monkeypatch.setattr(healthchecks.Check, "steps", steps)
+
+    runs = healthchecks.run_due(workers=1)
+
+    assert sorted(run.application.slug for run in runs) == sorted([checked_app.slug, survivor.slug])
+    assert all(run.ok for run in runs), [run.diagnosis for run in runs]
+    audited = AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN)
+    assert sorted(event.application.slug for event in audited) == sorted([checked_app.slug, survivor.slug])
     assert AuditEvent.objects.filter(action=AuditEvent.Action.KEY_READ).count() == 3
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -374,11 +374,11 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
 def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
     """Check batches of applications until there are none left; the stored runs.
 
-    One transaction per batch, committed before IAS is called (other instances must see the
-    claims, the audit log the key reads, and no row lock may wait on the network): the stored
-    runs of the batch before, then this batch's claims, the pick of each certificate and the
-    audited read of each key (the audit rows in one INSERT). The flows run outside any
-    transaction. A key that cannot be read ends the run, as it did, once the batch's other
+    Per batch, one transaction for its claims, the pick of each certificate and the audited
+    read of each key (the audit rows in one INSERT), committed before IAS is called (other
+    instances must see the claims, the audit log the key reads, and no row lock may wait on the
+    network); the flows run outside any transaction; then one transaction stores their runs
+    (_store_runs). A key that cannot be read ends the run, as it did, once the batch's other
     checks are done and stored.
 
     The batch's certificates and its runs' previous health are each read in one query.
@@ -387,17 +387,16 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
     done: list[Check] = []  # their flows ran; their runs are stored in the next transaction
     unreadable: VaultError | None = None
     while True:
+        if done:
+            runs.extend(_store_runs(done))
         applications = [] if unreadable else next_applications()
+        if not applications:
+            if unreadable is not None:
+                raise unreadable
+            return runs
         checks: list[Check] = []
-        audit_rows: list[AuditEvent] = []  # the runs' of the batch before, this batch's key reads
+        audit_rows: list[AuditEvent] = []  # this batch's key reads
         with _one_writer(), transaction.atomic():
-            if done:
-                previous = _previous_health([check.application.pk for check in done])
-                inserted = HealthCheckRun.objects.bulk_create([check.new_run() for check in done])
-                runs.extend(
-                    check.store(audit_rows, previous.get(check.application.pk), run)
-                    for check, run in zip(done, inserted, strict=True)
-                )
             claimed = [application for application in applications if claim(application, now)]
             usable = _usable_by_application(claimed)
             for application in claimed:
@@ -416,14 +415,43 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
                     continue
                 checks.append(check)
             AuditEvent.objects.bulk_create(audit_rows)  # committed with the claims, before IAS is called
-        if not checks and not applications:
-            if unreadable is not None:
-                raise unreadable
-            return runs
         for check in checks:
             for _ in check.steps():
                 pass
         done = checks
+
+
+def _store_runs(done: list[Check]) -> list[HealthCheckRun]:
+    """The runs of checks whose flows ran, with their audit rows, in one transaction of their own;
+    if that fails (an application deleted while its check ran fails the commit), each in its own,
+    so that one cannot take the others, or the next batch's audited key reads, with it."""
+    try:
+        with _one_writer(), transaction.atomic():
+            return _store(done)
+    except DatabaseError:
+        stored = []
+        for check in done:
+            try:
+                with _one_writer(), transaction.atomic():
+                    run = _store([check])  # kept only once committed
+                stored += run
+            except DatabaseError as exc:
+                log.warning(
+                    "health check run of %s not stored: %s", check.application.slug, type(exc).__name__
+                )
+        return stored
+
+
+def _store(done: list[Check]) -> list[HealthCheckRun]:
+    audit_rows: list[AuditEvent] = []
+    previous = _previous_health([check.application.pk for check in done])
+    inserted = HealthCheckRun.objects.bulk_create([check.new_run() for check in done])
+    stored = [
+        check.store(audit_rows, previous.get(check.application.pk), run)
+        for check, run in zip(done, inserted, strict=True)
+    ]
+    AuditEvent.objects.bulk_create(audit_rows)
+    return stored
 
 
 # SQLite has one writer at a time: the pool's threads take turns here, woken as soon as the one
