@@ -20,10 +20,8 @@ import contextlib
 import io
 import json
 import os
-import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
@@ -33,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from portal_env import set_up_portal
+from portal_env import set_up_portal, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -170,17 +168,6 @@ def check_imported(count: int, apps: int) -> None:
     found = (Certificate.objects.count(), Application.objects.count())
     if found != (count, apps):
         sys.exit(f"Expected {count} certificates in {apps} applications, found {found[0]} in {found[1]}.")
-
-
-def timed(action: Callable[[], object], runs: int) -> float:
-    """Median seconds of ``runs`` calls, after one warm-up call."""
-    action()
-    times = []
-    for _ in range(runs):
-        start = perf_counter()
-        action()
-        times.append(perf_counter() - start)
-    return statistics.median(times)
 
 
 def render_pages(runs: int) -> dict[str, float | int | str | None]:

@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from pathlib import Path
 from time import perf_counter
 from unittest import mock
 
-from portal_env import set_up_portal
+from portal_env import set_up_portal, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,17 +108,6 @@ def failed_run(app_id: int) -> dict:
 def event_row(i: int, k: int, app_id: int) -> dict:
     return {"at": NOW - timedelta(minutes=i * 7 + k * 997), "actor_label": f"user{(i + k) % 300:03d}",
             "action": ACTIONS[(i + k) % 5], "application_id": app_id, "detail": f"bench event {k}"}  # fmt: skip
-
-
-def timed(action, runs: int) -> float:
-    """Median seconds of ``runs`` calls, after one warm-up call."""
-    action()
-    times = []
-    for _ in range(runs):
-        start = perf_counter()
-        action()
-        times.append(perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(client, runs: int) -> dict[str, dict]:

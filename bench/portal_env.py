@@ -1,4 +1,4 @@
-"""What both benchmarks need first: portal settings from the environment, Django set up, migrated.
+"""What the benchmarks share: portal settings from the environment, Django set up, migrated; a timer.
 
 The database is a temporary SQLite file unless DATABASE_URL names one: that must be an empty
 scratch database (the benchmark stops otherwise).
@@ -7,8 +7,11 @@ scratch database (the benchmark stops otherwise).
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter
 
 from cryptography.fernet import Fernet
 
@@ -33,3 +36,14 @@ def set_up_portal(tmp: Path, **extra_env: str) -> None:
 
     if Application.objects.exists():
         sys.exit("The database already holds applications: give the benchmark an empty scratch database.")
+
+
+def timed(action: Callable[[], object], runs: int) -> float:
+    """Median seconds of ``runs`` calls, after one warm-up call."""
+    action()
+    times = []
+    for _ in range(runs):
+        start = perf_counter()
+        action()
+        times.append(perf_counter() - start)
+    return statistics.median(times)

@@ -216,12 +216,8 @@ class GroupAdmin(AuditedAdmin, auth_admin.GroupAdmin):
         return f"group '{obj.name}'"
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_label", "action", "application", "certificate", "remote_addr"]
-    list_filter = ["action"]
-    search_fields = ["actor_label", "detail", "application__name"]
-    list_select_related = ["application", "certificate"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records kept by the portal itself: to look at here, changed only through the portal's pages."""
 
     def has_add_permission(self, request):
         return False
@@ -231,6 +227,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "action", "application", "certificate", "remote_addr"]
+    list_filter = ["action"]
+    search_fields = ["actor_label", "detail", "application__name"]
+    list_select_related = ["application", "certificate"]
 
 
 class NamedBlankFilter(admin.AllValuesFieldListFilter):
@@ -242,23 +246,14 @@ class NamedBlankFilter(admin.AllValuesFieldListFilter):
 
 
 @admin.register(HealthCheckRun)
-class HealthCheckRunAdmin(admin.ModelAdmin):
+class HealthCheckRunAdmin(ReadOnlyAdmin):
     """Runs are records of what happened: read-only, like the audit log."""
 
     list_display = ["started_at", "application", "ok", "failed_step", "code", "trigger", "duration_ms"]
     list_filter = ["ok", "trigger", ("failed_step", NamedBlankFilter), ("code", NamedBlankFilter)]
     search_fields = ["application__name", "application__slug", "diagnosis"]
     list_select_related = ["application"]
-    date_hierarchy = "started_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # history: it goes only with its application (whose deletion is audited)
+    date_hierarchy = "started_at"  # history: a run goes only with its application (whose deletion is audited)
 
 
 @admin.register(ExternalIdentity)
@@ -277,19 +272,6 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records kept by the portal itself: to look at here, changed only through the portal's pages."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

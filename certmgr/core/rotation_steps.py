@@ -143,6 +143,13 @@ class _Ways:
             f"--certificate {self.new.fingerprint[:16] or 'FINGERPRINT'}",
         )
 
+    def retire_after_unbind(self) -> Step:
+        return Step(
+            "retire",
+            f"Nothing is left in IAS: the unbind in step 1 removed the old certificate. Remove the old "
+            f"private key from where {self.n.app} kept it.",
+        )
+
     def verify(self) -> Step:
         return Step(
             "verify",
@@ -197,11 +204,7 @@ class _Ways:
             self.verify_new(),
             Step("switch", f"Restage {self.n.app} so it reads its new binding:", f"cf restage {q['app']}"),
             self.verify(),
-            Step(
-                "retire",
-                f"Nothing is left in IAS: the unbind in step 1 removed the old certificate. Remove the old "
-                f"private key from where {self.n.app} kept it.",
-            ),
+            self.retire_after_unbind(),
         ], gap
 
     def manifest(self):
@@ -223,11 +226,7 @@ class _Ways:
             self.verify_new(),
             Step("switch", f"Stage and start {self.n.app} with its new binding:", f"cf restage {q['app']}"),
             self.verify(),
-            Step(
-                "retire",
-                f"Nothing is left in IAS: the unbind in step 1 removed the old certificate. Remove the old "
-                f"private key from where {self.n.app} kept it.",
-            ),
+            self.retire_after_unbind(),
         ], gap
 
     def mta(self):

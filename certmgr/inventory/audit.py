@@ -20,36 +20,15 @@ APPLICATION_AUDIT_LABELS = {
     "kyma_namespace": "Kyma namespace",
     "kyma_binding_name": "ServiceBinding in use",
 }
-# Shown old → new; the backend URL and the notes only by their label. A URL shown is its host.
-APPLICATION_AUDIT_PLAIN = frozenset(
-    {
-        "name",
-        "slug",
-        "tenant_url",
-        "client_id",
-        "domains",
-        "backend_mtls",
-        "notice_thresholds",
-        "check_interval_minutes",
-        "deploy_tool",
-        "cf_app_name",
-        "cf_service_instance",
-        "cf_binding_name",
-        "kyma_namespace",
-        "kyma_binding_name",
-    }
-)
-
-
 # The form's fields, and the thresholds (set on the notifications page and in the admin), which
 # the log names right before the check interval.
 _FIELDS = ApplicationForm.Meta.fields
 _AT = _FIELDS.index("check_interval_minutes")
-APPLICATION_AUDIT = AuditSpec(
-    fields=(*_FIELDS[:_AT], "notice_thresholds", *_FIELDS[_AT:]),
-    labels=APPLICATION_AUDIT_LABELS,
-    plain=APPLICATION_AUDIT_PLAIN,
-)
+_AUDITED = (*_FIELDS[:_AT], "notice_thresholds", *_FIELDS[_AT:])
+# Shown old → new, all but: the backend URL and the notes only by their label (a URL shown is its
+# host), the owners by who was added and removed.
+APPLICATION_AUDIT_PLAIN = frozenset(_AUDITED) - {"backend_url", "notes", "owners", "owner_groups"}
+APPLICATION_AUDIT = AuditSpec(fields=_AUDITED, labels=APPLICATION_AUDIT_LABELS, plain=APPLICATION_AUDIT_PLAIN)
 
 
 def application_created_detail(app: Application) -> str:
