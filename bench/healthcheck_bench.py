@@ -4,7 +4,8 @@
     .venv/bin/python bench/healthcheck_bench.py --profile   # and cProfile one sequential round of each
     .venv/bin/python bench/healthcheck_bench.py --latency-ms 50   # a remote IAS: every answer 50 ms late
 
-Starts the IAS stand-in (tenant and protected backend) in this process on 127.0.0.1, creates
+Starts the IAS stand-in (tenant and protected backend) in a process of its own on 127.0.0.1 (so its
+TLS and signing do not share this process's GIL, as a real IAS shares nothing with the portal), creates
 ``apps`` applications with a distinct certificate and stored key each, registers every certificate
 with the stand-in under the application's client id, and times, over all applications:
 
@@ -50,6 +51,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from portal_env import set_up_portal
+from standin_process import StandInProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -255,15 +257,15 @@ def measure(standin, all_methods: list[Method], count: int, rounds: int) -> dict
     for round_ in range(rounds + 1):
         for method in all_methods if round_ % 2 == 0 else all_methods[::-1]:
             method.prepare()
-            before = len(standin.token_requests)
+            seen, answered = standin.token_counts()
             start = perf_counter()
             method.run()
             elapsed = perf_counter() - start
-            sent = standin.token_requests[before:]
-            if len(sent) != count or any(entry.status != 200 for entry in sent):
-                refused = sum(entry.status != 200 for entry in sent)
+            seen_after, answered_after = standin.token_counts()
+            sent, refused = seen_after - seen, (seen_after - answered_after) - (seen - answered)
+            if sent != count or refused:
                 fail(
-                    f"{method.name}: the stand-in saw {len(sent)} token requests, {refused} refused; expected {count}"
+                    f"{method.name}: the stand-in saw {sent} token requests, {refused} refused; expected {count}"
                 )
             if round_:  # round 0 warms up: connection pools, JWKS cache, imports, the database
                 times[method.name].append(elapsed)
@@ -271,7 +273,7 @@ def measure(standin, all_methods: list[Method], count: int, rounds: int) -> dict
 
 
 def profile(all_methods: list[Method], names: tuple[str, ...], top: int) -> None:
-    """cProfile one round of each named method (this thread only: the stand-in's threads are not
+    """cProfile one round of each named method (this thread only: the stand-in's process is not
     in it), the functions with the most own time first."""
     for method in all_methods:
         if method.name not in names:
@@ -373,11 +375,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         parser.error("need --apps, --workers and --rounds of at least 1")
     if args.latency_ms < 0:
         parser.error("--latency-ms cannot be negative")
-    from iasstandin import StandIn
-
     with (
         tempfile.TemporaryDirectory(prefix="certmgr-hc-bench-") as tmp_name,
-        StandIn(host=LOOPBACK, latency=args.latency_ms / 1000) as standin,
+        StandInProcess(host=LOOPBACK, latency=args.latency_ms / 1000) as standin,
     ):
         tmp = Path(tmp_name)
         (tmp / "standin-ca.pem").write_bytes(standin.ca_pem)
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 f"database: {connection.vendor} ({connection.settings_dict['NAME']})"
             )
             print(
-                f"stand-in in this process: tenant {standin.url}, backend {standin.backend_url}, "
+                f"stand-in in its own process: tenant {standin.url}, backend {standin.backend_url}, "
                 f"every answer {args.latency_ms:g} ms late; DEBUG={settings.DEBUG}"
             )
             start = perf_counter()
@@ -411,9 +411,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             all_methods = methods(standin, clients, tmp, key_der, args.workers)
             secs = measure(standin, all_methods, args.apps, args.rounds)
             expected = args.apps * len(all_methods) * (args.rounds + 1)
-            answered = sum(entry.status == 200 for entry in standin.token_requests)
+            seen, answered = standin.token_counts()
             print(
-                f"stand-in token requests: {len(standin.token_requests)}, {answered} answered 200 (expected "
+                f"stand-in token requests: {seen}, {answered} answered 200 (expected "
                 f"{expected}: {args.apps} applications × {len(all_methods)} methods × {args.rounds + 1} rounds)"
             )
             print(f"median of {args.rounds} rounds over {args.apps} applications:")
