@@ -228,6 +228,58 @@ def test_create_app_creates_the_application_named_by_the_slug(tmp_path, leaf):
     assert list(app.certificates.values_list("fingerprint", flat=True)) == [leaf.fingerprint]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_created_application_and_its_first_certificates_are_one_commit(tmp_path, monkeypatch, leaf, other):
+    """Nothing is written outside that one transaction: a run into a new application pays one
+    commit, not one for the application and one for its certificates."""
+    from django.db import connection
+
+    paths = [write(tmp_path, "a.pem", leaf.pem), write(tmp_path, "b.pem", other.pem)]
+    writes, commits = [], []
+
+    def spy(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(connection.in_atomic_block)
+        return execute(sql, params, many, context)
+
+    real_commit = connection.commit
+    monkeypatch.setattr(connection, "commit", lambda: (commits.append(1), real_commit())[1])
+    with connection.execute_wrapper(spy):
+        status, lines, _ = import_certs("--app", "payments", "--create-app", *paths)
+
+    assert status == 0, lines
+    assert Application.objects.get(slug="payments").certificates.count() == 2
+    assert writes and all(writes)  # the application, the certificates, their audit rows
+    assert len(commits) == 1
+
+
+def test_create_app_still_creates_the_application_when_no_file_gives_a_certificate(tmp_path):
+    bad = write(tmp_path, "notes.txt", b"no certificate here")
+
+    status, lines, _ = import_certs("--app", "payments", "--create-app", bad)
+
+    assert status == 1
+    assert lines[0].startswith(f"FAILED  {bad}: ")
+    assert Application.objects.filter(slug="payments").exists()
+
+
+def test_an_application_created_meanwhile_by_another_import_gets_the_certificates(tmp_path, leaf):
+    """Between this import's look-up and its first commit, another one created the same slug:
+    the certificates go into that application, and none is lost."""
+    from certmgr.inventory.importer import Importer
+
+    mine = Application(slug="payments", name="payments")
+    importer = Importer(mine, store_keys=False, new_application=True)
+    theirs = Application.objects.create(slug="payments", name="Payments (created first)")
+
+    results = list(importer.import_paths([write(tmp_path, "leaf.pem", leaf.pem)], None))
+
+    assert [(r.ok, r.error) for r in results] == [(True, "")]
+    assert importer.application.pk == theirs.pk
+    assert list(theirs.certificates.values_list("fingerprint", flat=True)) == [leaf.fingerprint]
+    assert Application.objects.filter(slug="payments").count() == 1
+
+
 def test_an_unknown_application_without_create_app_is_a_clear_error(tmp_path, frontend_app, leaf):
     path = write(tmp_path, "leaf.pem", leaf.pem)
 

@@ -106,15 +106,20 @@ class Importer:
     ):
         """``new_application``: the caller has just created it, so until the first batch is stored
         it holds no certificate and no pending key, and nothing needs looking up (a concurrent
-        import into it would still meet the unique constraints)."""
+        import into it would still meet the unique constraints). If it is not saved yet, the
+        importer saves it in the transaction of its first batch (one commit, not two), or alone
+        when no file gave a certificate; if another import created the same slug meanwhile, the
+        certificates go into that one (``self.application`` is then that application)."""
         self.application = application
         self._empty = new_application
+        self._creating = new_application and application.pk is None
         self.store_keys = store_keys
         self.actor = actor
         self.actor_label = actor_label or (actor.get_username() if actor else "system")
         self.remote_addr = remote_addr
         self.lifecycle = lifecycle
         self._matches: dict[str, PendingKey] = {}
+        self._now = timezone.now()
 
     @sensitive_variables("data", "password", "parsed")
     def parse(self, label: str, data: bytes, password: str | None) -> ParsedInput | ImportResult:
@@ -148,6 +153,8 @@ class Importer:
                 yield from self._flush(batch)
                 batch = []
         yield from self._flush(batch)
+        if self._creating:  # no certificate came to store: the application on its own
+            self._create_application_alone()
 
     def _flush(self, batch: list[tuple[str, ParsedInput | ImportResult]]) -> list[ImportResult]:
         parsed = [(label, item) for label, item in batch if isinstance(item, ParsedInput)]
@@ -155,10 +162,19 @@ class Importer:
         return [item if isinstance(item, ImportResult) else next(saved) for _, item in batch]
 
     def save(self, items: list[tuple[str, ParsedInput]]) -> list[ImportResult]:
+        creating = self._creating
         try:
             with transaction.atomic():
-                return self._save_batch(items)
+                if creating:
+                    self.application.save()
+                results = self._save_batch(items)
+            self._creating = False
+            return results
         except IntegrityError:
+            if creating:  # the application's slug, taken meanwhile, or a row of the batch
+                _unsaved(self.application)  # rolled back with the rest
+                self._create_application_alone()
+                return self.save(items)
             # Another import stored one of these meanwhile: go one by one so each gets its verdict.
             # The rolled-back batch may have changed the application in memory only.
             self._empty = False
@@ -171,8 +187,25 @@ class Importer:
                 except IntegrityError:
                     results += self._save_batch([item], recheck_only=True)
             return results
+        except BaseException:
+            if creating:
+                _unsaved(self.application)  # rolled back: saved again by the next batch
+            raise
+
+    def _create_application_alone(self) -> None:
+        """Save the new application in a transaction of its own; if another import created the
+        same slug meanwhile, import into that one."""
+        app, self._creating = self.application, False
+        try:
+            with transaction.atomic():
+                app.save()
+        except IntegrityError:
+            _unsaved(app)
+            self.application = Application.objects.get(slug=app.slug)
+            self._empty = False
 
     def _save_batch(self, items, recheck_only: bool = False) -> list[ImportResult]:
+        self._now = timezone.now()  # one instant for the batch: its uploads and their audit rows
         results: dict[int, ImportResult] = {}
         leaves = [(parsed.leaf.pem, parsed.leaf.sha256) for _, parsed in items]
         self._matches = {} if self._empty else self._pending_keys(leaves)
@@ -326,7 +359,7 @@ class Importer:
             "tenant": self.application.tenant,
             "lifecycle": self.lifecycle,
             "uploaded_by_id": self.actor.pk if self.actor else None,
-            "uploaded_at": timezone.now(),
+            "uploaded_at": self._now,
         }
 
     def _adopt_binding(self, binding: Binding) -> str:
@@ -394,7 +427,7 @@ class Importer:
 
     def _event_row(self, action: str, certificate_id: int | None, detail: str) -> dict:
         return {
-            "at": timezone.now(),
+            "at": self._now,
             "actor_id": self.actor.pk if self.actor else None,
             "actor_label": self.actor_label,
             "action": action,
@@ -410,3 +443,9 @@ def _from_pending(pending: PendingKey) -> str:
         f"the pending key #{pending.pk} generated in the portal on {pending.created_at:%Y-%m-%d %H:%M} UTC "
         "(its CSR's certificate arrived)"
     )
+
+
+def _unsaved(app: Application) -> None:
+    """After a rollback: the instance is not in the database, whatever its save() left on it."""
+    app.pk = None
+    app._state.adding = True

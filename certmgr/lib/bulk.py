@@ -8,6 +8,7 @@ driver binds the rows.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -41,15 +42,21 @@ def insert(
     # costs a thread-local lookup, and the adapters read it for every value.
     connection = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    adapters = [_adapter(f, connection) for f in fields]
-    defaults = {f.attname: f.get_default() for f in fields}  # for attributes a dict row leaves out
     names = [f.attname for f in fields]
-    values = [
-        [row.get(name, defaults[name]) for name in names]
-        if isinstance(row, dict)
-        else [getattr(row, name) for name in names]
-        for row in rows
-    ]
+    defaults = {f.attname: f.get_default() for f in fields}  # for attributes a dict row leaves out
+    # Only the columns that need it go through an adapter: a Python call per value cost more than
+    # the INSERT itself (bench/import_bench.py).
+    adapted = [(i, adapter) for i, f in enumerate(fields) if (adapter := _adapter(f, connection))]
+    pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+
+    def db_values(row) -> list:
+        values = (
+            list(pick({**defaults, **row})) if isinstance(row, dict) else [getattr(row, n) for n in names]
+        )
+        for i, adapt in adapted:
+            values[i] = adapt(values[i])
+        return values
+
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -60,32 +67,42 @@ def insert(
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608
                 f"RETURNING {key}, {pk}",  # names from the model
-                [adapt(v) for row in values for v, adapt in zip(row, adapters, strict=True)],
+                [v for row in rows for v in db_values(row)],
             )
             return dict(cursor.fetchall())
         if connection.vendor == "postgresql":
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row([adapt(v) for v, adapt in zip(row, adapters, strict=True)])
+                for row in rows:
+                    copy.write_row(db_values(row))
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 (names from the model)
-                [[adapt(v) for v, adapt in zip(row, adapters, strict=True)] for row in values],
+                [db_values(row) for row in rows],
             )
     return None
 
 
-def _adapter(field: models.Field, connection) -> Callable:
+def _adapter(field: models.Field, connection) -> Callable | None:
+    """What turns the field's Python value into what the driver binds; None: the value itself."""
     if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
+        return _same_as_last(connection.ops.adapt_datetimefield_value)
     if isinstance(field, models.JSONField):
         return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if isinstance(field, _PLAIN) and not isinstance(field, models.GenericIPAddressField):
-        return _unchanged
+        return None
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-def _unchanged(value):
-    return value
+def _same_as_last(adapt: Callable) -> Callable:
+    """``adapt``, not called again for the object it was just given: the rows of one insert share
+    their instants (a batch's upload time, its audit rows' time)."""
+    last: list = [None, adapt(None)]
+
+    def adapted(value):
+        if value is not last[0]:
+            last[0], last[1] = value, adapt(value)
+        return last[1]
+
+    return adapted

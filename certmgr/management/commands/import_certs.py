@@ -9,7 +9,6 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError, transaction
 from tqdm import tqdm
 
 from certmgr.models import Application, Certificate
@@ -22,6 +21,17 @@ PARALLEL_FROM = 2000
 
 class Command(BaseCommand):
     help = "Import certificate files (or every file under directories) into one application."
+    # Built once per process and way of calling: argparse takes longer to build this parser than
+    # to read a certificate, and a script importing application by application (call_command in
+    # a loop, bench/import_bench.py per application) would build it for every run. Parsing does
+    # not change a parser.
+    _parsers: dict[tuple, object] = {}
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        key = (prog_name, subcommand, getattr(self, "_called_from_command_line", None), *kwargs.items())
+        if key not in self._parsers:
+            self._parsers[key] = super().create_parser(prog_name, subcommand, **kwargs)
+        return self._parsers[key]
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -55,7 +65,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        app, created = self._application(options["app"], options["create_app"])
+        app = self._application(options["app"], options["create_app"])
         password = self._password(options["password_env"])
         files = list(_files(options["paths"]))
         lifecycle = Certificate.Lifecycle.STAGED if options["staged"] else Certificate.Lifecycle.ACTIVE
@@ -64,7 +74,7 @@ class Command(BaseCommand):
             store_keys=options["store_keys"],
             actor_label="import_certs",
             lifecycle=lifecycle,
-            new_application=created,
+            new_application=app.pk is None,  # saved with the first certificates, in one commit
         )
         failures = 0
         progress = tqdm(
@@ -77,12 +87,16 @@ class Command(BaseCommand):
         jobs = options["jobs"]
         if jobs is None:
             jobs = max(1, (os.cpu_count() or 2) - 1) if len(files) >= PARALLEL_FROM else 0
+        out = self.stdout._out
         with progress:
+            # Below a bar, a line goes through tqdm so that the bar is drawn again after it.
+            emit = out.write if progress.disable else lambda text: progress.write(text, file=out, end="")
             results = importer.import_paths(files, password, jobs=jobs, on_parsed=lambda: progress.update(1))
             for result in results:
                 failures += not result.ok
-                line = json.dumps(result.as_json(app)) if options["json"] else _line(result)
-                progress.write(line, file=self.stdout._out)
+                line = json.dumps(result.as_json(importer.application)) if options["json"] else _line(result)
+                emit(line + "\n")
+        app = importer.application  # another import may have created the same slug meanwhile
         if not options["json"]:
             done = len(files) - failures
             self.stderr.write(
@@ -91,23 +105,20 @@ class Command(BaseCommand):
         if failures or not files:
             raise SystemExit(1)
 
-    def _application(self, slug: str, create: bool) -> tuple[Application, bool]:
-        """The application, and whether this import created it."""
+    def _application(self, slug: str, create: bool) -> Application:
+        """The application; with ``create``, a new one not saved yet if there is none: the
+        importer saves it with the first certificates it stores."""
         app = Application.objects.filter(slug=slug).first()
         if app is not None:
-            return app, False
+            return app
         if not create:
             raise CommandError(f"No application '{slug}'. Create it in the portal or pass --create-app.")
         app = Application(slug=slug, name=slug)
         try:
             app.full_clean(validate_unique=False)  # just looked: no such slug
-            with transaction.atomic():
-                app.save()
         except ValidationError as exc:
             raise CommandError(f"Cannot create application '{slug}': {' '.join(exc.messages)}") from None
-        except IntegrityError:  # created meanwhile by someone else: import into that one
-            return Application.objects.get(slug=slug), False
-        return app, True
+        return app
 
     def _password(self, variable: str | None) -> str | None:
         if variable is None:
