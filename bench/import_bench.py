@@ -5,8 +5,10 @@
 Writes a bundle of ``count`` distinct PEM certificates (``apps`` directories) and times
 ``import_certs --app bench BUNDLE`` against reading the same files and extracting the same
 facts with cryptography alone (target: at most 3x); ``Importer.import_paths`` is timed too.
-Then it imports the bundle once per application directory and renders the dashboard and the
-certificate list as a superuser, at a fixed instant.
+Then it imports the bundle once per application directory (``import_certs --create-app``, as a
+script would, application by application), each run against the same facts of that directory's
+files with cryptography, measured right before it (target: at most 6x), and renders the dashboard
+and the certificate list as a superuser, at a fixed instant.
 
 The database is a temporary SQLite file unless DATABASE_URL names one: that must be an empty
 scratch database; it is migrated, and emptied again at the end.
@@ -46,6 +48,7 @@ PAGES = {
     "expiring": "/certificates/?sort=-expiry&state=expiring",
 }
 TARGET = 3.0
+PER_APP_TARGET = 6.0  # a run of import_certs per application directory
 
 
 def configure(tmp: Path) -> None:
@@ -222,7 +225,12 @@ def measure_imports(bundle: Path, dirs: list[Path], rounds: int) -> dict[str, fl
             wipe()
     baselines.append(baseline_seconds(paths))
     full.append(baseline_same_facts_seconds(paths))
-    per_app = sum(import_with_command([d], d.name) for d in dirs)
+    # Each directory's baseline right before its import: on a shared machine whose speed drifts by
+    # a quarter from one second to the next, the two sides of the ratio then meet the same drift.
+    per_app = per_app_baseline = 0.0
+    for d in dirs:
+        per_app_baseline += baseline_same_facts_seconds(sorted(d.iterdir()))
+        per_app += import_with_command([d], d.name)
     check_imported(n, len(dirs))
     return {
         "baseline": min(baselines),
@@ -230,6 +238,7 @@ def measure_imports(bundle: Path, dirs: list[Path], rounds: int) -> dict[str, fl
         "command": min(command),
         "importer": min(direct),
         "per_app": per_app,
+        "per_app_baseline": per_app_baseline,
     }
 
 
@@ -287,6 +296,7 @@ def report(n: int, apps: int, db: str, secs: dict[str, float], pages: dict) -> d
     base, cmd, imp, per_app = secs["baseline"], secs["command"], secs["importer"], secs["per_app"]
     same = secs["same_facts"]
     ratio = cmd / same
+    per_app_ratio = per_app / secs["per_app_baseline"]
     print(f"baseline, cryptography, 4 facts:    {n / base:8.0f} certificates/s  ({base:.2f} s)")
     print(f"baseline, cryptography, same facts: {n / same:8.0f} certificates/s  ({same:.2f} s)")
     print(f"import_certs, one bundle:           {n / cmd:8.0f} certificates/s  ({cmd:.2f} s)")
@@ -294,7 +304,14 @@ def report(n: int, apps: int, db: str, secs: dict[str, float], pages: dict) -> d
     print(f"import_certs, once per application: {n / per_app:8.0f} certificates/s  ({per_app:.2f} s)")
     print(
         f"ratio import_certs / same-facts baseline: {ratio:.1f}x (Importer: {imp / same:.1f}x, "
-        f"per application: {per_app / same:.1f}x); target ≤ {TARGET:.0f}×: {'met' if ratio <= TARGET else 'NOT met'}"
+        f"per application: {per_app_ratio:.1f}x, target ≤ {PER_APP_TARGET:.0f}×: "
+        f"{'met' if per_app_ratio <= PER_APP_TARGET else 'NOT met'}); target ≤ {TARGET:.0f}×: "
+        f"{'met' if ratio <= TARGET else 'NOT met'}"
+    )
+    print(
+        f"  per application: {per_app / apps * 1000:.2f} ms per run of {n // apps} files, the same facts with "
+        f"cryptography {secs['per_app_baseline'] / apps * 1000:.2f} ms (measured right before each run; "
+        f"{same / apps * 1000:.2f} ms as a share of the whole bundle's fastest baseline: {per_app / same:.1f}x)"
     )
     print(f"ratio import_certs / 4-fact baseline (fingerprint, subject, dates only): {cmd / base:.1f}x")
     print(f"rendering {n} certificates in {apps} applications as a superuser (median of 5):")
@@ -312,7 +329,10 @@ def report(n: int, apps: int, db: str, secs: dict[str, float], pages: dict) -> d
         "import_cps": round(n / cmd), "importer_cps": round(n / imp), "per_app_cps": round(n / per_app),
         "baseline_cps": round(n / base), "same_facts_cps": round(n / same), "ratio": round(ratio, 2),
         "ratio_4_facts": round(cmd / base, 2), "importer_ratio": round(imp / same, 2),
-        "per_app_ratio": round(per_app / same, 2), "target_met": ratio <= TARGET, **pages,
+        "per_app_ratio": round(per_app_ratio, 2), "per_app_run_ms": round(per_app / apps * 1000, 3),
+        "per_app_baseline_ms": round(secs["per_app_baseline"] / apps * 1000, 3),
+        "per_app_vs_bundle_baseline": round(per_app / same, 2),
+        "target_met": ratio <= TARGET, "per_app_target_met": per_app_ratio <= PER_APP_TARGET, **pages,
     }  # fmt: skip
     print(json.dumps(summary))
     return summary
