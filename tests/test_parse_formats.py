@@ -65,6 +65,25 @@ def test_a_pem_certificate_is_read(own):
     assert parsed.warnings == ()
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda pem: pem.replace(b"\n", b"\r\n"),  # CRLF
+        lambda pem: b"subject=CN=frontend-app\n" + pem,  # text before it, as openssl x509 -text writes
+        lambda pem: pem.replace(b"\n", b"\\n"),  # one line with literal \n
+    ],
+    ids=["crlf", "text-before", "escaped"],
+)
+def test_a_lone_pem_certificate_gives_the_same_facts_as_any_other_spelling_of_it(own, variant):
+    """A lone PEM certificate is read by cryptography's PEM reader directly (the common file, fast);
+    every other spelling goes through the general path: both give equal facts."""
+    lone = parse_certificate_input(own.pem)
+    other = parse_certificate_input(variant(own.pem))
+
+    assert_leaf(lone, own)
+    assert lone == other
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_a_pem_chain_in_any_order_comes_out_leaf_first(hierarchy, order):
     shuffled = b"".join(hierarchy[i].pem for i in order)
