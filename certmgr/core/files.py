@@ -63,15 +63,31 @@ def parse_files(
     context = multiprocessing.get_context("spawn")
     # Executor.map would submit every file at once and keep every parsed result until the caller
     # takes it: memory would grow with the import. A window of chunks in flight keeps it flat.
+    # When the next outcome is not back yet (the workers starting, or behind), this process parses
+    # the next chunk past the window itself instead of waiting; up to a window of those too.
     chunks = (paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK))
-    in_flight: deque[Future] = deque()
+    queue: deque[Future | list[ParsedInput | Failure]] = deque()  # in the order of paths
+    in_flight = parsed_here = 0
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        for chunk in chunks:
-            in_flight.append(pool.submit(_parse_chunk, parse, chunk))
-            if len(in_flight) * CHUNK >= IN_FLIGHT_FILES:
-                yield from in_flight.popleft().result()
-        while in_flight:
-            yield from in_flight.popleft().result()
+        while True:
+            while in_flight * CHUNK < IN_FLIGHT_FILES and (chunk := next(chunks, None)) is not None:
+                queue.append(pool.submit(_parse_chunk, parse, chunk))
+                in_flight += 1
+            if not queue:
+                return
+            head = queue[0]
+            if isinstance(head, Future) and not head.done() and parsed_here * CHUNK < IN_FLIGHT_FILES:
+                if (chunk := next(chunks, None)) is not None:
+                    queue.append(_parse_chunk(parse, chunk))
+                    parsed_here += 1
+                    continue
+            queue.popleft()
+            if isinstance(head, Future):
+                in_flight -= 1
+                yield from head.result()
+            else:
+                parsed_here -= 1
+                yield from head
 
 
 CHUNK = 32  # files per task: fewer round trips to the workers
