@@ -242,16 +242,19 @@ def measure_imports(bundle: Path, dirs: list[Path], rounds: int) -> dict[str, fl
     }
 
 
+# The report goes to a file, as a user's redirect or pipe takes it: a StringIO would keep all of
+# its 100,000 lines in this process and count them as the import's memory.
 RSS_PROBE = """
-import io, json, resource, sys
+import json, resource, sys, tempfile
 import django
 django.setup()
 from django.core.management import call_command
-out = io.StringIO()
+out = tempfile.TemporaryFile("w+")
 try:
     call_command("import_certs", sys.argv[1], app=sys.argv[2], create_app=True, stdout=out, stderr=out)
 except SystemExit as exc:
-    sys.exit(f"import_certs failed ({exc.code}): " + out.getvalue()[-500:])
+    out.seek(0)
+    sys.exit(f"import_certs failed ({exc.code}): " + out.read()[-500:])
 print(json.dumps({
     "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,

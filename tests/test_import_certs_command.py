@@ -566,3 +566,17 @@ def test_one_certificate_twice_in_a_new_application_is_present_in_the_next_batch
 
     assert [(r.ok, r.already_present) for r in results] == [(True, False), (True, False), (True, True)]
     assert app.certificates.count() == 2
+
+
+def test_the_current_directory_names_its_files_as_their_paths_print(
+    tmp_path, monkeypatch, frontend_app, leaf
+):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "b.pem", leaf.pem)
+    write(tmp_path, "a.pem", leaf.pem)
+    monkeypatch.chdir(tmp_path)
+
+    status, lines, _ = import_certs("--app", "frontend", ".")
+
+    assert status == 0
+    assert [line.split()[1] for line in lines] == ["a.pem", os.path.join("sub", "b.pem")]

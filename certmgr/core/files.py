@@ -24,7 +24,7 @@ from .parse import ParsedInput, parse_certificate_input, too_large
 Failure = tuple[str, str]
 
 
-def read_limited(path: Path, max_bytes: int) -> bytes:
+def read_limited(path: str | Path, max_bytes: int) -> bytes:
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > max_bytes:
@@ -38,7 +38,7 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
 
 
 def parse_file(
-    path: Path, password: str | None, max_bytes: int, limits: ParseLimits = DEFAULT_LIMITS
+    path: str | Path, password: str | None, max_bytes: int, limits: ParseLimits = DEFAULT_LIMITS
 ) -> ParsedInput | Failure:
     try:
         return parse_certificate_input(read_limited(path, max_bytes), password, max_bytes, limits)
@@ -49,7 +49,7 @@ def parse_file(
 
 
 def parse_files(
-    paths: Sequence[Path],
+    paths: Sequence[str | Path],
     password: str | None,
     max_bytes: int,
     jobs: int = 1,
@@ -96,5 +96,5 @@ CHUNK = 32  # files per task: fewer round trips to the workers
 IN_FLIGHT_FILES = 2048
 
 
-def _parse_chunk(parse, chunk: Sequence[Path]) -> list[ParsedInput | Failure]:
+def _parse_chunk(parse, chunk: Sequence[str | Path]) -> list[ParsedInput | Failure]:
     return [parse(path) for path in chunk]

@@ -130,7 +130,7 @@ class Importer:
 
     def import_paths(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[str | Path],
         password: str | None,
         *,
         jobs: int = 0,
