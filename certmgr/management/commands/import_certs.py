@@ -144,7 +144,8 @@ def _regular_files_under(top: str) -> list[str]:
     to a file counts, linked directories are not entered, and FIFOs, sockets and devices are left
     out (reading one could wait forever). Each directory's entries are sorted by name and a
     subdirectory's files come at its place: no sort over every path, no key per path. os.scandir
-    knows each entry's type without a stat per file; an explicit stack bounds nothing by depth."""
+    knows each entry's type without a stat per file; a stack of its own, not recursion, so no depth
+    of directories can reach Python's recursion limit."""
     found: list[str] = []
     stack = [iter(_entries(top))]
     while stack:
