@@ -196,7 +196,7 @@ def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(che
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 4), (1, 6)])
+@pytest.mark.parametrize(("batch", "expected"), [(8, 2), (2, 3), (1, 4)])
 def test_scheduled_checks_write_in_one_transaction_per_batch(
     checked_app, ias, store, monkeypatch, batch, expected
 ):
@@ -226,8 +226,8 @@ def test_scheduled_checks_write_in_one_transaction_per_batch(
         runs = healthchecks.run_due(workers=1)
 
     assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
-    # A batch's claims and key reads in one, committed before IAS is asked, its runs in another:
-    # 3 applications in batches of 8, 2 or 1 take 2, 4 or 6.
+    # A batch's claims and key reads in one, committed before IAS is asked, with the runs of the
+    # batch before; the last batch's runs in one more: 3 applications in batches of 8, 2 or 1 take 2, 3 or 4.
     assert len(transactions) == expected
     assert outside == []
     assert AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).count() == 3
@@ -295,6 +295,28 @@ def checked_apps(ias, store, count: int, *, serial: int) -> list[Application]:
         ias.register(app.client_id, item.pem)
         apps.append(app)
     return apps
+
+
+def test_one_batch_gives_each_application_its_own_run_interval_and_pause(checked_app, ias, store):
+    """Claims and health are written for the whole batch at once: each application still gets its
+    own run as its health, its own interval as its next check, and only the one refused twice pauses."""
+    refused, healthy = checked_apps(ias, store, 2, serial=0x5300)
+    Application.objects.filter(pk=healthy.pk).update(check_interval_minutes=15)
+    ias.unregister(refused.client_id)
+    manual(refused)  # its first refusal, by hand
+
+    runs = {run.application.slug: run for run in healthchecks.run_due(workers=1)}
+
+    assert sorted(runs) == sorted([checked_app.slug, refused.slug, healthy.slug])
+    for app in (checked_app, refused, healthy):
+        app.refresh_from_db()
+        assert app.last_check == runs[app.slug]
+    assert runs[refused.slug].code == "invalid_client" and refused.checks_paused
+    assert runs[healthy.slug].ok and not healthy.checks_paused
+    assert runs[checked_app.slug].ok and not checked_app.checks_paused
+    assert healthy.next_check_at == certs.MID_LIFE + timedelta(minutes=15)
+    assert checked_app.next_check_at == certs.MID_LIFE + timedelta(minutes=checked_app.check_interval_minutes)
+    assert checked_app.check_interval_minutes != 15
 
 
 @pytest.mark.django_db(transaction=True)  # the pool's threads have connections of their own

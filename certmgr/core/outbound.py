@@ -12,6 +12,7 @@ once, and the connection goes to that address, so a second DNS answer cannot poi
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import os
 import socket
@@ -82,6 +83,17 @@ def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
 
 def _connect_host(url: str) -> str:
     """The host requests connects to: it parses URLs by urllib3's rules, which are not urlsplit's."""
+    # A pure function of the URL, asked of the same few URLs by every check: kept for usual URLs
+    # (a tenant's discovery document could name ever new long ones: those are parsed each time).
+    return _remembered_host(url) if len(url) <= 512 else _requests_host(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_host(url: str) -> str:
+    return _requests_host(url)
+
+
+def _requests_host(url: str) -> str:
     prepared = requests.PreparedRequest()
     try:
         prepared.prepare_url(url, None)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest, TokenFlowResult
 from ..inventory.keys import VaultError, read_private_key
+from ..lib import bulk
 from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 from ..notifications import ledger as notify
@@ -177,9 +178,11 @@ class Check:
         audit_rows: list[AuditEvent] | None = None,
         previous: tuple[bool | None, str] | None = None,
         run: HealthCheckRun | None = None,
+        health_rows: list[Application] | None = None,
     ) -> HealthCheckRun:
         """The run, stored (and the application's health, for the certificate in use); with
-        ``audit_rows``, its audit row is appended there for the caller to save in its transaction."""
+        ``audit_rows``, its audit row is appended there for the caller to save in its transaction,
+        with ``health_rows`` the application whose health it becomes (see record)."""
         assert self._prepared is not None and self._result is not None
         certificate, in_use, started, _ = self._prepared
         self.run = record(
@@ -195,6 +198,7 @@ class Check:
             audit_rows=audit_rows,
             previous=previous,
             run=run,
+            health_rows=health_rows,
         )
         return self.run
 
@@ -241,12 +245,15 @@ def record(
     audit_rows: list[AuditEvent] | None = None,
     previous: tuple[bool | None, str] | None = None,
     run: HealthCheckRun | None = None,
+    health_rows: list[Application] | None = None,
 ):
     """Store a run; a run of the certificate in use is also the application's health (its last
     check, a notice on a change, the lockout guard), a run of another one is only recorded.
     With ``audit_rows``, the run's audit row is appended there, for the caller to save in the
     same transaction. ``previous``: the application's last run's (ok, code), if read in the caller's
-    transaction; ``run``: the run, already inserted by the caller (with others, in one INSERT)."""
+    transaction; ``run``: the run, already inserted by the caller (with others, in one INSERT);
+    ``health_rows``: the application is appended there with its new health, for the caller to
+    save with others (save_health), instead of saved here."""
     # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
     with transaction.atomic(savepoint=False):
         if previous is None:
@@ -256,7 +263,7 @@ def record(
             run = _new_run(application, certificate, result, trigger, started, actor_label)
             run.save()
         if in_use:
-            _becomes_health(application, run, previous_code or "")
+            _becomes_health(application, run, previous_code or "", health_rows)
             notify.health_transition(application, run, previous_ok)
         what = (
             "" if in_use else f" with the {certificate.lifecycle} certificate {certificate.fingerprint[:16]}…"
@@ -295,14 +302,38 @@ def _new_run(application, certificate, result, trigger, started, actor_label) ->
     )
 
 
-def _becomes_health(application: Application, run: HealthCheckRun, previous_code: str) -> None:
+def _becomes_health(
+    application: Application, run: HealthCheckRun, previous_code: str, health_rows: list[Application] | None
+) -> None:
     # IAS locks a client id after 5 failed logins for 60 minutes: two refusals in a row stop the
     # schedule until someone runs the check by hand (a run that is not refused resumes it).
     application.checks_paused = run.locks_out and previous_code in HealthCheckRun.LOCKOUT_CODES
     application.last_check = run
-    Application.objects.filter(pk=application.pk).update(
-        checks_paused=application.checks_paused, last_check=run
+    if health_rows is None:
+        save_health([application])
+    else:
+        health_rows.append(application)
+
+
+def save_health(applications: list[Application]) -> None:
+    """Their last check and pause, as _becomes_health set them: one UPDATE (raw: QuerySet.bulk_update
+    builds the same CASE through expressions at ~1 ms a row)."""
+    if not applications:
+        return
+    ops, meta = connection.ops, Application._meta
+    table, pk = ops.quote_name(meta.db_table), ops.quote_name(meta.pk.column)
+    last, paused = (ops.quote_name(meta.get_field(name).column) for name in ("last_check", "checks_paused"))
+    whens = " ".join(["WHEN %s THEN %s"] * len(applications))
+    marks = ", ".join(["%s"] * len(applications))
+    sql = (
+        f"UPDATE {table} SET {last} = CASE {pk} {whens} END, {paused} = CASE {pk} {whens} END "  # noqa: S608
+        f"WHERE {pk} IN ({marks})"  # names from the model, values bound
     )
+    params = [value for a in applications for value in (a.pk, a.last_check_id)]
+    params += [value for a in applications for value in (a.pk, bool(a.checks_paused))]
+    params += [application.pk for application in applications]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def due(now: datetime | None = None, slug: str | None = None):
@@ -324,18 +355,50 @@ def due(now: datetime | None = None, slug: str | None = None):
 
 def claim(application: Application, now: datetime) -> bool:
     """The conditional UPDATE: it succeeds for one claimant only, whatever the number of processes."""
-    claimed_until = now + timedelta(minutes=application.check_interval_minutes)
-    won = Application.objects.filter(pk=application.pk, next_check_at=application.next_check_at).update(
-        next_check_at=claimed_until
+    return bool(claim_due([application], now))
+
+
+def claim_due(applications: list[Application], now: datetime) -> list[Application]:
+    """Those of ``applications`` this caller has claimed, each until ``now`` + its interval.
+
+    One conditional UPDATE per interval in the list (usually one): it takes only the rows still
+    due at ``now``. Any other claimant's UPDATE has moved next_check_at past ``now`` (an interval
+    is at least 5 minutes), and so has a rotation's reset to its own, later, now: each due
+    application is claimed once, whatever the number of processes. RETURNING names the rows won.
+    """
+    by_interval: dict[int, list[Application]] = {}
+    for application in applications:
+        by_interval.setdefault(application.check_interval_minutes, []).append(application)
+    won: set[int] = set()
+    for minutes, group in by_interval.items():
+        claimed_until = now + timedelta(minutes=minutes)
+        taken = _take_due([application.pk for application in group], now, claimed_until)
+        for application in group:
+            if application.pk in taken:
+                application.next_check_at = claimed_until
+        won |= taken
+    return [application for application in applications if application.pk in won]
+
+
+def _take_due(pks: list[int], now: datetime, until: datetime) -> set[int]:
+    # Raw SQL for RETURNING (PostgreSQL; SQLite since 3.35), which QuerySet.update lacks; the
+    # datetimes are adapted as the ORM adapts them, so the comparison is the ORM's __lte.
+    ops, meta = connection.ops, Application._meta
+    table, pk = ops.quote_name(meta.db_table), ops.quote_name(meta.pk.column)
+    column = ops.quote_name(meta.get_field("next_check_at").column)
+    marks = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"UPDATE {table} SET {column} = %s WHERE {pk} IN ({marks}) "  # noqa: S608
+        f"AND ({column} IS NULL OR {column} <= %s) RETURNING {pk}"  # names from the model, values bound
     )
-    if won:
-        application.next_check_at = claimed_until
-    return bool(won)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ops.adapt_datetimefield_value(until), *pks, ops.adapt_datetimefield_value(now)])
+        return {row[0] for row in cursor.fetchall()}
 
 
-# Scheduled checks are claimed a few at a time: one transaction (one commit, ~3.5 ms of fdatasync on
-# PostgreSQL here) stores the runs of the batch before and claims the next batch; an instance that
-# dies leaves at most this many applications claimed and unchecked until their interval ends.
+# Scheduled checks are claimed a few at a time (one UPDATE, one commit, and one more to store the
+# batch's runs, per batch rather than per check); an instance that dies leaves at most this many
+# applications claimed and unchecked until their interval ends.
 CLAIM_BATCH = 8
 
 
@@ -374,12 +437,12 @@ def run_due(now: datetime | None = None, slug: str | None = None, workers: int |
 def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
     """Check batches of applications until there are none left; the stored runs.
 
-    Per batch, one transaction for its claims, the pick of each certificate and the audited
-    read of each key (the audit rows in one INSERT), committed before IAS is called (other
-    instances must see the claims, the audit log the key reads, and no row lock may wait on the
-    network); the flows run outside any transaction; then one transaction stores their runs
-    (_store_runs). A key that cannot be read ends the run, as it did, once the batch's other
-    checks are done and stored.
+    One transaction per batch stores the runs of the batch before (their flows ran) and claims
+    this batch, with the pick of each certificate and the audited read of each key (all audit
+    rows in one INSERT): committed before IAS is called (other instances must see the claims, the
+    audit log the key reads, and no row lock may wait on the network). The flows run outside any
+    transaction. A key that cannot be read ends the run, as it did, once the batch's other checks
+    are done and stored.
 
     The batch's certificates and its runs' previous health are each read in one query.
     """
@@ -387,70 +450,93 @@ def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
     done: list[Check] = []  # their flows ran; their runs are stored in the next transaction
     unreadable: VaultError | None = None
     while True:
-        if done:
-            runs.extend(_store_runs(done))
         applications = [] if unreadable else next_applications()
-        if not applications:
+        if not applications and not done:
             if unreadable is not None:
                 raise unreadable
             return runs
-        checks: list[Check] = []
-        audit_rows: list[AuditEvent] = []  # this batch's key reads
-        with _one_writer(), transaction.atomic():
-            claimed = [application for application in applications if claim(application, now)]
-            usable = _usable_by_application(claimed)
-            for application in claimed:
-                check = Check(
-                    application,
-                    trigger=HealthCheckRun.Trigger.SCHEDULED,
-                    actor_label="scheduled health check",
-                )
-                try:
-                    check.prepare(audit_rows, usable[application.pk])
-                except NotCheckable as exc:  # the certificate went away between the list and the claim
-                    log.info("health check of %s skipped: %s", application.slug, exc)
-                    continue
-                except VaultError as exc:  # raised before anything is written: the claim stands, as it did
-                    unreadable = exc
-                    continue
-                checks.append(check)
-            AuditEvent.objects.bulk_create(audit_rows)  # committed with the claims, before IAS is called
+        stored, checks, failure = _store_and_claim(done, applications, now)
+        runs.extend(stored)
+        unreadable = unreadable or failure
         for check in checks:
             for _ in check.steps():
                 pass
         done = checks
 
 
-def _store_runs(done: list[Check]) -> list[HealthCheckRun]:
-    """The runs of checks whose flows ran, with their audit rows, in one transaction of their own;
-    if that fails (an application deleted while its check ran fails the commit), each in its own,
-    so that one cannot take the others, or the next batch's audited key reads, with it."""
+def _store_and_claim(
+    done: list[Check], applications: list[Application], now: datetime
+) -> tuple[list[HealthCheckRun], list[Check], VaultError | None]:
+    """The runs of ``done`` stored and ``applications`` claimed and prepared, in one transaction;
+    the runs, the checks ready to run and a key that could not be read. If that transaction fails
+    (an application deleted while its check ran fails the commit), each run is stored in its own,
+    so that one cannot take the others with it, and then the claims in one more."""
     try:
         with _one_writer(), transaction.atomic():
-            return _store(done)
+            audit_rows: list[AuditEvent] = []
+            stored = _store(done, audit_rows)
+            checks, unreadable = _claim_and_prepare(applications, now, audit_rows)
+            bulk.insert(AuditEvent, audit_rows)
+        return stored, checks, unreadable
     except DatabaseError:
-        stored = []
-        for check in done:
-            try:
-                with _one_writer(), transaction.atomic():
-                    run = _store([check])  # kept only once committed
-                stored += run
-            except DatabaseError as exc:
-                log.warning(
-                    "health check run of %s not stored: %s", check.application.slug, type(exc).__name__
-                )
-        return stored
+        if not done:
+            raise
+    stored = []
+    for check in done:
+        try:
+            with _one_writer(), transaction.atomic():
+                audit_rows = []
+                run = _store([check], audit_rows)  # kept only once committed
+                bulk.insert(AuditEvent, audit_rows)
+            stored += run
+        except DatabaseError as exc:
+            log.warning("health check run of %s not stored: %s", check.application.slug, type(exc).__name__)
+    with _one_writer(), transaction.atomic():
+        audit_rows = []
+        checks, unreadable = _claim_and_prepare(applications, now, audit_rows)
+        bulk.insert(AuditEvent, audit_rows)
+    return stored, checks, unreadable
 
 
-def _store(done: list[Check]) -> list[HealthCheckRun]:
-    audit_rows: list[AuditEvent] = []
+def _claim_and_prepare(
+    applications: list[Application], now: datetime, audit_rows: list[AuditEvent]
+) -> tuple[list[Check], VaultError | None]:
+    """In the caller's transaction: the checks of the applications claimed, their keys read (the
+    reads' audit rows appended to ``audit_rows``); a key that could not be read."""
+    checks: list[Check] = []
+    unreadable = None
+    claimed = claim_due(applications, now)
+    usable = _usable_by_application(claimed)
+    for application in claimed:
+        check = Check(
+            application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check"
+        )
+        try:
+            check.prepare(audit_rows, usable[application.pk])
+        except NotCheckable as exc:  # the certificate went away between the list and the claim
+            log.info("health check of %s skipped: %s", application.slug, exc)
+            continue
+        except VaultError as exc:  # raised before anything is written: the claim stands, as it did
+            unreadable = exc
+            continue
+        checks.append(check)
+    return checks, unreadable
+
+
+def _store(done: list[Check], audit_rows: list[AuditEvent]) -> list[HealthCheckRun]:
+    """In the caller's transaction: the runs of ``done`` and their applications' health; their
+    audit rows appended to ``audit_rows``."""
+    if not done:
+        return []
+    health_rows: list[Application] = []
     previous = _previous_health([check.application.pk for check in done])
-    inserted = HealthCheckRun.objects.bulk_create([check.new_run() for check in done])
+    inserted = [check.new_run() for check in done]
+    bulk.insert_numbered(HealthCheckRun, inserted)
     stored = [
-        check.store(audit_rows, previous.get(check.application.pk), run)
+        check.store(audit_rows, previous.get(check.application.pk), run, health_rows)
         for check, run in zip(done, inserted, strict=True)
     ]
-    AuditEvent.objects.bulk_create(audit_rows)
+    save_health(health_rows)
     return stored
 
 

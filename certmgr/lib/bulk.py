@@ -19,6 +19,7 @@ _PLAIN = (
     models.TextField,
     models.BooleanField,
     models.IntegerField,
+    models.FloatField,
     models.ForeignKey,
 )
 
@@ -41,25 +42,7 @@ def insert(
     """
     if not rows:
         return {} if returning else None
-    # The connection itself, not django.db.connection: every attribute read through that proxy
-    # costs a thread-local lookup, and the adapters read it for every value.
-    connection = connections[DEFAULT_DB_ALIAS]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    names = [f.attname for f in fields]
-    defaults = {f.attname: f.get_default() for f in fields}  # for attributes a dict row leaves out
-    # Only the columns that need it go through an adapter: a Python call per value cost more than
-    # the INSERT itself (bench/import_bench.py).
-    adapted = [(i, adapter) for i, f in enumerate(fields) if (adapter := _adapter(f, connection))]
-    pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
-
-    def db_values(row) -> list:
-        values = (
-            list(pick({**defaults, **row})) if isinstance(row, dict) else [getattr(row, n) for n in names]
-        )
-        for i, adapt in adapted:
-            values[i] = adapt(values[i])
-        return values
-
+    connection, fields, db_values = _columns(model)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
@@ -85,6 +68,55 @@ def insert(
                 [db_values(row) for row in rows],
             )
     return None
+
+
+def insert_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """Insert model instances and set their primary keys, RETURNING_UP_TO rows per INSERT ...
+    RETURNING (the keys come back in the order of the VALUES, as Django's bulk_create relies on
+    too; on PostgreSQL its bulk_create sends each column as an array, slower to adapt than these
+    few rows' values)."""
+    if not rows:
+        return
+    connection, fields, db_values = _columns(model)
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RETURNING_UP_TO):
+            chunk = rows[start : start + RETURNING_UP_TO]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(chunk))} "  # noqa: S608
+                f"RETURNING {pk}",  # names from the model
+                [v for row in chunk for v in db_values(row)],
+            )
+            for row, (key,) in zip(chunk, cursor.fetchall(), strict=True):
+                row.pk = key
+                row._state.adding = False
+
+
+def _columns(model: type[models.Model]) -> tuple:
+    """The connection, the model's columns but its primary key, and what turns a row into their values."""
+    # The connection itself, not django.db.connection: every attribute read through that proxy
+    # costs a thread-local lookup, and the adapters read it for every value.
+    connection = connections[DEFAULT_DB_ALIAS]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = [f.attname for f in fields]
+    defaults = {f.attname: f.get_default() for f in fields}  # for attributes a dict row leaves out
+    # Only the columns that need it go through an adapter: a Python call per value cost more than
+    # the INSERT itself (bench/import_bench.py).
+    adapted = [(i, adapter) for i, f in enumerate(fields) if (adapter := _adapter(f, connection))]
+    pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+
+    def db_values(row) -> list:
+        values = (
+            list(pick({**defaults, **row})) if isinstance(row, dict) else [getattr(row, n) for n in names]
+        )
+        for i, adapt in adapted:
+            values[i] = adapt(values[i])
+        return values
+
+    return connection, fields, db_values
 
 
 def _adapter(field: models.Field, connection) -> Callable | None:
