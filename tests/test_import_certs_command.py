@@ -580,3 +580,21 @@ def test_the_current_directory_names_its_files_as_their_paths_print(
 
     assert status == 0
     assert [line.split()[1] for line in lines] == ["a.pem", os.path.join("sub", "b.pem")]
+
+
+def test_import_paths_takes_a_generator_and_names_each_file_in_its_order(tmp_path, frontend_app):
+    """import_certs hands the importer its listing as a generator (never all paths at once): each
+    result still carries its own file's name, in order, across batches and failures."""
+    from certmgr.inventory.importer import Importer
+
+    issued = [certs.issue(f"streamed {n}", serial=0x2100 + n) for n in range(5)]
+    paths = [write(tmp_path, f"{n}.pem", b"junk" if n == 2 else item.pem) for n, item in enumerate(issued)]
+
+    importer = Importer(frontend_app, store_keys=False, actor_label="test")
+    results = list(importer.import_paths((str(path) for path in paths), None, batch_size=2))
+
+    assert [r.label for r in results] == [str(path) for path in paths]
+    assert [r.ok for r in results] == [True, True, False, True, True]
+    assert [r.fingerprint for r in results if r.ok] == [
+        item.fingerprint for n, item in enumerate(issued) if n != 2
+    ]

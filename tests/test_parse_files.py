@@ -31,3 +31,26 @@ def test_outcomes_keep_the_order_of_the_paths_whoever_parsed_them(tmp_path):
     ]
     assert [o.leaf.sha256 if isinstance(o, ParsedInput) else None for o in here] == expected
     assert pooled == here
+
+
+def test_a_generator_of_paths_is_read_only_a_window_ahead_of_the_outcomes_taken(tmp_path):
+    """An import of 100,000 files lists them as it goes: parse_files must not take the whole list
+    before its first outcome (the import's memory would grow with the number of files)."""
+    path = tmp_path / "one.pem"
+    path.write_bytes(certs.issue("window", serial=0x3100).pem)
+    total = 4 * files.IN_FLIGHT_FILES
+    listed = 0
+
+    def paths():
+        nonlocal listed
+        for _ in range(total):
+            listed += 1
+            yield path
+
+    for jobs in (0, 1):
+        listed = 0
+        outcomes = files.parse_files(paths(), None, 1 << 20, jobs=jobs)
+        first = next(outcomes)
+        assert isinstance(first, ParsedInput)
+        assert listed <= 2 * files.IN_FLIGHT_FILES + files.CHUNK, (jobs, listed)
+        assert sum(1 for _ in outcomes) == total - 1 and listed == total

@@ -8,10 +8,11 @@ share a database connection with the caller; each imports only this package.
 from __future__ import annotations
 
 import functools
+import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,13 +50,15 @@ def parse_file(
 
 
 def parse_files(
-    paths: Sequence[str | Path],
+    paths: Iterable[str | Path],
     password: str | None,
     max_bytes: int,
     jobs: int = 1,
     limits: ParseLimits = DEFAULT_LIMITS,
 ) -> Iterator[ParsedInput | Failure]:
-    """Outcomes in the order of ``paths``; parsed by ``jobs`` worker processes, or here if 0."""
+    """Outcomes in the order of ``paths``; parsed by ``jobs`` worker processes, or here if 0.
+    ``paths`` is read as the outcomes are taken (up to the window of files in flight ahead): a
+    generator of paths is never held whole."""
     parse = functools.partial(parse_file, password=password, max_bytes=max_bytes, limits=limits)
     if jobs < 1:
         yield from map(parse, paths)
@@ -65,7 +68,8 @@ def parse_files(
     # takes it: memory would grow with the import. A window of chunks in flight keeps it flat.
     # When the next outcome is not back yet (the workers starting, or behind), this process parses
     # the next chunk past the window itself instead of waiting; up to a window of those too.
-    chunks = (paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK))
+    remaining = iter(paths)
+    chunks = iter(lambda: list(itertools.islice(remaining, CHUNK)), [])
     queue: deque[Future | list[ParsedInput | Failure]] = deque()  # in the order of paths
     in_flight = parsed_here = 0
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:

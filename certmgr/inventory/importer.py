@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,7 +131,7 @@ class Importer:
 
     def import_paths(
         self,
-        paths: Sequence[str | Path],
+        paths: Iterable[str | Path],
         password: str | None,
         *,
         jobs: int = 0,
@@ -139,11 +140,15 @@ class Importer:
     ) -> Iterator[ImportResult]:
         """Parse and store files, a batch per transaction; results come in input order.
 
-        With ``jobs`` > 0, that many worker processes parse while this one stores.
+        With ``jobs`` > 0, that many worker processes parse while this one stores. ``paths`` may
+        be a generator: it is read as the files are parsed, never held whole.
         """
         batch: list[tuple[str, ParsedInput | ImportResult]] = []
-        outcomes = files.parse_files(paths, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits())
-        for path, outcome in zip(paths, outcomes, strict=True):
+        # Two readers of one stream of paths: tee keeps only what lies between them (the files
+        # parsed ahead, a bounded window), not every path.
+        labels, to_parse = itertools.tee(paths)
+        outcomes = files.parse_files(to_parse, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits())
+        for path, outcome in zip(labels, outcomes, strict=True):
             if not isinstance(outcome, ParsedInput):
                 outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])
             batch.append((str(path), outcome))

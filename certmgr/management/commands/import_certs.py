@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -67,7 +69,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         app = self._application(options["app"], options["create_app"])
         password = self._password(options["password_env"])
-        files = list(_files(options["paths"]))
+        # The files are listed as they are imported, never all at once (memory stays flat in their
+        # number); the first PARALLEL_FROM are looked at ahead to choose how many workers parse.
+        listed = _files(options["paths"])
+        head = list(itertools.islice(listed, PARALLEL_FROM))
+        files = itertools.chain(head, listed)
         lifecycle = Certificate.Lifecycle.STAGED if options["staged"] else Certificate.Lifecycle.ACTIVE
         importer = Importer(
             app,
@@ -76,33 +82,36 @@ class Command(BaseCommand):
             lifecycle=lifecycle,
             new_application=app.pk is None,  # saved with the first certificates, in one commit
         )
-        failures = 0
+        failures = imported = 0
+        many = len(head) >= PARALLEL_FROM
+        bar = sys.stderr.isatty() and len(head) >= 20
         progress = tqdm(
-            total=len(files),
+            # For the bar's total, a long list is counted by a walk of its own (names only, none kept).
+            total=sum(1 for _ in _files(options["paths"])) if bar and many else len(head),
             unit="file",
             file=sys.stderr,
-            disable=not sys.stderr.isatty() or len(files) < 20,
+            disable=not bar,
             leave=False,
         )
         jobs = options["jobs"]
         if jobs is None:
-            jobs = max(1, (os.cpu_count() or 2) - 1) if len(files) >= PARALLEL_FROM else 0
+            jobs = max(1, (os.cpu_count() or 2) - 1) if many else 0
         out = self.stdout._out
         with progress:
             # Below a bar, a line goes through tqdm so that the bar is drawn again after it.
             emit = out.write if progress.disable else lambda text: progress.write(text, file=out, end="")
             results = importer.import_paths(files, password, jobs=jobs, on_parsed=lambda: progress.update(1))
             for result in results:
+                imported += 1
                 failures += not result.ok
                 line = json.dumps(result.as_json(importer.application)) if options["json"] else _line(result)
                 emit(line + "\n")
         app = importer.application  # another import may have created the same slug meanwhile
         if not options["json"]:
-            done = len(files) - failures
             self.stderr.write(
-                f"{done} of {len(files)} file(s) imported into '{app.slug}', {failures} failed."
+                f"{imported - failures} of {imported} file(s) imported into '{app.slug}', {failures} failed."
             )
-        if failures or not files:
+        if failures or not imported:
             raise SystemExit(1)
 
     def _application(self, slug: str, create: bool) -> Application:
@@ -128,7 +137,7 @@ class Command(BaseCommand):
         return os.environ[variable]
 
 
-def _files(paths: list[str]):
+def _files(paths: list[str]) -> Iterator[str]:
     """Each file as a string (a Path per file would hold its parts too: 100,000 of them cost 25 MiB
     more at the peak), spelled as its Path would print it."""
     for raw in paths:
@@ -139,14 +148,14 @@ def _files(paths: list[str]):
             yield str(path)  # a missing file is reported by the importer, in order
 
 
-def _regular_files_under(top: str) -> list[str]:
+def _regular_files_under(top: str) -> Iterator[str]:
     """Every file under ``top``, in the order sorted(Path.rglob) gives (by path components): a link
     to a file counts, linked directories are not entered, and FIFOs, sockets and devices are left
     out (reading one could wait forever). Each directory's entries are sorted by name and a
     subdirectory's files come at its place: no sort over every path, no key per path. os.scandir
     knows each entry's type without a stat per file; a stack of its own, not recursion, so no depth
-    of directories can reach Python's recursion limit."""
-    found: list[str] = []
+    of directories can reach Python's recursion limit. A generator: only the directories on the
+    way down are held, not the files found."""
     stack = [iter(_entries(top))]
     while stack:
         entry = next(stack[-1], None)
@@ -155,8 +164,7 @@ def _regular_files_under(top: str) -> list[str]:
         elif entry.is_dir(follow_symlinks=False):
             stack.append(iter(_entries(_child(top, entry))))
         elif entry.is_file():
-            found.append(_child(top, entry))
-    return found
+            yield _child(top, entry)
 
 
 def _entries(directory: str) -> list[os.DirEntry]:
