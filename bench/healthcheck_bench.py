@@ -12,7 +12,7 @@ with the stand-in under the application's client id, and times, over all applica
 * the baseline a plain requests user would write: ``requests.post`` to the token endpoint with the
   client certificate (mTLS) and ``jwt.decode`` (PyJWT) of the token with the JWKS key fetched once;
 * ``core.tokenflow.run_token_flow`` alone (no Django: the decrypted key passed in);
-* the scheduled check, ``healthchecks.run_due``, sequentially (1 worker) and with the thread pool,
+* the scheduled check, ``schedule.run_due``, sequentially (1 worker) and with the thread pool,
   without a backend (discovery, token, validation: the figure compared with the baseline) and
   with the backend's /hello (for information);
 * if Debian's ``prometheus-blackbox-exporter`` is installed: its two-step probe of every application
@@ -199,7 +199,7 @@ def make_due(backend_url: str) -> None:
 
 def portal_checks(count: int, workers: int, with_backend: bool) -> None:
     """``run_due`` over every application; all must be checked, and all must pass."""
-    from certmgr.healthcheck.runner import run_due
+    from certmgr.healthcheck.schedule import run_due
 
     runs = run_due(workers=workers)
     if len(runs) != count:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from certmgr.feeds.calendars import calendar_for
 from certmgr.feeds.metrics import render_metrics
-from certmgr.healthcheck import runner
+from certmgr.healthcheck import runner, schedule
 from certmgr.models import Application, Certificate, HealthCheckRun
 from certmgr.notifications import ledger
 from certmgr.notifications.models import Notice, NotificationChannel
@@ -74,7 +74,7 @@ def test_the_new_certificate_is_checked_right_after_the_promotion(otto, checked_
 def test_a_worker_that_claims_it_first_runs_it_and_the_page_does_not_again(checked_app, successor, owner):
     with time_machine.travel(NOW, tick=False):
         plan.promote(successor, actor=owner)
-        [run] = runner.run_due(timezone.now())  # the worker's round: the application is due at once
+        [run] = schedule.run_due(timezone.now())  # the worker's round: the application is due at once
         assert plan.check_now(checked_app, actor=owner) is None
 
     assert run.certificate == successor and run.ok

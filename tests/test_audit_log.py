@@ -12,7 +12,7 @@ import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
-from certmgr.healthcheck import runner as healthchecks
+from certmgr.healthcheck import schedule
 from certmgr.models import Application, AuditEvent, Certificate
 from certmgr.notifications import channels
 from certmgr.notifications.models import NotificationChannel
@@ -44,7 +44,7 @@ def test_every_health_check_run_is_audited(client, owner, checked_app, ias):
     client.force_login(owner)
     client.post(reverse("health-check", args=[checked_app.slug]), REMOTE_ADDR="192.0.2.20")
     ias.unregister(checked_app.client_id)
-    healthchecks.run_due(workers=1)
+    schedule.run_due(workers=1)
 
     runs = AuditEvent.objects.filter(action=AuditEvent.Action.HEALTH_CHECK_RUN).order_by("at", "pk")
     assert [(e.actor_label, e.actor, e.remote_addr, e.detail) for e in runs] == [

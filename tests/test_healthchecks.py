@@ -11,6 +11,7 @@ import time_machine
 from django.core import serializers
 
 from certmgr.healthcheck import runner as healthchecks
+from certmgr.healthcheck import schedule
 from certmgr.models import Application, AuditEvent, HealthCheckRun
 from tests import certs
 from tests.test_keys_at_rest import secrets_of
@@ -119,16 +120,16 @@ def test_two_refusals_in_a_row_pause_the_schedule_until_someone_runs_it_by_hand(
     checked_app, client_cert, ias
 ):
     ias.unregister(checked_app.client_id)
-    assert healthchecks.run_due(workers=1)[0].code == "invalid_client"
+    assert schedule.run_due(workers=1)[0].code == "invalid_client"
     checked_app.refresh_from_db()
     assert not checked_app.checks_paused  # one refusal could be a blip
 
     with time_machine.travel(certs.MID_LIFE + timedelta(hours=1, minutes=1), tick=False):
-        assert healthchecks.run_due(workers=1)[0].code == "invalid_client"
+        assert schedule.run_due(workers=1)[0].code == "invalid_client"
         checked_app.refresh_from_db()
         assert checked_app.checks_paused
     with time_machine.travel(certs.MID_LIFE + timedelta(hours=5), tick=False):
-        assert healthchecks.run_due(workers=1) == []  # long due, but paused
+        assert schedule.run_due(workers=1) == []  # long due, but paused
     assert len(ias.token_requests) == 2  # IAS saw two failed logins, far from its limit of five
 
     ias.register(checked_app.client_id, client_cert.pem)
@@ -151,25 +152,25 @@ def test_a_refusal_after_a_success_does_not_pause(checked_app, ias):
 def test_a_due_application_is_checked_once_per_interval(checked_app, ias):
     Application.objects.filter(pk=checked_app.pk).update(check_interval_minutes=60)
 
-    assert [run.application for run in healthchecks.run_due(workers=1)] == [checked_app]
-    assert healthchecks.run_due(workers=1) == []  # the same instant: already claimed
+    assert [run.application for run in schedule.run_due(workers=1)] == [checked_app]
+    assert schedule.run_due(workers=1) == []  # the same instant: already claimed
 
     with time_machine.travel(certs.MID_LIFE + timedelta(minutes=59), tick=False):
-        assert healthchecks.run_due(workers=1) == []
+        assert schedule.run_due(workers=1) == []
     with time_machine.travel(certs.MID_LIFE + timedelta(minutes=60), tick=False):
-        assert len(healthchecks.run_due(workers=1)) == 1
+        assert len(schedule.run_due(workers=1)) == 1
     assert HealthCheckRun.objects.filter(trigger=HealthCheckRun.Trigger.SCHEDULED).count() == 2
     assert len(ias.token_requests) == 2
 
 
 def test_a_claim_is_won_by_one_claimant_only(checked_app):
     # Two processes that both read the application as due: only the first UPDATE takes it.
-    first, second = healthchecks.due().get(), healthchecks.due().get()
-    assert healthchecks.claim(first, certs.MID_LIFE) is True
-    assert healthchecks.claim(second, certs.MID_LIFE) is False
+    first, second = schedule.due().get(), schedule.due().get()
+    assert schedule.claim(first, certs.MID_LIFE) is True
+    assert schedule.claim(second, certs.MID_LIFE) is False
     checked_app.refresh_from_db()
     assert checked_app.next_check_at == certs.MID_LIFE + timedelta(minutes=checked_app.check_interval_minutes)
-    assert list(healthchecks.due()) == []
+    assert list(schedule.due()) == []
 
 
 @pytest.mark.django_db(transaction=True)  # commits are real here: what the flow sees is what others see
@@ -187,7 +188,7 @@ def test_a_scheduled_check_commits_its_claim_and_key_read_before_calling_ias(che
 
     monkeypatch.setattr(healthchecks.TokenFlow, "get_token", token_step)
 
-    [run] = healthchecks.run_due(workers=1)
+    [run] = schedule.run_due(workers=1)
 
     assert run.ok, run.diagnosis
     # No transaction waits on IAS; the claim and the audited key read are stored before IAS is asked.
@@ -220,10 +221,10 @@ def test_scheduled_checks_write_in_one_transaction_per_batch(
             outside.append(sql)
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(healthchecks.transaction, "atomic", counted)
-    monkeypatch.setattr(healthchecks, "CLAIM_BATCH", batch)
+    monkeypatch.setattr(schedule.transaction, "atomic", counted)
+    monkeypatch.setattr(schedule, "CLAIM_BATCH", batch)
     with connection.execute_wrapper(spy):
-        runs = healthchecks.run_due(workers=1)
+        runs = schedule.run_due(workers=1)
 
     assert len(runs) == 3 and all(run.ok for run in runs), [run.diagnosis for run in runs]
     # A batch's claims and key reads in one, committed before IAS is asked, with the runs of the
@@ -250,7 +251,7 @@ def test_an_application_deleted_while_its_check_runs_takes_no_other_run_with_it(
 
     monkeypatch.setattr(healthchecks.Check, "steps", steps)
 
-    runs = healthchecks.run_due(workers=1)
+    runs = schedule.run_due(workers=1)
 
     assert sorted(run.application.slug for run in runs) == sorted([checked_app.slug, survivor.slug])
     assert all(run.ok for run in runs), [run.diagnosis for run in runs]
@@ -268,18 +269,18 @@ def test_a_scheduled_check_of_an_unreadable_key_keeps_its_claim(checked_app, mon
     monkeypatch.setattr(healthchecks, "read_private_key", unreadable)
 
     with pytest.raises(VaultError):
-        healthchecks.run_due(workers=1)
+        schedule.run_due(workers=1)
 
     checked_app.refresh_from_db()
     assert checked_app.next_check_at is not None  # claimed: not tried again before its interval
-    assert list(healthchecks.due()) == []
+    assert list(schedule.due()) == []
 
 
 def test_applications_that_cannot_be_checked_are_not_due(
     frontend_app, backend_app, store, leaf, ias_settings
 ):
     store(leaf.pem, frontend_app)  # no key
-    assert list(healthchecks.due()) == []
+    assert list(schedule.due()) == []
 
 
 def checked_apps(ias, store, count: int, *, serial: int) -> list[Application]:
@@ -305,7 +306,7 @@ def test_one_batch_gives_each_application_its_own_run_interval_and_pause(checked
     ias.unregister(refused.client_id)
     manual(refused)  # its first refusal, by hand
 
-    runs = {run.application.slug: run for run in healthchecks.run_due(workers=1)}
+    runs = {run.application.slug: run for run in schedule.run_due(workers=1)}
 
     assert sorted(runs) == sorted([checked_app.slug, refused.slug, healthy.slug])
     for app in (checked_app, refused, healthy):
@@ -323,7 +324,7 @@ def test_one_batch_gives_each_application_its_own_run_interval_and_pause(checked
 def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store, owner):
     apps = [checked_app, *checked_apps(ias, store, 3, serial=0x5000)]
 
-    runs = healthchecks.run_due(workers=4)
+    runs = schedule.run_due(workers=4)
 
     assert sorted(run.application.slug for run in runs) == sorted(app.slug for app in apps)
     assert all(run.ok for run in runs), [run.diagnosis for run in runs]

@@ -1,30 +1,20 @@
 """The token-flow health check as the portal runs it: the Django shell around core.tokenflow.
 
 A check reads the application's active key (audited), runs the flow, and stores the run
-without the token. Scheduled checks are claimed with a conditional UPDATE on next_check_at, so
-any number of processes can run them and each due application is checked once per interval.
+without the token. The schedule, which runs many of them, is in schedule.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import itertools
 import logging
-import random
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest, TokenFlowResult
-from ..inventory.keys import VaultError, read_private_key
-from ..lib import bulk
+from ..inventory.keys import read_private_key
 from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 from ..notifications import ledger as notify
@@ -49,19 +39,7 @@ def _longest(usable) -> Certificate | None:
     return max(usable, key=lambda certificate: (certificate.not_after, certificate.pk), default=None)
 
 
-def _usable_by_application(applications: list[Application]) -> dict[int, list[Certificate]]:
-    """certificate_to_check's candidates for several applications, in one query."""
-    usable: dict[int, list[Certificate]] = {application.pk: [] for application in applications}
-    if applications:
-        certificates = Certificate.objects.active().filter(
-            application_id__in=list(usable), encrypted_private_key__isnull=False
-        )
-        for certificate in certificates:
-            usable[certificate.application_id].append(certificate)
-    return usable
-
-
-def _previous_health(application_ids: list[int]) -> dict[int, tuple[bool | None, str]]:
+def previous_health(application_ids: list[int]) -> dict[int, tuple[bool | None, str]]:
     """record's ``previous`` for several applications, in one query."""
     rows = Application.objects.filter(pk__in=application_ids).values_list(
         "pk", "last_check__ok", "last_check__code"
@@ -257,7 +235,7 @@ def record(
     # The run, the application's pointer to it and any notice: one commit (in the caller's, if it has one).
     with transaction.atomic(savepoint=False):
         if previous is None:
-            previous = _previous_health([application.pk]).get(application.pk, (None, ""))
+            previous = previous_health([application.pk]).get(application.pk, (None, ""))
         previous_ok, previous_code = previous
         if run is None:
             run = _new_run(application, certificate, result, trigger, started, actor_label)
@@ -334,224 +312,3 @@ def save_health(applications: list[Application]) -> None:
     params += [application.pk for application in applications]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def due(now: datetime | None = None, slug: str | None = None):
-    now = now or timezone.now()
-    usable = Certificate.objects.filter(
-        application=OuterRef("pk"),
-        lifecycle=Certificate.Lifecycle.ACTIVE,
-        encrypted_private_key__isnull=False,
-    )
-    apps = (
-        Application.objects.filter(checks_paused=False)
-        .exclude(tenant_url="")
-        .exclude(client_id="")
-        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
-        .filter(Exists(usable))
-    )
-    return apps.filter(slug=slug) if slug else apps
-
-
-def claim(application: Application, now: datetime) -> bool:
-    """The conditional UPDATE: it succeeds for one claimant only, whatever the number of processes."""
-    return bool(claim_due([application], now))
-
-
-def claim_due(applications: list[Application], now: datetime) -> list[Application]:
-    """Those of ``applications`` this caller has claimed, each until ``now`` + its interval.
-
-    One conditional UPDATE per interval in the list (usually one): it takes only the rows still
-    due at ``now``. Any other claimant's UPDATE has moved next_check_at past ``now`` (an interval
-    is at least 5 minutes), and so has a rotation's reset to its own, later, now: each due
-    application is claimed once, whatever the number of processes. RETURNING names the rows won.
-    """
-    by_interval: dict[int, list[Application]] = {}
-    for application in applications:
-        by_interval.setdefault(application.check_interval_minutes, []).append(application)
-    won: set[int] = set()
-    for minutes, group in by_interval.items():
-        claimed_until = now + timedelta(minutes=minutes)
-        taken = _take_due([application.pk for application in group], now, claimed_until)
-        for application in group:
-            if application.pk in taken:
-                application.next_check_at = claimed_until
-        won |= taken
-    return [application for application in applications if application.pk in won]
-
-
-def _take_due(pks: list[int], now: datetime, until: datetime) -> set[int]:
-    # Raw SQL for RETURNING (PostgreSQL; SQLite since 3.35), which QuerySet.update lacks; the
-    # datetimes are adapted as the ORM adapts them, so the comparison is the ORM's __lte.
-    ops, meta = connection.ops, Application._meta
-    table, pk = ops.quote_name(meta.db_table), ops.quote_name(meta.pk.column)
-    column = ops.quote_name(meta.get_field("next_check_at").column)
-    marks = ", ".join(["%s"] * len(pks))
-    sql = (
-        f"UPDATE {table} SET {column} = %s WHERE {pk} IN ({marks}) "  # noqa: S608
-        f"AND ({column} IS NULL OR {column} <= %s) RETURNING {pk}"  # names from the model, values bound
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ops.adapt_datetimefield_value(until), *pks, ops.adapt_datetimefield_value(now)])
-        return {row[0] for row in cursor.fetchall()}
-
-
-# Scheduled checks are claimed a few at a time (one UPDATE, one commit, and one more to store the
-# batch's runs, per batch rather than per check); an instance that dies leaves at most this many
-# applications claimed and unchecked until their interval ends.
-CLAIM_BATCH = 8
-
-
-def run_due(now: datetime | None = None, slug: str | None = None, workers: int | None = None):
-    """Check everything due at ``now`` with up to ``workers`` threads; the stored runs, by slug.
-
-    Each thread claims a few applications (CLAIM_BATCH) right before checking them, so several
-    instances share a long list (in shuffled order, to rarely want the same one) instead of the
-    first taking it all and leaving it unchecked if it dies.
-    """
-    now = now or timezone.now()
-    workers = max(1, workers or settings.CERTMGR_HEALTHCHECK_WORKERS)
-    candidates = list(due(now, slug))
-    random.shuffle(candidates)
-    queue = iter(candidates)
-    lock = threading.Lock()
-    # In the pool, small enough for every thread to get several: the threads end at about the same time.
-    batch = CLAIM_BATCH if workers == 1 else max(1, min(CLAIM_BATCH, len(candidates) // (4 * workers)))
-
-    def next_applications() -> list[Application]:
-        with lock:
-            return list(itertools.islice(queue, batch))
-
-    drain = functools.partial(_drain, next_applications, now)
-
-    # An in-memory SQLite database (the test suite's) is one connection: no threads there.
-    if workers == 1 or len(candidates) < 2 or getattr(connection, "is_in_memory_db", lambda: False)():
-        runs = drain()
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="healthcheck") as pool:
-            batches = [pool.submit(_in_thread, drain) for _ in range(min(workers, len(candidates)))]
-            runs = [run for batch in batches for run in batch.result()]
-    return sorted(runs, key=lambda run: run.application.slug)
-
-
-def _drain(next_applications, now: datetime) -> list[HealthCheckRun]:
-    """Check batches of applications until there are none left; the stored runs.
-
-    One transaction per batch stores the runs of the batch before (their flows ran) and claims
-    this batch, with the pick of each certificate and the audited read of each key (all audit
-    rows in one INSERT): committed before IAS is called (other instances must see the claims, the
-    audit log the key reads, and no row lock may wait on the network). The flows run outside any
-    transaction. A key that cannot be read ends the run, as it did, once the batch's other checks
-    are done and stored.
-
-    The batch's certificates and its runs' previous health are each read in one query.
-    """
-    runs: list[HealthCheckRun] = []
-    done: list[Check] = []  # their flows ran; their runs are stored in the next transaction
-    unreadable: VaultError | None = None
-    while True:
-        applications = [] if unreadable else next_applications()
-        if not applications and not done:
-            if unreadable is not None:
-                raise unreadable
-            return runs
-        stored, checks, failure = _store_and_claim(done, applications, now)
-        runs.extend(stored)
-        unreadable = unreadable or failure
-        for check in checks:
-            for _ in check.steps():
-                pass
-        done = checks
-
-
-def _store_and_claim(
-    done: list[Check], applications: list[Application], now: datetime
-) -> tuple[list[HealthCheckRun], list[Check], VaultError | None]:
-    """The runs of ``done`` stored and ``applications`` claimed and prepared, in one transaction;
-    the runs, the checks ready to run and a key that could not be read. If that transaction fails
-    (an application deleted while its check ran fails the commit), each run is stored in its own,
-    so that one cannot take the others with it, and then the claims in one more."""
-    try:
-        with _one_writer(), transaction.atomic():
-            audit_rows: list[AuditEvent] = []
-            stored = _store(done, audit_rows)
-            checks, unreadable = _claim_and_prepare(applications, now, audit_rows)
-            bulk.insert(AuditEvent, audit_rows)
-        return stored, checks, unreadable
-    except DatabaseError:
-        if not done:
-            raise
-    stored = []
-    for check in done:
-        try:
-            with _one_writer(), transaction.atomic():
-                audit_rows = []
-                run = _store([check], audit_rows)  # kept only once committed
-                bulk.insert(AuditEvent, audit_rows)
-            stored += run
-        except DatabaseError as exc:
-            log.warning("health check run of %s not stored: %s", check.application.slug, type(exc).__name__)
-    with _one_writer(), transaction.atomic():
-        audit_rows = []
-        checks, unreadable = _claim_and_prepare(applications, now, audit_rows)
-        bulk.insert(AuditEvent, audit_rows)
-    return stored, checks, unreadable
-
-
-def _claim_and_prepare(
-    applications: list[Application], now: datetime, audit_rows: list[AuditEvent]
-) -> tuple[list[Check], VaultError | None]:
-    """In the caller's transaction: the checks of the applications claimed, their keys read (the
-    reads' audit rows appended to ``audit_rows``); a key that could not be read."""
-    checks: list[Check] = []
-    unreadable = None
-    claimed = claim_due(applications, now)
-    usable = _usable_by_application(claimed)
-    for application in claimed:
-        check = Check(
-            application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check"
-        )
-        try:
-            check.prepare(audit_rows, usable[application.pk])
-        except NotCheckable as exc:  # the certificate went away between the list and the claim
-            log.info("health check of %s skipped: %s", application.slug, exc)
-            continue
-        except VaultError as exc:  # raised before anything is written: the claim stands, as it did
-            unreadable = exc
-            continue
-        checks.append(check)
-    return checks, unreadable
-
-
-def _store(done: list[Check], audit_rows: list[AuditEvent]) -> list[HealthCheckRun]:
-    """In the caller's transaction: the runs of ``done`` and their applications' health; their
-    audit rows appended to ``audit_rows``."""
-    if not done:
-        return []
-    health_rows: list[Application] = []
-    previous = _previous_health([check.application.pk for check in done])
-    inserted = [check.new_run() for check in done]
-    bulk.insert_numbered(HealthCheckRun, inserted)
-    stored = [
-        check.store(audit_rows, previous.get(check.application.pk), run, health_rows)
-        for check, run in zip(done, inserted, strict=True)
-    ]
-    save_health(health_rows)
-    return stored
-
-
-# SQLite has one writer at a time: the pool's threads take turns here, woken as soon as the one
-# before is done, instead of in SQLite's busy handler, which sleeps ever longer (up to 100 ms) between tries.
-_sqlite_writer = threading.Lock()
-
-
-def _one_writer():
-    return _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
-
-
-def _in_thread(work):
-    close_old_connections()
-    try:
-        return work()
-    finally:
-        connection.close()

@@ -147,7 +147,9 @@ class Importer:
         # Two readers of one stream of paths: tee keeps only what lies between them (the files
         # parsed ahead, a bounded window), not every path.
         labels, to_parse = itertools.tee(paths)
-        outcomes = files.parse_files(to_parse, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits())
+        outcomes = files.parse_files(
+            to_parse, password, settings.CERTMGR_MAX_UPLOAD_BYTES, jobs, parse_limits()
+        )
         for path, outcome in zip(labels, outcomes, strict=True):
             if not isinstance(outcome, ParsedInput):
                 outcome = ImportResult(str(path), ok=False, error_code=outcome[0], error=outcome[1])

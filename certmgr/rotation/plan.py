@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..bindings import parameters as bindings
 from ..core import rotation_steps
 from ..core.rotation_steps import NewCertificate, Rotation
-from ..healthcheck import runner
+from ..healthcheck import runner, schedule
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def check_now(app: Application, *, actor, remote_addr=None) -> HealthCheckRun | 
     app.refresh_from_db()
     now = timezone.now()
     due = app.next_check_at is None or app.next_check_at <= now  # else a worker has claimed it already
-    if not due or runner.why_not_checkable(app) or not runner.claim(app, now):
+    if not due or runner.why_not_checkable(app) or not schedule.claim(app, now):
         return None
     try:
         return runner.run_check(

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 
 from certmgr.management.commands.healthcheck import run_as_json
 
-from ...healthcheck.runner import run_due
+from ...healthcheck.schedule import run_due
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
-from ...healthcheck import runner as healthchecks
+from ...healthcheck import schedule as healthchecks
 from ...landscape import scan as landscape
 from ...notifications import ledger as notify
 from ...rotation import pending_keys
