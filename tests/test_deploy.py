@@ -27,7 +27,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.urls import reverse
 
-from certmgr.healthcheck import runner as healthchecks
+from certmgr.healthcheck import schedule as healthchecks
 from certmgr.notifications import ledger as notify
 from portal import vcap
 from tests import certs
