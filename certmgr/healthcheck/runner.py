@@ -10,11 +10,12 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ..core.tokenflow import StepResult, TokenFlow, TokenFlowOptions, TokenFlowRequest, TokenFlowResult
 from ..inventory.keys import read_private_key
+from ..lib import bulk
 from ..lib.policy import http_policy
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
 from ..notifications import ledger as notify
@@ -294,21 +295,5 @@ def _becomes_health(
 
 
 def save_health(applications: list[Application]) -> None:
-    """Their last check and pause, as _becomes_health set them: one UPDATE (raw: QuerySet.bulk_update
-    builds the same CASE through expressions at ~1 ms a row)."""
-    if not applications:
-        return
-    ops, meta = connection.ops, Application._meta
-    table, pk = ops.quote_name(meta.db_table), ops.quote_name(meta.pk.column)
-    last, paused = (ops.quote_name(meta.get_field(name).column) for name in ("last_check", "checks_paused"))
-    whens = " ".join(["WHEN %s THEN %s"] * len(applications))
-    marks = ", ".join(["%s"] * len(applications))
-    sql = (
-        f"UPDATE {table} SET {last} = CASE {pk} {whens} END, {paused} = CASE {pk} {whens} END "  # noqa: S608
-        f"WHERE {pk} IN ({marks})"  # names from the model, values bound
-    )
-    params = [value for a in applications for value in (a.pk, a.last_check_id)]
-    params += [value for a in applications for value in (a.pk, bool(a.checks_paused))]
-    params += [application.pk for application in applications]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """Their last check and pause, as _becomes_health set them: one UPDATE."""
+    bulk.update_each(Application, applications, ["last_check", "checks_paused"])

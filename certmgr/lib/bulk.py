@@ -1,9 +1,10 @@
-"""INSERT many rows with one executemany.
+"""INSERT many rows with one statement (or COPY), UPDATE several rows each to its own values.
 
 Django's bulk_create sends every value through the field machinery and builds a fresh SQL
 string per batch; for a 10,000-certificate import that cost more than parsing the certificates
 (measured with bench/import_bench.py). Here each column gets its adapter once and the database
-driver binds the rows.
+driver binds the rows. Its bulk_update builds a CASE through expressions at about 1 ms a row
+(bench/healthcheck_bench.py --profile); update_each writes the same CASE as text.
 """
 
 from __future__ import annotations
@@ -48,14 +49,10 @@ def insert(
     columns = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         if returning and len(rows) <= RETURNING_UP_TO and connection.vendor != "postgresql":
-            placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
             key, pk = quote(model._meta.get_field(returning).column), quote(model._meta.pk.column)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608
-                f"RETURNING {key}, {pk}",  # names from the model
-                [v for row in rows for v in db_values(row)],
+            return dict(
+                _insert_returning(cursor, table, columns, len(fields), rows, db_values, f"{key}, {pk}")
             )
-            return dict(cursor.fetchall())
         if connection.vendor == "postgresql":
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -81,18 +78,48 @@ def insert_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> 
     quote = connection.ops.quote_name
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), RETURNING_UP_TO):
             chunk = rows[start : start + RETURNING_UP_TO]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(chunk))} "  # noqa: S608
-                f"RETURNING {pk}",  # names from the model
-                [v for row in chunk for v in db_values(row)],
-            )
-            for row, (key,) in zip(chunk, cursor.fetchall(), strict=True):
+            keys = _insert_returning(cursor, table, columns, len(fields), chunk, db_values, pk)
+            for row, (key,) in zip(chunk, keys, strict=True):
                 row.pk = key
                 row._state.adding = False
+
+
+def update_each(model: type[models.Model], objects: Sequence[models.Model], names: Sequence[str]) -> None:
+    """Write the fields ``names`` of each of ``objects`` (saved rows) as they are in memory: one
+    UPDATE ... SET column = CASE pk WHEN ... END for all of them."""
+    if not objects:
+        return
+    connection = connections[DEFAULT_DB_ALIAS]
+    quote, meta = connection.ops.quote_name, model._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    whens = " ".join(["WHEN %s THEN %s"] * len(objects))
+    sets, params = [], []
+    for name in names:
+        field = meta.get_field(name)
+        adapt = _adapter(field, connection) or (lambda value: value)
+        sets.append(f"{quote(field.column)} = CASE {pk} {whens} END")
+        params += [value for obj in objects for value in (obj.pk, adapt(getattr(obj, field.attname)))]
+    params += [obj.pk for obj in objects]
+    marks = ", ".join(["%s"] * len(objects))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({marks})",  # noqa: S608 (names from the model)
+            params,
+        )
+
+
+def _insert_returning(cursor, table: str, columns: str, width: int, rows, db_values, returned: str) -> list:
+    """One INSERT ... VALUES (...), (...) RETURNING ``returned``: its rows, in the order of ``rows``."""
+    placeholders = "(" + ", ".join(["%s"] * width) + ")"
+    cursor.execute(
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608
+        f"RETURNING {returned}",  # names from the model
+        [v for row in rows for v in db_values(row)],
+    )
+    return cursor.fetchall()
 
 
 def _columns(model: type[models.Model]) -> tuple:
