@@ -42,9 +42,16 @@ def _longest(usable) -> Certificate | None:
 
 def previous_health(application_ids: list[int]) -> dict[int, tuple[bool | None, str]]:
     """record's ``previous`` for several applications, in one query."""
-    rows = Application.objects.filter(pk__in=application_ids).values_list(
-        "pk", "last_check__ok", "last_check__code"
-    )
+    return health_by_application(previous_health_query(application_ids))
+
+
+def previous_health_query(application_ids: list[int]):
+    """The rows of previous_health: (pk, ok, code) of each application's last run."""
+    rows = Application.objects.filter(pk__in=application_ids).order_by()  # any order
+    return rows.values_list("pk", "last_check__ok", "last_check__code")
+
+
+def health_by_application(rows) -> dict[int, tuple[bool | None, str]]:
     return {pk: (ok, code or "") for pk, ok, code in rows}
 
 

@@ -22,9 +22,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ..inventory.keys import VaultError
-from ..lib import bulk
+from ..lib import bulk, roundtrip
 from ..models import Application, AuditEvent, Certificate, HealthCheckRun
-from .runner import Check, NotCheckable, previous_health, save_health
+from .runner import Check, NotCheckable, health_by_application, previous_health_query, save_health
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,35 @@ def claim_due(applications: list[Application], now: datetime) -> list[Applicatio
     is at least 5 minutes), and so has a rotation's reset to its own, later, now: each due
     application is claimed once, whatever the number of processes. RETURNING names the rows won.
     """
+    return _send_claims(applications, now).rows()
+
+
+def _send_claims(applications: list[Application], now: datetime) -> roundtrip.Pending:
+    """claim_due, sent (roundtrip.send): read, the applications claimed."""
     by_interval: dict[int, list[Application]] = {}
     for application in applications:
         by_interval.setdefault(application.check_interval_minutes, []).append(application)
-    won: set[int] = set()
+    sent = []
     for minutes, group in by_interval.items():
         claimed_until = now + timedelta(minutes=minutes)
-        taken = _take_due([application.pk for application in group], now, claimed_until)
-        for application in group:
-            if application.pk in taken:
-                application.next_check_at = claimed_until
-        won |= taken
-    return [application for application in applications if application.pk in won]
+        sql, params = _take_due_sql([application.pk for application in group], now, claimed_until)
+        sent.append(
+            (group, claimed_until, roundtrip.send(sql, params, lambda rows: {row[0] for row in rows}))
+        )
+
+    def won() -> list[Application]:
+        taken: set[int] = set()
+        for group, claimed_until, pending in sent:
+            for application in group:
+                if application.pk in pending.rows():
+                    application.next_check_at = claimed_until
+            taken |= pending.rows()
+        return [application for application in applications if application.pk in taken]
+
+    return roundtrip.Pending(won)
 
 
-def _take_due(pks: list[int], now: datetime, until: datetime) -> set[int]:
+def _take_due_sql(pks: list[int], now: datetime, until: datetime) -> tuple[str, list]:
     # Raw SQL for RETURNING (PostgreSQL; SQLite since 3.35), which QuerySet.update lacks; the
     # datetimes are adapted as the ORM adapts them, so the comparison is the ORM's __lte.
     ops, meta = connection.ops, Application._meta
@@ -84,9 +98,7 @@ def _take_due(pks: list[int], now: datetime, until: datetime) -> set[int]:
         f"UPDATE {table} SET {column} = %s WHERE {pk} IN ({marks}) "  # noqa: S608
         f"AND ({column} IS NULL OR {column} <= %s) RETURNING {pk}"  # names from the model, values bound
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ops.adapt_datetimefield_value(until), *pks, ops.adapt_datetimefield_value(now)])
-        return {row[0] for row in cursor.fetchall()}
+    return sql, [ops.adapt_datetimefield_value(until), *pks, ops.adapt_datetimefield_value(now)]
 
 
 # Scheduled checks are claimed a few at a time (one transaction per batch, which also stores the
@@ -163,12 +175,18 @@ def _store_and_claim(
     """The runs of ``done`` stored and ``applications`` claimed and prepared, in one transaction;
     the runs, the checks ready to run and a key that could not be read. If that transaction fails
     (an application deleted while its check ran fails the commit), each run is stored in its own,
-    so that one cannot take the others with it, and then the claims in one more."""
+    so that one cannot take the others with it, and then the claims in one more.
+
+    The transaction's statements go to PostgreSQL together (roundtrip.together): first the reads
+    and writes that storing the runs and claiming the batch need, then, once their results are
+    in, the health and the audit rows; four round trips in all (BEGIN, those two, COMMIT)."""
     try:
-        with _one_writer(), transaction.atomic():
+        with _one_writer(), transaction.atomic(), roundtrip.together():
             audit_rows: list[AuditEvent] = []
-            stored = _store(done, audit_rows)
-            checks, unreadable = _claim_and_prepare(applications, now, audit_rows)
+            storing = _send_runs(done)
+            claiming = _send_claim_and_usable(applications, now)
+            stored = _store(done, audit_rows, storing)
+            checks, unreadable = _claim_and_prepare(applications, now, audit_rows, claiming)
             bulk.insert(AuditEvent, audit_rows)
         return stored, checks, unreadable
     except DatabaseError:
@@ -191,27 +209,42 @@ def _store_and_claim(
     return stored, checks, unreadable
 
 
-def _usable_by_application(applications: list[Application]) -> dict[int, list[Certificate]]:
-    """certificate_to_check's candidates for several applications, in one query."""
-    usable: dict[int, list[Certificate]] = {application.pk: [] for application in applications}
-    if applications:
-        certificates = Certificate.objects.active().filter(
-            application_id__in=list(usable), encrypted_private_key__isnull=False
-        )
+def _send_usable(applications: list[Application]) -> roundtrip.Pending:
+    """certificate_to_check's candidates for several applications, in one query, sent: read, a
+    list of them per application."""
+
+    def by_application(certificates: list[Certificate]) -> dict[int, list[Certificate]]:
+        usable: dict[int, list[Certificate]] = {application.pk: [] for application in applications}
         for certificate in certificates:
             usable[certificate.application_id].append(certificate)
-    return usable
+        return usable
+
+    if not applications:
+        return roundtrip.Pending(lambda: {})
+    candidates = Certificate.objects.active().filter(
+        application_id__in=[application.pk for application in applications],
+        encrypted_private_key__isnull=False,
+    )
+    certificates = roundtrip.send_instances(candidates.order_by())  # any order: _longest picks
+    return roundtrip.Pending(lambda: by_application(certificates.rows()))
+
+
+def _send_claim_and_usable(applications: list[Application], now: datetime):
+    """Sent: the claim of ``applications``, then the certificates each could use (all of them
+    asked for, those of the claimed ones used)."""
+    return _send_claims(applications, now), _send_usable(applications)
 
 
 def _claim_and_prepare(
-    applications: list[Application], now: datetime, audit_rows: list[AuditEvent]
+    applications: list[Application], now: datetime, audit_rows: list[AuditEvent], sent=None
 ) -> tuple[list[Check], VaultError | None]:
     """In the caller's transaction: the checks of the applications claimed, their keys read (the
-    reads' audit rows appended to ``audit_rows``); a key that could not be read."""
+    reads' audit rows appended to ``audit_rows``); a key that could not be read. ``sent``: the
+    claim and the certificates, already sent (_send_claim_and_usable)."""
     checks: list[Check] = []
     unreadable = None
-    claimed = claim_due(applications, now)
-    usable = _usable_by_application(claimed)
+    claiming, certificates = sent or _send_claim_and_usable(applications, now)
+    claimed, usable = claiming.rows(), certificates.rows()
     for application in claimed:
         check = Check(
             application, trigger=HealthCheckRun.Trigger.SCHEDULED, actor_label="scheduled health check"
@@ -228,15 +261,24 @@ def _claim_and_prepare(
     return checks, unreadable
 
 
-def _store(done: list[Check], audit_rows: list[AuditEvent]) -> list[HealthCheckRun]:
+def _send_runs(done: list[Check]):
+    """Sent: the previous health of ``done``'s applications, then the INSERT of their runs."""
+    if not done:
+        return None
+    previous = roundtrip.send_values(previous_health_query([check.application.pk for check in done]))
+    inserted = [check.new_run() for check in done]
+    return previous, inserted, bulk.send_numbered(HealthCheckRun, inserted)
+
+
+def _store(done: list[Check], audit_rows: list[AuditEvent], sent=None) -> list[HealthCheckRun]:
     """In the caller's transaction: the runs of ``done`` and their applications' health; their
-    audit rows appended to ``audit_rows``."""
+    audit rows appended to ``audit_rows``. ``sent``: what _send_runs sent, if it did already."""
     if not done:
         return []
+    previous_rows, inserted, numbering = sent or _send_runs(done)
+    previous = health_by_application(previous_rows.rows())
+    numbering.rows()
     health_rows: list[Application] = []
-    previous = previous_health([check.application.pk for check in done])
-    inserted = [check.new_run() for check in done]
-    bulk.insert_numbered(HealthCheckRun, inserted)
     stored = [
         check.store(audit_rows, previous.get(check.application.pk), run, health_rows)
         for check, run in zip(done, inserted, strict=True)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 
+from . import roundtrip
+
 # Columns whose Python value the driver binds as it is.
 _PLAIN = (
     models.CharField,
@@ -53,11 +55,16 @@ def insert(
             return dict(
                 _insert_returning(cursor, table, columns, len(fields), rows, db_values, f"{key}, {pk}")
             )
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not roundtrip.in_pipeline(connection):
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(db_values(row))
+        elif connection.vendor == "postgresql":
+            # Sent with others (roundtrip.together), where COPY cannot run: one INSERT per chunk.
+            for start in range(0, len(rows), RETURNING_UP_TO):
+                chunk = rows[start : start + RETURNING_UP_TO]
+                cursor.execute(*_insert_sql(table, columns, len(fields), chunk, db_values))
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(
@@ -72,19 +79,29 @@ def insert_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> 
     RETURNING (the keys come back in the order of the VALUES, as Django's bulk_create relies on
     too; on PostgreSQL its bulk_create sends each column as an array, slower to adapt than these
     few rows' values)."""
+    send_numbered(model, rows).rows()
+
+
+def send_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> roundtrip.Pending:
+    """insert_numbered, sent (roundtrip.send): the primary keys are set once ``rows()`` is read."""
     if not rows:
-        return
+        return roundtrip.Pending(lambda: None)
     connection, fields, db_values = _columns(model)
     quote = connection.ops.quote_name
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     columns = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), RETURNING_UP_TO):
-            chunk = rows[start : start + RETURNING_UP_TO]
-            keys = _insert_returning(cursor, table, columns, len(fields), chunk, db_values, pk)
-            for row, (key,) in zip(chunk, keys, strict=True):
+    chunks = [rows[start : start + RETURNING_UP_TO] for start in range(0, len(rows), RETURNING_UP_TO)]
+    sent = [
+        roundtrip.send(*_insert_sql(table, columns, len(fields), chunk, db_values, pk)) for chunk in chunks
+    ]
+
+    def number() -> None:
+        for chunk, pending in zip(chunks, sent, strict=True):
+            for row, (key,) in zip(chunk, pending.rows(), strict=True):
                 row.pk = key
                 row._state.adding = False
+
+    return roundtrip.Pending(number)
 
 
 def update_each(model: type[models.Model], objects: Sequence[models.Model], names: Sequence[str]) -> None:
@@ -111,14 +128,17 @@ def update_each(model: type[models.Model], objects: Sequence[models.Model], name
         )
 
 
-def _insert_returning(cursor, table: str, columns: str, width: int, rows, db_values, returned: str) -> list:
-    """One INSERT ... VALUES (...), (...) RETURNING ``returned``: its rows, in the order of ``rows``."""
+def _insert_sql(table: str, columns: str, width: int, rows, db_values, returned: str | None = None):
+    """One INSERT ... VALUES (...), (...) [RETURNING ``returned``] of ``rows``: its SQL and parameters."""
     placeholders = "(" + ", ".join(["%s"] * width) + ")"
-    cursor.execute(
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "  # noqa: S608
-        f"RETURNING {returned}",  # names from the model
-        [v for row in rows for v in db_values(row)],
-    )
+    returning = f" RETURNING {returned}" if returned else ""
+    sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))}{returning}"  # noqa: S608 (names from the model)
+    return sql, [v for row in rows for v in db_values(row)]
+
+
+def _insert_returning(cursor, table: str, columns: str, width: int, rows, db_values, returned: str) -> list:
+    """One INSERT ... RETURNING ``returned``: its rows, in the order of ``rows``."""
+    cursor.execute(*_insert_sql(table, columns, width, rows, db_values, returned))
     return cursor.fetchall()
 
 
