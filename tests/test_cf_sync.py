@@ -5,7 +5,6 @@ through the importer in the application of their tenant and client id, a second 
 from __future__ import annotations
 
 import json
-import time
 from io import StringIO
 from urllib.parse import parse_qs
 
@@ -273,12 +272,12 @@ def test_a_login_server_that_is_not_a_sibling_is_refused_before_anything_is_sent
 def test_a_slow_api_ends_in_a_timeout_not_a_hang(cf, settings):
     settings.CERTMGR_HEALTHCHECK_READ_TIMEOUT = 1
     cf.faults.delay = {"/v3/service_instances": 5}
-    started = time.monotonic()
 
     with pytest.raises(CommandError, match="did not answer within 1 s"):
         sync_json()
 
-    assert time.monotonic() - started < 4.5
+    # The sync gave up before the API answered: the stand-in records a call as it answers.
+    assert "/v3/service_instances" not in [call.path for call in cf.calls]
 
 
 def test_a_redirect_is_not_followed(cf):

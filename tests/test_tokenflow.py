@@ -485,13 +485,12 @@ def test_a_token_bound_to_another_certificate_is_binding_mismatch(ias, registere
 def test_a_token_endpoint_slower_than_the_read_timeout_is_timeout(ias, registered):
     ias.faults.delay["/oauth2/token"] = 1.0
 
-    started = time.perf_counter()
     result = run(ias, registered, policy_changes={"read_timeout": 0.4})
-    elapsed = time.perf_counter() - started
 
     assert_failed_at(result, "token", "timeout", "did not answer within 0.4 s")
-    assert elapsed < 1.0
-    # The stand-in did answer, later: it was slow, not dead (and its late record lands in this test).
+    # The flow gave up before the stand-in answered: it records a token request as it answers.
+    assert ias.token_requests == []
+    # It did answer, later: it was slow, not dead (and its late record lands in this test).
     assert wait_for(lambda: len(ias.token_requests) == 1)
 
 
@@ -707,13 +706,12 @@ def test_a_port_with_nothing_listening_is_refused(ias, registered):
     assert_failed_at(result, "discovery", "refused", "refused")
 
 
-def test_a_port_with_nothing_listening_fails_at_discovery_fast(ias, registered):
-    # What happens today, whatever the name: discovery fails at once (not after a timeout).
-    started = time.perf_counter()
-    result = run(ias, registered, tenant_url=f"https://127.0.0.1:{free_port()}")
+def test_a_port_with_nothing_listening_fails_at_discovery_as_refused_not_timed_out(ias, registered):
+    # Refused at once, whatever the timeouts: the connection is refused, not waited for.
+    changes = {"connect_timeout": 60.0, "read_timeout": 60.0}
+    result = run(ias, registered, tenant_url=f"https://127.0.0.1:{free_port()}", policy_changes=changes)
 
-    assert result.failed_step.name == "discovery"
-    assert time.perf_counter() - started < 0.5
+    assert (result.failed_step.name, result.failed_step.code) == ("discovery", "refused")
 
 
 def test_a_response_over_the_size_cap_is_too_large(ias, registered):
