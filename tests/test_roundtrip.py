@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 
 from certmgr.lib import bulk, roundtrip
 from certmgr.models import Application, AuditEvent, Certificate
@@ -29,6 +30,7 @@ def test_sent_statements_read_what_they_would_read_one_by_one(frontend_app, stor
     names = Application.objects.filter(pk=frontend_app.pk).values_list("name", "next_check_at")
 
     with transaction.atomic(), roundtrip.together():
+        assert roundtrip.in_pipeline(connection) is (connection.vendor == "postgresql")
         before = roundtrip.send_values(names)
         renamed = _rename(frontend_app, "Frontend, renamed")
         after = roundtrip.send_values(names)
@@ -42,7 +44,10 @@ def test_sent_statements_read_what_they_would_read_one_by_one(frontend_app, stor
 
     # Every field converted as the ORM converts it (aware datetimes, the encrypted key's bytes).
     fields = [field.attname for field in Certificate._meta.concrete_fields]
-    assert [getattr(certificate, name) for name in fields] == [getattr(stored, name) for name in fields]
+    loaded = Certificate.objects.get(pk=stored.pk)
+    assert [(getattr(certificate, name), type(getattr(certificate, name))) for name in fields] == [
+        (getattr(loaded, name), type(getattr(loaded, name))) for name in fields
+    ]
     assert certificate.not_after.tzinfo is not None and certificate.encrypted_private_key
     assert not certificate._state.adding
 
@@ -75,3 +80,24 @@ def test_an_error_in_a_sent_statement_is_djangos_and_keeps_nothing(frontend_app)
 
     assert not AuditEvent.objects.filter(detail="kept only with the rest").exists()
     assert list(Application.objects.values_list("slug", flat=True)) == [frontend_app.slug]
+
+
+@pytest.mark.django_db(transaction=True)  # a real BEGIN and ROLLBACK, and the connection after them
+def test_an_error_of_a_statement_never_read_is_djangos_at_the_end_and_keeps_nothing(frontend_app):
+    event = AuditEvent(actor_label="test", action=AuditEvent.Action.KEY_READ, detail="sent before the clash")
+    clash = {"name": "Clash", "slug": frontend_app.slug, "created_at": certs.MID_LIFE}
+
+    with pytest.raises(IntegrityError, match="slug"), transaction.atomic(), roundtrip.together():
+        bulk.insert(AuditEvent, [event])
+        bulk.insert(Application, [clash])  # its result is never read: the error comes at the end
+
+    assert not AuditEvent.objects.filter(detail="sent before the clash").exists()
+    assert list(Application.objects.values_list("slug", flat=True)) == [frontend_app.slug]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_are_sent_together_only_in_a_transaction(frontend_app):
+    if connection.vendor != "postgresql":
+        pytest.skip("elsewhere together() is a plain block: nothing is sent together")
+    with pytest.raises(TransactionManagementError), roundtrip.together():
+        pass

@@ -15,6 +15,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
@@ -177,17 +178,23 @@ def _store_and_claim(
     (an application deleted while its check ran fails the commit), each run is stored in its own,
     so that one cannot take the others with it, and then the claims in one more.
 
-    The transaction's statements go to PostgreSQL together (roundtrip.together): first the reads
-    and writes that storing the runs and claiming the batch need, then, once their results are
-    in, the health and the audit rows; four round trips in all (BEGIN, those two, COMMIT)."""
+    The transaction's statements go to PostgreSQL in two groups (roundtrip.together): what
+    storing the runs and claiming the batch need, all read back before anything else runs (the
+    health's notices are ORM code, which must not run in a pipeline), then the health and the
+    audit rows: five round trips (BEGIN, the first group, its end, the second, COMMIT) where one
+    by one they took nine."""
     try:
-        with _one_writer(), transaction.atomic(), roundtrip.together():
+        with _one_writer(), transaction.atomic():
+            with roundtrip.together():
+                storing = _send_runs(done)
+                claiming = _send_claim_and_usable(applications, now)
+                roundtrip.read(*(storing.pending if storing else ()), *claiming)
             audit_rows: list[AuditEvent] = []
-            storing = _send_runs(done)
-            claiming = _send_claim_and_usable(applications, now)
-            stored = _store(done, audit_rows, storing)
+            stored, health_rows = _store(done, audit_rows, storing)
             checks, unreadable = _claim_and_prepare(applications, now, audit_rows, claiming)
-            bulk.insert(AuditEvent, audit_rows)
+            with roundtrip.together():
+                save_health(health_rows)
+                bulk.insert(AuditEvent, audit_rows)
         return stored, checks, unreadable
     except DatabaseError:
         if not done:
@@ -197,7 +204,8 @@ def _store_and_claim(
         try:
             with _one_writer(), transaction.atomic():
                 audit_rows = []
-                run = _store([check], audit_rows)  # kept only once committed
+                run, health_rows = _store([check], audit_rows)  # kept only once committed
+                save_health(health_rows)
                 bulk.insert(AuditEvent, audit_rows)
             stored += run
         except DatabaseError as exc:
@@ -261,30 +269,42 @@ def _claim_and_prepare(
     return checks, unreadable
 
 
-def _send_runs(done: list[Check]):
+class _SentRuns(NamedTuple):
+    previous: roundtrip.Pending  # (pk, ok, code) of each application's last run
+    runs: list[HealthCheckRun]
+    numbering: roundtrip.Pending  # read: the runs have their primary keys
+
+    @property
+    def pending(self) -> tuple[roundtrip.Pending, ...]:
+        return self.previous, self.numbering
+
+
+def _send_runs(done: list[Check]) -> _SentRuns | None:
     """Sent: the previous health of ``done``'s applications, then the INSERT of their runs."""
     if not done:
         return None
     previous = roundtrip.send_values(previous_health_query([check.application.pk for check in done]))
     inserted = [check.new_run() for check in done]
-    return previous, inserted, bulk.send_numbered(HealthCheckRun, inserted)
+    return _SentRuns(previous, inserted, bulk.send_numbered(HealthCheckRun, inserted))
 
 
-def _store(done: list[Check], audit_rows: list[AuditEvent], sent=None) -> list[HealthCheckRun]:
-    """In the caller's transaction: the runs of ``done`` and their applications' health; their
-    audit rows appended to ``audit_rows``. ``sent``: what _send_runs sent, if it did already."""
+def _store(
+    done: list[Check], audit_rows: list[AuditEvent], sent: _SentRuns | None = None
+) -> tuple[list[HealthCheckRun], list[Application]]:
+    """In the caller's transaction: the runs of ``done`` stored, their audit rows appended to
+    ``audit_rows``; the runs, and the applications whose health they become, for save_health.
+    ``sent``: what _send_runs sent, if it did already."""
     if not done:
-        return []
-    previous_rows, inserted, numbering = sent or _send_runs(done)
-    previous = health_by_application(previous_rows.rows())
-    numbering.rows()
+        return [], []
+    sent = sent or _send_runs(done)
+    previous = health_by_application(sent.previous.rows())
+    sent.numbering.rows()
     health_rows: list[Application] = []
     stored = [
         check.store(audit_rows, previous.get(check.application.pk), run, health_rows)
-        for check, run in zip(done, inserted, strict=True)
+        for check, run in zip(done, sent.runs, strict=True)
     ]
-    save_health(health_rows)
-    return stored
+    return stored, health_rows
 
 
 # SQLite has one writer at a time: the pool's threads take turns here, woken as soon as the one
