@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -527,6 +530,25 @@ def test_a_directory_is_read_in_path_order_with_linked_files_and_without_fifos(
     assert [line.split()[1] for line in lines] == [str(first), str(second), str(bundle / "a-b" / "link.pem")]
     assert lines[2].startswith("PRESENT")
     assert status == 0, err
+
+
+def test_a_fifo_named_as_a_file_is_refused_by_name_not_waited_on(tmp_path, frontend_app, leaf):
+    """Named on the command line, a FIFO is not a file: reading it would wait for a writer forever."""
+    pipe = tmp_path / "pipe.pem"
+    os.mkfifo(pipe)
+    after = write(tmp_path, "after.pem", leaf.pem)
+
+    def unblock():  # if the import waited on the pipe after all, end the wait so the test fails, not hangs
+        time.sleep(3)
+        with contextlib.suppress(OSError):  # nobody reading it: the import did not wait
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=unblock, daemon=True).start()
+    status, lines, _ = import_certs("--app", "frontend", pipe, after)
+
+    assert lines[0] == f"FAILED  {pipe}: Not a regular file: a pipe, socket or device is not read."
+    assert lines[1].startswith(f"OK      {after}")
+    assert status == 1
 
 
 def test_an_application_created_by_the_import_still_meets_its_tenant_and_its_own_duplicates(

@@ -24,6 +24,7 @@ class InputError(ValueError):
     TOO_COSTLY = "too_costly"  # key derivation beyond the limit
     TOO_MANY = "too_many"  # more certificates, keys or entries than the limit
     TOO_COMPLEX = "too_complex"  # nesting or name collisions no real input has
+    NOT_A_FILE = "not_a_file"  # a pipe, socket or device named as a file: reading it could wait forever
 
     def __init__(self, code: str, message: str):
         super().__init__(message)

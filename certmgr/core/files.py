@@ -11,6 +11,7 @@ import functools
 import itertools
 import multiprocessing
 import os
+import stat
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,8 +27,15 @@ Failure = tuple[str, str]
 
 
 def read_limited(path: str | Path, max_bytes: int) -> bytes:
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
+    # Opened without blocking: opening a FIFO for reading waits for a writer, forever. Only a
+    # regular file is then read (a terminal waits for a line, /dev/zero never ends).
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(
+                InputError.NOT_A_FILE, "Not a regular file: a pipe, socket or device is not read."
+            )
+        size = info.st_size
         if size > max_bytes:
             raise too_large(size, max_bytes)
         # Read what fstat announced (+1 to notice a file that grew): read(max_bytes) would
