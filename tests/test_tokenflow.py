@@ -1023,6 +1023,20 @@ def test_client_contexts_are_bounded(ias, registered, stranger, monkeypatch):
     assert tokencheck.client_context(policy(ias), registered.pem, key_der(registered)) is not own
 
 
+def test_client_contexts_and_their_keys_are_let_go_once_unused_for_their_max_age(
+    ias, registered, stranger, monkeypatch
+):
+    own = tokencheck.client_context(policy(ias), registered.pem, key_der(registered))
+    assert tokencheck.client_context(policy(ias), registered.pem, key_der(registered)) is own
+
+    monkeypatch.setattr(tokencheck, "CLIENT_CONTEXT_MAX_AGE", 0.0)  # every cached context is too old
+    other = tokencheck.client_context(policy(ias), stranger.pem, key_der(stranger))
+
+    # The old context (and the key it holds) is gone, not merely skipped; the new one alone is kept.
+    assert [context for _, context in tokencheck._client_contexts.values()] == [other]
+    assert tokencheck.client_context(policy(ias), registered.pem, key_der(registered)) is not own
+
+
 def test_each_check_makes_its_own_tls_handshake_with_a_cached_context(ias, registered):
     # The context is shared; connections are not: IAS sees the certificate in a new handshake each time.
     for _ in range(3):

@@ -183,12 +183,13 @@ def _utc(timestamp) -> str:
 DISCOVERY_MAX_AGE = 600.0  # as the JWKS; a failed token call or a JWKS miss fetches it again at once
 DISCOVERY_CACHE_ENTRIES = 256  # tenants
 CLIENT_CONTEXT_ENTRIES = 256  # certificate + key pairs; a context holds its key, so the cache is bounded
+CLIENT_CONTEXT_MAX_AGE = 600.0  # seconds unused; then the context, and the key in it, is let go
 
 _lock = threading.Lock()
 _pools: dict[tuple, outbound.Pool] = {}
 _jwks: dict[tuple, tuple[float, dict]] = {}
 _discovery: dict[tuple, tuple[float, dict]] = {}
-_client_contexts: dict[bytes, ssl.SSLContext] = {}
+_client_contexts: dict[bytes, tuple[float, ssl.SSLContext]] = {}  # least recently used first
 # Client contexts are found by an HMAC of everything they hold (CA bundle, certificate chain, key)
 # under a key that lives and dies with this process: no two certificate/key pairs, of any tenant,
 # share an entry, and the cache's keys reveal nothing about a private key.
@@ -279,25 +280,37 @@ def drop_discovery(url: str, policy: HttpPolicy) -> None:
 
 def client_context(policy: HttpPolicy, certificate_pem: bytes, key_der: bytes) -> ssl.SSLContext:
     """outbound.client_context, built once per certificate chain, key and CA bundle (bounded, least
-    recently used out first). Each call still gets its own connections and its own TLS handshake:
-    only the loading of CAs, certificate and key is saved. An SSLContext is safe to share between
-    threads."""
+    recently used out first, and let go after CLIENT_CONTEXT_MAX_AGE unused: a context holds its
+    private key in this process's memory). Each call still gets its own connections and its own
+    TLS handshake: only the loading of CAs, certificate and key is saved. An SSLContext is safe to
+    share between threads."""
     mac = hmac.new(_context_secret, digestmod=hashlib.sha256)
     for part in (str(policy.ca_bundle).encode(), certificate_pem, key_der):
         mac.update(len(part).to_bytes(8, "big"))
         mac.update(part)
     cache_key = mac.digest()
     with _lock:
-        context = _client_contexts.pop(cache_key, None)
-        if context is not None:
-            _client_contexts[cache_key] = context  # now the most recently used
-            return context
+        now = time.monotonic()
+        _forget_unused_contexts(now)
+        cached = _client_contexts.pop(cache_key, None)
+        if cached is not None:
+            _client_contexts[cache_key] = (now, cached[1])  # now the most recently used
+            return cached[1]
     context = outbound.client_context(policy, certificate_pem, key_der)
     with _lock:
         while len(_client_contexts) >= CLIENT_CONTEXT_ENTRIES:
             _client_contexts.pop(next(iter(_client_contexts)))
-        _client_contexts[cache_key] = context
+        _client_contexts[cache_key] = (time.monotonic(), context)
     return context
+
+
+def _forget_unused_contexts(now: float) -> None:
+    """Under _lock: drop the contexts unused for CLIENT_CONTEXT_MAX_AGE (the oldest come first)."""
+    while _client_contexts:
+        oldest = next(iter(_client_contexts))
+        if now - _client_contexts[oldest][0] < CLIENT_CONTEXT_MAX_AGE:
+            return
+        del _client_contexts[oldest]
 
 
 def forget_cached_state() -> None:
