@@ -59,7 +59,7 @@ def floor_run(slug: str, templates: tuple[list[dict], list[dict]], steps: Counte
     step("look-up")
     with transaction.atomic(), roundtrip.together() if together else contextlib.nullcontext():
         app = Application(slug=slug, name=slug, created_at=timezone.now())
-        bulk.insert_numbered(Application, [app])
+        bulk.send_numbered(Application, [app]).rows()
         step("begin + application")
         # The same certificates under another tenant: the fingerprints are unique per tenant.
         rows = [{**row, "application_id": app.pk, "tenant": slug} for row in certificates]

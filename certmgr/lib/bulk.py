@@ -52,9 +52,8 @@ def insert(
     with connection.cursor() as cursor:
         if returning and len(rows) <= RETURNING_UP_TO and connection.vendor != "postgresql":
             key, pk = quote(model._meta.get_field(returning).column), quote(model._meta.pk.column)
-            return dict(
-                _insert_returning(cursor, table, columns, len(fields), rows, db_values, f"{key}, {pk}")
-            )
+            cursor.execute(*_insert_sql(table, columns, len(fields), rows, db_values, f"{key}, {pk}"))
+            return dict(cursor.fetchall())
         if connection.vendor == "postgresql" and not roundtrip.in_pipeline(connection):
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -74,16 +73,11 @@ def insert(
     return None
 
 
-def insert_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """Insert model instances and set their primary keys, RETURNING_UP_TO rows per INSERT ...
-    RETURNING (the keys come back in the order of the VALUES, as Django's bulk_create relies on
-    too; on PostgreSQL its bulk_create sends each column as an array, slower to adapt than these
-    few rows' values)."""
-    send_numbered(model, rows).rows()
-
-
 def send_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> roundtrip.Pending:
-    """insert_numbered, sent (roundtrip.send): the primary keys are set once ``rows()`` is read."""
+    """Insert model instances, RETURNING_UP_TO rows per INSERT ... RETURNING, sent
+    (roundtrip.send): their primary keys are set once ``rows()`` is read (the keys come back in the
+    order of the VALUES, as Django's bulk_create relies on too; on PostgreSQL its bulk_create sends
+    each column as an array, slower to adapt than these few rows' values)."""
     if not rows:
         return roundtrip.Pending(lambda: None)
     connection, fields, db_values = _columns(model)
@@ -134,12 +128,6 @@ def _insert_sql(table: str, columns: str, width: int, rows, db_values, returned:
     returning = f" RETURNING {returned}" if returned else ""
     sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))}{returning}"  # noqa: S608 (names from the model)
     return sql, [v for row in rows for v in db_values(row)]
-
-
-def _insert_returning(cursor, table: str, columns: str, width: int, rows, db_values, returned: str) -> list:
-    """One INSERT ... RETURNING ``returned``: its rows, in the order of ``rows``."""
-    cursor.execute(*_insert_sql(table, columns, width, rows, db_values, returned))
-    return cursor.fetchall()
 
 
 def _columns(model: type[models.Model]) -> tuple:
