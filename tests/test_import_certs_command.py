@@ -228,6 +228,7 @@ def test_create_app_creates_the_application_named_by_the_slug(tmp_path, leaf):
     app = Application.objects.get(slug="payments")
     assert status == 0
     assert app.name == "payments"
+    assert app.created_at == certs.MID_LIFE  # the instant of the import, as the portal shows it
     assert list(app.certificates.values_list("fingerprint", flat=True)) == [leaf.fingerprint]
 
 
@@ -485,7 +486,8 @@ def test_each_certificate_added_is_audited_against_its_own_row(
     tmp_path, frontend_app, monkeypatch, returning_up_to
 ):
     """Small batches get their new keys from INSERT ... RETURNING, larger ones read them back:
-    either way, each result and each audit entry name the row holding that certificate."""
+    either way, each result and each audit entry name the row holding that certificate, in this
+    application, not the same certificate stored in another one (of no tenant) before."""
     from certmgr.inventory.importer import Importer
     from certmgr.lib import bulk
     from certmgr.models import AuditEvent
@@ -496,13 +498,16 @@ def test_each_certificate_added_is_audited_against_its_own_row(
         write(tmp_path, f"{n}.pem", item.pem + (item.key_pem() if n in (0, 3) else b""))
         for n, item in enumerate(issued)
     ]
+    elsewhere = Application.objects.create(slug="elsewhere", name="Elsewhere")
+    list(Importer(elsewhere, store_keys=False, actor_label="test").import_paths(paths[1:3], None))
 
     results = list(Importer(frontend_app, store_keys=True, actor_label="test").import_paths(paths, None))
 
     assert [r.fingerprint for r in results] == [item.fingerprint for item in issued]
-    assert [Certificate.objects.get(pk=r.certificate_id).fingerprint for r in results] == [
-        item.fingerprint for item in issued
-    ]
+    assert [
+        (found.fingerprint, found.application_id)
+        for found in (Certificate.objects.get(pk=r.certificate_id) for r in results)
+    ] == [(item.fingerprint, frontend_app.pk) for item in issued]
     keyed = AuditEvent.objects.filter(action=AuditEvent.Action.KEY_STORED)
     assert sorted(e.certificate.fingerprint for e in keyed) == sorted(
         [issued[0].fingerprint, issued[3].fingerprint]

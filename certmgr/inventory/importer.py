@@ -172,8 +172,8 @@ class Importer:
         creating = self._creating
         try:
             with transaction.atomic():
-                if creating:
-                    self.application.save()
+                if creating:  # as save() would insert it, without the ORM building the INSERT each time
+                    bulk.send_numbered(Application, [self.application]).rows()
                 results = self._save_batch(items)
             self._creating = False
             return results
@@ -402,15 +402,10 @@ class Importer:
         return ""
 
     def _insert(self, rows: list[dict]) -> None:
-        """Insert, and put the new primary keys into the rows (read back when bulk.insert does not
-        return them: above its RETURNING batch)."""
-        by_fingerprint = {row["fingerprint"]: row for row in rows}
-        ids = bulk.insert(Certificate, rows, returning="fingerprint")
-        if ids is None:
-            found = Certificate.objects.filter(application=self.application, fingerprint__in=by_fingerprint)
-            ids = dict(found.order_by().values_list("fingerprint", "pk"))
-        for fingerprint, pk in ids.items():
-            by_fingerprint[fingerprint]["id"] = pk
+        """Insert, and put the new primary keys into the rows."""
+        ids = bulk.insert(Certificate, rows, returning=("application_id", "fingerprint"))
+        for row in rows:
+            row["id"] = ids[row["application_id"], row["fingerprint"]]
 
     def _audit_added(self, rows: list[dict]) -> None:
         base = self._event_row(AuditEvent.Action.CERTIFICATE_ADDED, None, "")

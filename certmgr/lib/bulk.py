@@ -28,7 +28,7 @@ _PLAIN = (
 
 
 # Up to this many rows, on SQLite, one INSERT ... RETURNING gives the new primary keys back;
-# above it, executemany is faster and the caller reads them back itself. On PostgreSQL, COPY and
+# above it, executemany and one SELECT to read them back are faster. On PostgreSQL, COPY and
 # reading them back is faster even for 10 rows (an INSERT of 10 certificate rows took 2.5 ms:
 # psycopg splits a long statement for its 230 parameters on every call, and the server plans it;
 # COPY and the read-back together 1.4 ms, measured with bench/import_bench.py's per-application runs).
@@ -36,12 +36,13 @@ RETURNING_UP_TO = 50
 
 
 def insert(
-    model: type[models.Model], rows: Sequence[models.Model | dict], returning: str | None = None
+    model: type[models.Model], rows: Sequence[models.Model | dict], returning: Sequence[str] = ()
 ) -> dict | None:
     """Insert model instances, or dicts of attribute names (absent ones get the field default).
 
-    With ``returning`` (a unique column) and at most RETURNING_UP_TO rows on SQLite, the new
-    primary keys come back as {that column's value: pk}; otherwise None, and they are not read back.
+    With ``returning``, the attribute names of a unique constraint (plain columns), the new primary
+    keys come back as {the row's values of those columns, a tuple: pk}: from the INSERT itself for
+    up to RETURNING_UP_TO rows on SQLite, read back with one SELECT otherwise. Without, None.
     """
     if not rows:
         return {} if returning else None
@@ -49,28 +50,44 @@ def insert(
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
+    keys = [quote(model._meta.get_field(name).column) for name in returning]
+    pk = quote(model._meta.pk.column)
     with connection.cursor() as cursor:
         if returning and len(rows) <= RETURNING_UP_TO and connection.vendor != "postgresql":
-            key, pk = quote(model._meta.get_field(returning).column), quote(model._meta.pk.column)
-            cursor.execute(*_insert_sql(table, columns, len(fields), rows, db_values, f"{key}, {pk}"))
-            return dict(cursor.fetchall())
+            cursor.execute(*_insert_sql(table, columns, len(fields), rows, db_values, ", ".join([*keys, pk])))
+            return {tuple(found[:-1]): found[-1] for found in cursor.fetchall()}
+        values = [db_values(row) for row in rows]
         if connection.vendor == "postgresql" and not roundtrip.in_pipeline(connection):
             # COPY: no SQL text to build or parse, however many rows.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(db_values(row))
+                for row in values:
+                    copy.write_row(row)
         elif connection.vendor == "postgresql":
             # Sent with others (roundtrip.together), where COPY cannot run: one INSERT per chunk.
-            for start in range(0, len(rows), RETURNING_UP_TO):
-                chunk = rows[start : start + RETURNING_UP_TO]
-                cursor.execute(*_insert_sql(table, columns, len(fields), chunk, db_values))
+            for start in range(0, len(values), RETURNING_UP_TO):
+                chunk = values[start : start + RETURNING_UP_TO]
+                cursor.execute(*_insert_sql(table, columns, len(fields), chunk, list))
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 (names from the model)
-                [db_values(row) for row in rows],
+                values,
             )
-    return None
+        if not returning:
+            return None
+        # Read back: each key column among the values inserted, and of what comes back (rows
+        # stored before may share one column's value), the inserted combinations.
+        positions = [[f.attname for f in fields].index(name) for name in returning]
+        inserted = {tuple(row[i] for i in positions) for row in values}
+        wanted = [sorted({key[n] for key in inserted}) for n in range(len(keys))]
+        where = " AND ".join(
+            f"{key} IN ({', '.join(['%s'] * len(v))})" for key, v in zip(keys, wanted, strict=True)
+        )
+        cursor.execute(
+            f"SELECT {', '.join([*keys, pk])} FROM {table} WHERE {where}",  # noqa: S608 (names from the model)
+            [value for values_of_key in wanted for value in values_of_key],
+        )
+        return {key: found[-1] for found in cursor.fetchall() if (key := tuple(found[:-1])) in inserted}
 
 
 def send_numbered(model: type[models.Model], rows: Sequence[models.Model]) -> roundtrip.Pending:
@@ -142,11 +159,16 @@ def _columns(model: type[models.Model]) -> tuple:
     # the INSERT itself (bench/import_bench.py).
     adapted = [(i, adapter) for i, f in enumerate(fields) if (adapter := _adapter(f, connection))]
     pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    # Fields that set their value as a row is saved (auto_now_add): on instances, as save() does.
+    presaved = [f for f in fields if type(f).pre_save is not models.Field.pre_save]
 
     def db_values(row) -> list:
-        values = (
-            list(pick({**defaults, **row})) if isinstance(row, dict) else [getattr(row, n) for n in names]
-        )
+        if isinstance(row, dict):
+            values = list(pick({**defaults, **row}))
+        else:
+            for field in presaved:
+                field.pre_save(row, add=True)
+            values = [getattr(row, n) for n in names]
         for i, adapt in adapted:
             values[i] = adapt(values[i])
         return values

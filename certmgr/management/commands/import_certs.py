@@ -16,6 +16,7 @@ from tqdm import tqdm
 from certmgr.models import Application, Certificate
 
 from ...inventory.importer import Importer, ImportResult
+from ...lib import lookup
 
 # Below this, starting a worker process costs more than it saves (bench/import_bench.py).
 PARALLEL_FROM = 2000
@@ -117,7 +118,7 @@ class Command(BaseCommand):
     def _application(self, slug: str, create: bool) -> Application:
         """The application; with ``create``, a new one not saved yet if there is none: the
         importer saves it with the first certificates it stores."""
-        app = Application.objects.filter(slug=slug).first()
+        app = lookup.one(Application, "slug", slug)
         if app is not None:
             return app
         if not create:
