@@ -333,6 +333,33 @@ def test_run_due_checks_several_applications_with_a_pool(checked_app, ias, store
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_pools_batches_shrink_to_single_applications_as_the_list_runs_out(
+    checked_app, ias, store, monkeypatch
+):
+    """No thread claims more than CLAIM_BATCH at once (what a dying instance can leave unchecked);
+    its share of what is left otherwise, so that the last claims are of one application each and
+    no thread is still checking a batch while the others have ended."""
+    apps = [checked_app, *checked_apps(ias, store, 11, serial=0x5400)]
+    monkeypatch.setattr(schedule, "CLAIM_BATCH", 4)
+    claimed, real_send_claims = [], schedule._send_claims
+
+    def spy(applications, now):
+        if applications:
+            claimed.append(len(applications))
+        return real_send_claims(applications, now)
+
+    monkeypatch.setattr(schedule, "_send_claims", spy)
+
+    runs = schedule.run_due(workers=2)
+
+    assert sorted(run.application.slug for run in runs) == sorted(app.slug for app in apps)
+    assert all(run.ok for run in runs), [run.diagnosis for run in runs]
+    # 12 left for 2 threads: batches of 4 (the cap) while a thread's share is larger, then of the
+    # share (4 left: 2), down to 1.
+    assert sorted(claimed, reverse=True) == [4, 4, 2, 1, 1]
+
+
 # --- a chosen certificate: the staged one, proven before the switch -----------------------------
 
 
