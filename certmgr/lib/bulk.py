@@ -66,7 +66,7 @@ def insert(
             # Sent with others (roundtrip.together), where COPY cannot run: one INSERT per chunk.
             for start in range(0, len(values), RETURNING_UP_TO):
                 chunk = values[start : start + RETURNING_UP_TO]
-                cursor.execute(*_insert_sql(table, columns, len(fields), chunk, list))
+                cursor.execute(*_insert_sql(table, columns, len(fields), chunk, list))  # values already
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(
@@ -77,7 +77,8 @@ def insert(
             return None
         # Read back: each key column among the values inserted, and of what comes back (rows
         # stored before may share one column's value), the inserted combinations.
-        positions = [[f.attname for f in fields].index(name) for name in returning]
+        attnames = [f.attname for f in fields]
+        positions = [attnames.index(name) for name in returning]
         inserted = {tuple(row[i] for i in positions) for row in values}
         wanted = [sorted({key[n] for key in inserted}) for n in range(len(keys))]
         where = " AND ".join(

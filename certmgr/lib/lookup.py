@@ -1,9 +1,9 @@
 """One row by a unique column, with a SELECT built once per model and column, not on every call.
 
-``Application.objects.filter(slug=slug).first()`` spent about 0.4 ms building its SQL, longer
-than the database took to answer it: import_certs looks its application up on every run, and a
-script importing application by application runs it once per application
-(bench/import_bench.py's per-application runs).
+The ORM took longer to build ``Application.objects.filter(slug=slug).first()`` than the database
+took to answer it (the SELECT alone: bench/import_floor.py's look-up step): import_certs looks its
+application up on every run, and a script importing application by application runs it once per
+application (bench/import_bench.py's per-application runs).
 """
 
 from __future__ import annotations
